@@ -1,0 +1,348 @@
+//! The log of one topic partition: an ordered set of segments under
+//! `<data>/<topic>-<partition>/`, the producer state, and the flush and retention policy.
+//!
+//! Invariants:
+//! - offsets are dense and increasing: every appended batch gets `base offset == log end
+//!   offset` and the log end offset moves to one past its last record;
+//! - only the newest segment is written to; older segments are sealed;
+//! - `log_start_offset <= log_end_offset`, and both only move forward (except a
+//!   truncation, which has no caller yet but recovery);
+//! - readers are given file handles and byte ranges under the partition lock and read
+//!   outside it, and never see bytes past the size recorded at that moment.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::batch::{self, BatchHeader};
+use super::config::LogConfig;
+use super::producer_state::{ProducerStateTable, SequenceCheck};
+use super::segment::{self, Segment};
+use super::StorageError;
+
+/// Result of an append.
+#[derive(Debug, Clone)]
+pub struct AppendInfo {
+    /// Offset given to the first record (for a duplicate: the offset it got first time).
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+    pub duplicate: bool,
+    /// The segment file written to, so that callers can fsync outside the partition lock.
+    pub file: Option<Arc<File>>,
+    pub records: i64,
+}
+
+/// A byte range of one segment file to read without holding the partition lock.
+#[derive(Debug, Clone)]
+pub struct ReadPlan {
+    file: Arc<File>,
+    position: u64,
+    /// Bytes readable from `position` to the end of the segment as it was when planned.
+    available: u64,
+    max_bytes: u64,
+}
+
+impl ReadPlan {
+    /// Reads whole batches, at most `max_bytes` of them — but always at least the first
+    /// batch, however large, so a consumer can make progress (Kafka's KIP-74 rule).
+    pub fn read(&self) -> io::Result<Bytes> {
+        let want = self.available.min(self.max_bytes.max(batch::HEADER_LEN as u64)) as usize;
+        let mut buf = BytesMut::zeroed(want);
+        self.file.read_exact_at(&mut buf, self.position)?;
+        let whole = batch::whole_batches_prefix(&buf);
+        if whole > 0 {
+            buf.truncate(whole);
+            return Ok(buf.freeze());
+        }
+        // The first batch alone is larger than max_bytes: return it whole.
+        let first = batch::BatchHeader::parse(&buf).map_err(io::Error::other)?;
+        let len = (first.total_len() as u64).min(self.available) as usize;
+        let mut big = BytesMut::zeroed(len);
+        self.file.read_exact_at(&mut big, self.position)?;
+        Ok(big.freeze())
+    }
+}
+
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    producers: ProducerStateTable,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    leader_epoch: i32,
+}
+
+impl PartitionLog {
+    /// Opens or creates the partition directory. When `clean` is false the newest segment
+    /// is CRC-verified and its torn tail truncated.
+    pub fn open(dir: &Path, config: LogConfig, clean: bool) -> Result<PartitionLog, StorageError> {
+        fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            if let Some(stem) = name.strip_suffix(".log") {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+        bases.sort_unstable();
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments: BTreeMap::new(),
+            log_start_offset: 0,
+            producers: ProducerStateTable::default(),
+            unflushed_messages: 0,
+            last_flush_ms: segment::now_ms(),
+            leader_epoch: 0,
+        };
+        let count = bases.len();
+        for (i, base) in bases.into_iter().enumerate() {
+            let is_tail = i + 1 == count;
+            let (seg, scan) = Segment::open(
+                dir,
+                base,
+                log.config.segment_index_bytes,
+                log.config.index_interval_bytes,
+                is_tail && !clean,
+            )?;
+            // Rebuild producer state from what the scan saw (the tail segment after an
+            // unclean stop is scanned whole; that covers the five most recent batches of
+            // every producer still writing).
+            for h in &scan.headers {
+                log.producers.record(h);
+            }
+            log.segments.insert(base, seg);
+        }
+        if log.segments.is_empty() {
+            let seg = Segment::create(dir, 0, log.config.segment_index_bytes, log.config.index_interval_bytes)?;
+            log.segments.insert(0, seg);
+        }
+        log.log_start_offset = *log.segments.keys().next().expect("one segment");
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size()).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.values().next_back().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a log always has a segment")
+    }
+
+    /// Appends validated batches (see `batch::validate_batches`), assigning offsets and
+    /// the leader epoch in place. Idempotent-producer retries are acknowledged with their
+    /// first offsets and not written again.
+    pub fn append(&mut self, mut bytes: BytesMut, headers: Vec<(usize, BatchHeader)>, now_ms: i64) -> Result<AppendInfo, StorageError> {
+        if headers.is_empty() {
+            return Err(StorageError::EmptyAppend);
+        }
+        for (_, h) in &headers {
+            match self.producers.check(h) {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate { base_offset } if headers.len() == 1 => {
+                    return Ok(AppendInfo {
+                        base_offset,
+                        log_start_offset: self.log_start_offset,
+                        duplicate: true,
+                        file: None,
+                        records: 0,
+                    });
+                }
+                SequenceCheck::Duplicate { .. } => return Err(StorageError::DuplicateInMultiBatch),
+                SequenceCheck::FencedEpoch => return Err(StorageError::ProducerFenced),
+                SequenceCheck::OutOfOrder { expected, got } => {
+                    return Err(StorageError::OutOfOrderSequence { expected, got })
+                }
+            }
+        }
+        self.maybe_roll(bytes.len() as u64, now_ms)?;
+        let base_offset = self.log_end_offset();
+        let mut next = base_offset;
+        let mut stamped = Vec::with_capacity(headers.len());
+        let mut records = 0i64;
+        for (pos, mut h) in headers {
+            batch::set_base_offset(&mut bytes[pos..], next);
+            batch::set_leader_epoch(&mut bytes[pos..], self.leader_epoch);
+            h.base_offset = next;
+            h.leader_epoch = self.leader_epoch;
+            next = h.last_offset() + 1;
+            records += h.last_offset_delta as i64 + 1;
+            stamped.push((pos, h));
+        }
+        self.active_mut().append(&bytes, &stamped)?;
+        for (_, h) in &stamped {
+            self.producers.record(h);
+        }
+        self.unflushed_messages += records;
+        let file = self.active().file();
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(AppendInfo { base_offset, log_start_offset: self.log_start_offset, duplicate: false, file: Some(file), records })
+    }
+
+    fn maybe_roll(&mut self, incoming: u64, now_ms: i64) -> Result<(), StorageError> {
+        let seg_bytes = self.config.segment_bytes;
+        let seg_ms = self.config.segment_ms;
+        let active = self.active();
+        let full = active.size() + incoming > seg_bytes || active.indexes_full() || active.size() + incoming > u32::MAX as u64;
+        let old = now_ms - active.created_ms() >= seg_ms;
+        if !active.is_empty() && (full || old) {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    pub fn roll(&mut self) -> Result<(), StorageError> {
+        let next = self.log_end_offset();
+        self.active_mut().seal()?;
+        let seg = Segment::create(&self.dir, next, self.config.segment_index_bytes, self.config.index_interval_bytes)?;
+        self.segments.insert(next, seg);
+        Ok(())
+    }
+
+    /// Plans a read of whole batches starting with the one that holds `offset`.
+    /// `Ok(None)` means `offset` is the log end offset (nothing to read yet).
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<ReadPlan>, StorageError> {
+        let leo = self.log_end_offset();
+        if offset < self.log_start_offset || offset > leo {
+            return Err(StorageError::OffsetOutOfRange { offset, start: self.log_start_offset, end: leo });
+        }
+        if offset == leo {
+            return Ok(None);
+        }
+        for (_, seg) in self.segments.range(..=offset).next_back().into_iter().chain(self.segments.range(offset + 1..)) {
+            if let Some(position) = seg.locate(offset)? {
+                return Ok(Some(ReadPlan {
+                    file: seg.file(),
+                    position,
+                    available: seg.size() - position,
+                    max_bytes,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first offset whose batch has a timestamp >= `timestamp`, with that batch's max timestamp.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, StorageError> {
+        for seg in self.segments.values() {
+            if let Some(off) = seg.find_timestamp(timestamp)? {
+                return Ok(Some(off.max(self.log_start_offset)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Largest timestamp in the log (ListOffsets MAX_TIMESTAMP), with its batch's base offset.
+    pub fn max_timestamp(&self) -> i64 {
+        self.segments.values().map(|s| s.max_timestamp()).max().unwrap_or(-1)
+    }
+
+    /// fsyncs the active segment and its indexes.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        self.active().flush()?;
+        self.unflushed_messages = 0;
+        self.last_flush_ms = segment::now_ms();
+        Ok(())
+    }
+
+    /// Flushes if `flush.ms` has passed with unflushed messages.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, StorageError> {
+        if self.unflushed_messages > 0 && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms {
+            self.flush()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Deletes whole segments past `retention.ms` or beyond `retention.bytes`, oldest first.
+    /// The active segment is rolled first when it alone has expired, so an idle topic
+    /// still ages out. Returns the number of segments deleted.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        let retention_ms = self.config.retention_ms;
+        let retention_bytes = self.config.retention_bytes;
+        if retention_ms >= 0 {
+            let active = self.active();
+            if !active.is_empty() && now_ms - active.retention_timestamp() > retention_ms {
+                self.roll()?;
+            }
+        }
+        let mut deleted = 0;
+        let mut total = self.size_bytes() as i64;
+        loop {
+            if self.segments.len() <= 1 {
+                break;
+            }
+            let (&base, seg) = self.segments.iter().next().expect("non-empty");
+            let too_old = retention_ms >= 0 && now_ms - seg.retention_timestamp() > retention_ms;
+            let too_big = retention_bytes >= 0 && total - seg.size() as i64 >= retention_bytes;
+            if !(too_old || too_big) {
+                break;
+            }
+            let seg = self.segments.remove(&base).expect("present");
+            total -= seg.size() as i64;
+            tracing::info!(dir = %self.dir.display(), base, "retention: deleting segment");
+            seg.delete()?;
+            deleted += 1;
+        }
+        self.log_start_offset = self.log_start_offset.max(*self.segments.keys().next().expect("non-empty"));
+        Ok(deleted)
+    }
+
+    /// Flushes and seals indexes for a clean shutdown.
+    pub fn close(&mut self) -> Result<(), StorageError> {
+        self.active_mut().seal()?;
+        Ok(())
+    }
+
+    /// Removes the partition's directory and everything in it.
+    pub fn delete(self) -> Result<(), StorageError> {
+        let dir = self.dir.clone();
+        drop(self);
+        fs::remove_dir_all(dir)?;
+        Ok(())
+    }
+}

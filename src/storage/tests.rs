@@ -1,0 +1,218 @@
+//! Storage tests: the partition log against an in-memory model, crash cuts at every
+//! byte of the tail, restarts, retention and rolling.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+
+use bytes::BytesMut;
+
+use super::batch::{self, validate_batches};
+use super::config::LogConfig;
+use super::log::PartitionLog;
+
+/// A valid batch of `count` records whose body is `fill` repeated `body` times.
+fn make_batch(count: i32, ts: i64, body: usize, fill: u8) -> Vec<u8> {
+    let batch_length = (batch::HEADER_LEN - batch::LOG_OVERHEAD + body) as i32;
+    let mut b = vec![fill; batch::HEADER_LEN + body];
+    b[0..8].copy_from_slice(&0i64.to_be_bytes());
+    b[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    b[12..16].copy_from_slice(&0i32.to_be_bytes());
+    b[16] = 2;
+    b[21..23].copy_from_slice(&0i16.to_be_bytes());
+    b[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+    b[27..35].copy_from_slice(&ts.to_be_bytes());
+    b[35..43].copy_from_slice(&ts.to_be_bytes());
+    b[43..51].copy_from_slice(&(-1i64).to_be_bytes());
+    b[51..53].copy_from_slice(&(-1i16).to_be_bytes());
+    b[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    b[57..61].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn append(log: &mut PartitionLog, b: Vec<u8>, now: i64) -> i64 {
+    let headers = validate_batches(&b).unwrap();
+    log.append(BytesMut::from(&b[..]), headers, now).unwrap().base_offset
+}
+
+fn small_config(segment_bytes: u64) -> LogConfig {
+    let mut o = BTreeMap::new();
+    o.insert("segment.bytes".to_string(), segment_bytes.to_string());
+    o.insert("index.interval.bytes".to_string(), "100".to_string());
+    LogConfig::from_map(&BTreeMap::new(), &o).unwrap()
+}
+
+/// Reads every record offset range from `from`, following batches across segments.
+fn read_all(log: &PartitionLog, mut from: i64) -> Vec<(i64, i64, u8)> {
+    let mut out = Vec::new();
+    while let Some(plan) = log.read(from, 1 << 20).unwrap() {
+        let bytes = plan.read().unwrap();
+        for (pos, h) in validate_batches(&bytes).unwrap() {
+            out.push((h.base_offset, h.last_offset(), bytes[pos + batch::HEADER_LEN]));
+            from = h.last_offset() + 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn appends_get_dense_offsets_and_read_back_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small_config(1000), false).unwrap();
+    // Model: list of (base, last, fill).
+    let mut model = Vec::new();
+    let mut next = 0i64;
+    for i in 0..200u32 {
+        let count = (i % 7 + 1) as i32;
+        let body = (i as usize * 13) % 150 + 1;
+        let fill = (i % 251) as u8;
+        let base = append(&mut log, make_batch(count, 1000 + i as i64, body, fill), 0);
+        assert_eq!(base, next);
+        model.push((base, base + count as i64 - 1, fill));
+        next += count as i64;
+    }
+    assert_eq!(log.log_end_offset(), next);
+    assert!(log.segment_count() > 5, "small segments should have rolled");
+    assert_eq!(read_all(&log, 0), model);
+    // Reading from the middle of a batch starts at the batch that holds it.
+    let mid = model[50];
+    assert_eq!(read_all(&log, mid.0 + (mid.1 - mid.0) / 2)[0], mid);
+    assert!(log.read(next + 1, 100).is_err());
+    assert!(log.read(next, 100).unwrap().is_none());
+    // Timestamps: batch i has ts 1000+i.
+    assert_eq!(log.offset_for_timestamp(1100).unwrap(), Some(model[100].0));
+    assert_eq!(log.offset_for_timestamp(5000).unwrap(), None);
+}
+
+#[test]
+fn clean_and_unclean_reopen_keep_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Vec::new();
+    {
+        let mut log = PartitionLog::open(dir.path(), small_config(4000), false).unwrap();
+        for i in 0..50 {
+            let b = append(&mut log, make_batch(3, i, 40, i as u8), 0);
+            model.push((b, b + 2, i as u8));
+        }
+        log.close().unwrap();
+    }
+    {
+        let mut log = PartitionLog::open(dir.path(), small_config(4000), true).unwrap();
+        assert_eq!(read_all(&log, 0), model);
+        let b = append(&mut log, make_batch(1, 99, 10, 99), 0);
+        model.push((b, b, 99));
+        // dropped without close: an unclean stop
+    }
+    let log = PartitionLog::open(dir.path(), small_config(4000), false).unwrap();
+    assert_eq!(read_all(&log, 0), model);
+    assert_eq!(log.log_end_offset(), 151);
+}
+
+#[test]
+fn a_cut_at_every_byte_of_the_tail_recovers_to_the_last_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<Vec<u8>> = (0..3).map(|i| make_batch(2, i, 30, i as u8)).collect();
+    let total: usize = batches.iter().map(|b| b.len()).sum();
+    for cut in 0..=total {
+        let d = dir.path().join(format!("cut{cut}"));
+        {
+            let mut log = PartitionLog::open(&d, LogConfig::default(), false).unwrap();
+            for b in &batches {
+                append(&mut log, b.clone(), 0);
+            }
+        }
+        let f = OpenOptions::new().write(true).open(d.join("00000000000000000000.log")).unwrap();
+        f.set_len(cut as u64).unwrap();
+        drop(f);
+        let mut log = PartitionLog::open(&d, LogConfig::default(), false).unwrap();
+        let whole = {
+            let mut acc = 0;
+            let mut n = 0;
+            for b in &batches {
+                if acc + b.len() <= cut {
+                    acc += b.len();
+                    n += 1;
+                }
+            }
+            n
+        };
+        assert_eq!(log.log_end_offset(), whole * 2, "cut at {cut}");
+        assert_eq!(read_all(&log, 0).len() as i64, whole);
+        // The log keeps working after recovery.
+        assert_eq!(append(&mut log, make_batch(1, 9, 5, 7), 0), whole * 2);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+#[test]
+fn a_corrupt_byte_in_the_tail_truncates_from_that_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sizes = Vec::new();
+    {
+        let mut log = PartitionLog::open(dir.path(), LogConfig::default(), false).unwrap();
+        for i in 0..4 {
+            let b = make_batch(1, i, 20, 1);
+            sizes.push(b.len());
+            append(&mut log, b, 0);
+        }
+    }
+    let path = dir.path().join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let third_start = sizes[0] + sizes[1];
+    bytes[third_start + 70] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default(), false).unwrap();
+    assert_eq!(log.log_end_offset(), 2);
+}
+
+#[test]
+fn retention_by_bytes_and_time_deletes_old_segments_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("segment.bytes".to_string(), "500".to_string());
+    o.insert("retention.bytes".to_string(), "1000".to_string());
+    let mut log = PartitionLog::open(dir.path(), LogConfig::from_map(&BTreeMap::new(), &o).unwrap(), false).unwrap();
+    for i in 0..40 {
+        append(&mut log, make_batch(1, i, 100, 0), 0);
+    }
+    let before = log.segment_count();
+    let deleted = log.enforce_retention(0).unwrap();
+    assert!(deleted > 0 && log.segment_count() == before - deleted);
+    assert!(log.size_bytes() <= 1000 + 500);
+    assert!(log.log_start_offset() > 0);
+    assert!(log.read(0, 100).is_err(), "deleted offsets are out of range");
+    assert_eq!(log.log_end_offset(), 40);
+
+    // Time: everything older than retention.ms goes, including an expired active segment.
+    let mut o = BTreeMap::new();
+    o.insert("retention.ms".to_string(), "1000".to_string());
+    log.set_config(LogConfig::from_map(&BTreeMap::new(), &o).unwrap());
+    log.enforce_retention(10_000).unwrap();
+    assert_eq!(log.log_start_offset(), 40);
+    assert_eq!(log.segment_count(), 1);
+    assert!(log.read(40, 100).unwrap().is_none());
+}
+
+#[test]
+fn oversized_first_batch_is_returned_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), false).unwrap();
+    append(&mut log, make_batch(1, 0, 5000, 3), 0);
+    append(&mut log, make_batch(1, 0, 10, 4), 0);
+    let bytes = log.read(0, 100).unwrap().unwrap().read().unwrap();
+    let batches = validate_batches(&bytes).unwrap();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].1.record_count, 1);
+}
+
+#[test]
+fn segment_ms_rolls_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("segment.ms".to_string(), "1000".to_string());
+    let mut log = PartitionLog::open(dir.path(), LogConfig::from_map(&BTreeMap::new(), &o).unwrap(), false).unwrap();
+    append(&mut log, make_batch(1, 0, 10, 0), super::segment::now_ms());
+    append(&mut log, make_batch(1, 0, 10, 0), super::segment::now_ms() + 5000);
+    assert_eq!(log.segment_count(), 2);
+}
