@@ -1,5 +1,14 @@
 //! logbridge: a Kafka-compatible broker on a durable segment log, with Beats/HTTP
 //! ingest and Logstash-compatible pipelines (see DESIGN.md). This crate is the library
 //! behind the `logbridge` binary; `main.rs` only parses the command line.
+//!
+//! Data flows one way: listener (`broker::listener`) → handlers (`broker`) → storage;
+//! the command line's client (`client`) → any broker over the Kafka protocol.
 
+pub mod app;
+pub mod broker;
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod protocol;
 pub mod storage;

@@ -1,0 +1,98 @@
+//! `logbridge serve`: opens the broker, binds the listeners, runs until SIGTERM or
+//! Ctrl-C, then stops accepting, lets in-flight requests finish, flushes and closes
+//! every log and leaves the clean-shutdown marker.
+//!
+//! Once both listeners are bound it prints one line to stdout,
+//! `logbridge ready kafka=ADDR http=ADDR`, which scripts and tests wait for.
+
+use std::io::Write;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::broker::registry::RegistryError;
+use crate::broker::{listener, Broker};
+use crate::config::{Settings, SettingsError};
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("cannot open the data directory: {0}")]
+    Open(#[from] RegistryError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn serve(settings: Settings) -> Result<(), ServeError> {
+    settings.validate()?;
+    let broker = Broker::open(settings.clone())?;
+    let kafka = TcpListener::bind(&settings.kafka_listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: settings.kafka_listen.clone(), source })?;
+    let http = TcpListener::bind(&settings.http_listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: settings.http_listen.clone(), source })?;
+    let kafka_addr = kafka.local_addr()?;
+    let http_addr = http.local_addr()?;
+    broker.set_bound_address(kafka_addr);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let kafka_task = tokio::spawn(listener::serve(broker.clone(), kafka, stop_rx.clone()));
+    let maintenance = tokio::spawn(broker.clone().run_maintenance(stop_rx.clone()));
+    let http_broker = broker.clone();
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(async move {
+        let app = crate::http::router(http_broker);
+        let result = axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "http listener failed");
+        }
+    });
+
+    tracing::info!(kafka = %kafka_addr, http = %http_addr, data_dir = %settings.data_dir.display(), "logbridge ready");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "logbridge ready kafka={kafka_addr} http={http_addr}")?;
+        out.flush()?;
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    let _ = kafka_task.await;
+    let _ = http_task.await;
+    let _ = maintenance.await;
+    let closing = broker.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await.ok();
+    tracing::info!("logbridge stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,53 @@
+//! DeleteTopics: by name (v0–v5) or by name or id (v6).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::{code, registry_code};
+use super::Broker;
+
+pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+    let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
+        req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+    } else {
+        req.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+    };
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let resolved = match &name {
+            Some(n) => Some(n.0.to_string()),
+            None => broker.registry.get_by_id(&id).map(|t| t.name.clone()),
+        };
+        let mut r = DeletableTopicResult::default();
+        match resolved {
+            None => {
+                r.error_code = code(if name.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition });
+                r.name = name;
+            }
+            Some(n) => {
+                let result = broker.registry.delete(&n);
+                r.name = Some(TopicName(StrBytes::from_string(n)));
+                match result {
+                    Ok(t) => {
+                        if version >= 6 {
+                            r.topic_id = t.id;
+                        }
+                    }
+                    Err(e) => {
+                        r.error_code = registry_code(&e);
+                        if version >= 5 {
+                            r.error_message = Some(StrBytes::from_string(e.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        if version < 6 {
+            r.topic_id = uuid::Uuid::nil();
+        }
+        responses.push(r);
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,109 @@
+//! Fetch: read whole batches from each requested partition, as stored (no re-encoding,
+//! except the down-conversion old clients need), within `partition_max_bytes` and the
+//! request's `max_bytes`; long-poll until `min_bytes` are available or `max_wait_ms`
+//! passes. Incremental fetch sessions are not offered: responses carry session id 0,
+//! which every client treats as "send full requests".
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+use super::errors::{code, storage_code};
+use super::legacy;
+use super::Broker;
+use crate::storage::StorageError;
+
+/// Upper bound on how long a fetch may wait, whatever the client asks.
+const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+    let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
+    let deadline = Instant::now() + wait;
+    loop {
+        let notified = broker.data_arrived.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (resp, bytes, had_error) = read_once(broker, &req, version);
+        if bytes >= req.min_bytes.max(0) as usize || had_error || Instant::now() >= deadline {
+            return resp;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    }
+}
+
+fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
+    let mut total = 0usize;
+    let mut had_error = false;
+    let max_total = if version >= 3 { req.max_bytes.max(0) as usize } else { usize::MAX };
+    let mut responses = Vec::with_capacity(req.topics.len());
+    for ft in &req.topics {
+        let topic = if version >= 13 { broker.registry.get_by_id(&ft.topic_id) } else { broker.registry.get(&ft.topic.0) };
+        let mut partitions = Vec::with_capacity(ft.partitions.len());
+        for fp in &ft.partitions {
+            let mut pd = PartitionData::default().with_partition_index(fp.partition);
+            let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
+                pd.error_code = if version >= 13 && topic.is_none() {
+                    code(ResponseError::UnknownTopicId)
+                } else {
+                    code(ResponseError::UnknownTopicOrPartition)
+                };
+                had_error = true;
+                partitions.push(pd);
+                continue;
+            };
+            let (plan, hw, start) = {
+                let log = partition.log.lock();
+                let budget = if total >= max_total { 0 } else { (fp.partition_max_bytes.max(0) as usize).min(max_total - total) };
+                let plan = if budget == 0 && total > 0 { Ok(None) } else { log.read(fp.fetch_offset, budget as u64) };
+                (plan, log.log_end_offset(), log.log_start_offset())
+            };
+            pd.high_watermark = hw;
+            if version >= 4 {
+                pd.last_stable_offset = hw;
+                pd.aborted_transactions = Some(vec![]);
+            }
+            if version >= 5 {
+                pd.log_start_offset = start;
+            }
+            match plan.and_then(|p| p.map(|p| p.read()).transpose().map_err(StorageError::from)) {
+                Ok(Some(records)) => {
+                    let records = if version < 4 { down_convert(records, version) } else { records };
+                    total += records.len();
+                    pd.records = Some(records);
+                }
+                Ok(None) => pd.records = Some(Bytes::new()),
+                Err(e) => {
+                    pd.error_code = storage_code(&e);
+                    had_error = true;
+                    pd.records = Some(Bytes::new());
+                }
+            }
+            partitions.push(pd);
+        }
+        let mut tr = FetchableTopicResponse::default().with_partitions(partitions);
+        if version >= 13 {
+            tr.topic_id = ft.topic_id;
+        } else {
+            tr.topic = ft.topic.clone();
+        }
+        responses.push(tr);
+    }
+    (FetchResponse::default().with_responses(responses), total, had_error)
+}
+
+fn down_convert(records: Bytes, version: i16) -> Bytes {
+    let magic = if version <= 1 { 0 } else { 1 };
+    match legacy::downconvert(records, magic) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot down-convert stored batches for an old fetch version");
+            Bytes::new()
+        }
+    }
+}

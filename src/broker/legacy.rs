@@ -1,0 +1,124 @@
+//! Message-format conversion for clients that predate record batches (Kafka < 0.11):
+//! Produce v0–v2 may carry magic 0/1 message sets, which are up-converted to one v2
+//! batch before storage (the log holds only v2); Fetch v0–v3 clients cannot read v2,
+//! so what they fetch is down-converted to magic 0 (Fetch v0–v1) or 1 (v2–v3).
+//!
+//! Limits: compressed legacy message sets are refused (UNSUPPORTED_FOR_MESSAGE_FORMAT);
+//! clients that old are rare, and every current client sends v2 batches.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LegacyError {
+    #[error("compressed legacy message sets are not supported")]
+    Compressed,
+    #[error("malformed message set: {0}")]
+    Malformed(String),
+}
+
+/// The magic byte of the first message or batch in `buf`, if it is long enough.
+pub fn magic_of(buf: &[u8]) -> Option<i8> {
+    buf.get(16).map(|b| *b as i8)
+}
+
+/// Checks that every top-level legacy message is uncompressed, without recursion.
+fn check_uncompressed(buf: &[u8]) -> Result<(), LegacyError> {
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        if buf.len() - pos < 12 + 6 {
+            return Err(LegacyError::Malformed("truncated message".into()));
+        }
+        let size = i32::from_be_bytes(buf[pos + 8..pos + 12].try_into().expect("4 bytes"));
+        if size < 6 || pos + 12 + size as usize > buf.len() {
+            return Err(LegacyError::Malformed(format!("bad message size {size}")));
+        }
+        let attributes = buf[pos + 17];
+        if attributes & 0x07 != 0 {
+            return Err(LegacyError::Compressed);
+        }
+        pos += 12 + size as usize;
+    }
+    Ok(())
+}
+
+/// Up-converts a magic 0/1 message set to one uncompressed v2 batch (offsets relative).
+pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
+    check_uncompressed(&message_set)?;
+    let mut buf = message_set;
+    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    let mut records: Vec<_> = sets.into_iter().flat_map(|s| s.records).collect();
+    if records.is_empty() {
+        return Err(LegacyError::Malformed("empty message set".into()));
+    }
+    let now = crate::storage::segment::now_ms();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.offset = i as i64;
+        if r.timestamp < 0 {
+            r.timestamp = now;
+        }
+    }
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(&mut out, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
+        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    Ok(out)
+}
+
+/// Down-converts stored v2 batches to an uncompressed magic `magic` (0 or 1) message set.
+pub fn downconvert(batches: Bytes, magic: i8) -> Result<Bytes, LegacyError> {
+    let mut buf = batches;
+    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    let records: Vec<_> = sets.into_iter().flat_map(|s| s.records).filter(|r| !r.control).collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(&mut out, records.iter(), &RecordEncodeOptions { version: magic, compression: Compression::None })
+        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    Ok(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::records::{Record, TimestampType};
+
+    fn rec(i: i64, v: &'static [u8]) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: -1,
+            timestamp: 1000 + i,
+            key: None,
+            value: Some(Bytes::from_static(v)),
+            headers: Default::default(),
+        }
+    }
+
+    #[test]
+    fn v1_message_set_round_trips_through_a_v2_batch() {
+        let records = [rec(0, b"a"), rec(1, b"bb")];
+        let mut legacy = BytesMut::new();
+        RecordBatchEncoder::encode(&mut legacy, records.iter(), &RecordEncodeOptions { version: 1, compression: Compression::None }).unwrap();
+        let v2 = upconvert(legacy.freeze()).unwrap();
+        let hdr = crate::storage::batch::validate_batch(&v2).unwrap();
+        assert_eq!(hdr.record_count, 2);
+        let back = downconvert(v2.freeze(), 0).unwrap();
+        assert_eq!(magic_of(&back), Some(0));
+        let mut b = back;
+        let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
+        let values: Vec<_> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.value.clone().unwrap())).collect();
+        assert_eq!(values, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bb")]);
+    }
+
+    #[test]
+    fn compressed_legacy_sets_are_refused() {
+        let records = [rec(0, b"a")];
+        let mut legacy = BytesMut::new();
+        RecordBatchEncoder::encode(&mut legacy, records.iter(), &RecordEncodeOptions { version: 1, compression: Compression::Gzip }).unwrap();
+        assert!(matches!(upconvert(legacy.freeze()), Err(LegacyError::Compressed)));
+    }
+}

@@ -1,0 +1,123 @@
+//! The Kafka TCP listener: accepts connections (bounded by `max_connections`), reads
+//! size-prefixed frames (bounded by `socket.request.max.bytes`), hands decoded requests
+//! to `Broker::handle` one at a time per connection — so responses leave in request
+//! order, as Kafka guarantees — and writes the responses back.
+//!
+//! Bad input closes only the offending connection, with one log line; a request whose
+//! API or version we do not implement is answered where Kafka defines an answer
+//! (ApiVersions with UNSUPPORTED_VERSION) and otherwise closes the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use super::errors::code;
+use super::Broker;
+use crate::protocol::{decode_request, encode_response, DecodeError};
+
+/// Serves connections until `shutdown` becomes true; returns when every connection
+/// has finished the request it was handling.
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(broker.settings.max_connections));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut stop = shutdown.clone();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let broker = broker.clone();
+                let shutdown = shutdown.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = connection(broker, stream, peer, shutdown).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an i/o error");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Usually EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (rd, wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    let max = broker.settings.socket_request_max_bytes;
+    loop {
+        let size = tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            s = rd.read_i32() => match s {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            },
+        };
+        if size < 0 || size as usize > max {
+            tracing::warn!(%peer, size, max, "closing connection: request size outside socket.request.max.bytes");
+            return Ok(());
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        if let Err(e) = rd.read_exact(&mut frame).await {
+            tracing::warn!(%peer, size, error = %e, "closing connection: truncated request frame");
+            return Ok(());
+        }
+        let request = match decode_request(frame.freeze()) {
+            Ok(r) => r,
+            Err(DecodeError::UnsupportedVersion { api: ApiKey::ApiVersions, version, correlation_id }) => {
+                // KIP-511: answer with UNSUPPORTED_VERSION and our table, encoded as v0.
+                tracing::info!(%peer, version, "ApiVersions at an unsupported version: answering with v0");
+                let body = ResponseKind::ApiVersions(
+                    ApiVersionsResponse::default()
+                        .with_error_code(code(kafka_protocol::error::ResponseError::UnsupportedVersion))
+                        .with_api_keys(super::api_versions::advertised()),
+                );
+                let bytes = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map_err(std::io::Error::other)?;
+                wr.write_all(&bytes).await?;
+                wr.flush().await?;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: cannot decode request");
+                return Ok(());
+            }
+        };
+        let api = request.api_key;
+        let version = request.version;
+        let correlation_id = request.header.correlation_id;
+        if let Some(body) = broker.handle(request).await {
+            match encode_response(api, version, correlation_id, &body) {
+                Ok(bytes) => wr.write_all(&bytes).await?,
+                Err(e) => {
+                    tracing::error!(%peer, ?api, version, error = %e, "closing connection: cannot encode response");
+                    return Ok(());
+                }
+            }
+        }
+        // Write out once no further request is already buffered (pipelined requests
+        // share one flush).
+        if rd.buffer().is_empty() {
+            wr.flush().await?;
+        }
+    }
+}

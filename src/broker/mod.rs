@@ -1,0 +1,167 @@
+//! Request handlers: one Kafka API, one file. `Broker::handle` takes a decoded request
+//! and returns the response to send (or none, for `acks=0` produce). Handlers never
+//! touch sockets; the listener (`listener.rs`) never interprets a request.
+//!
+//! Invariants: every request that reaches `handle` gets a response of the same API and
+//! version (except `acks=0`); no handler panics on client input; errors are mapped to
+//! Kafka codes only in `errors.rs`.
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_configs;
+pub mod errors;
+mod fetch;
+mod groups_unavailable;
+mod init_producer_id;
+pub mod legacy;
+pub mod listener;
+mod list_offsets;
+mod metadata;
+mod produce;
+pub mod producer_ids;
+pub mod registry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::protocol::Request;
+use crate::storage::segment::now_ms;
+use producer_ids::ProducerIdAllocator;
+use registry::{Registry, RegistryError};
+
+pub struct Broker {
+    pub settings: Settings,
+    pub registry: Registry,
+    pub producer_ids: ProducerIdAllocator,
+    /// Woken after every append, so long-polling fetches can re-check.
+    pub data_arrived: Notify,
+    /// Host and port advertised in Metadata.
+    advertised: parking_lot::RwLock<(String, i32)>,
+}
+
+impl Broker {
+    /// Opens the data directory (recovering after an unclean stop) and the topic registry.
+    pub fn open(settings: Settings) -> Result<Arc<Broker>, RegistryError> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let marker = settings.data_dir.join(".clean_shutdown");
+        let clean = marker.exists();
+        if !clean {
+            tracing::info!(data_dir = %settings.data_dir.display(), "no clean-shutdown marker: verifying the tail of every partition");
+        }
+        let registry = Registry::open(&settings, clean)?;
+        if clean {
+            std::fs::remove_file(&marker)?;
+        }
+        let producer_ids = ProducerIdAllocator::open(&settings.data_dir.join("__meta"))?;
+        let advertised = settings.advertised(settings.kafka_listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9092))));
+        Ok(Arc::new(Broker {
+            settings,
+            registry,
+            producer_ids,
+            data_arrived: Notify::new(),
+            advertised: parking_lot::RwLock::new(advertised),
+        }))
+    }
+
+    /// Records the address the Kafka listener actually bound (port 0 picks one).
+    pub fn set_bound_address(&self, bound: SocketAddr) {
+        *self.advertised.write() = self.settings.advertised(bound);
+    }
+
+    pub fn advertised(&self) -> (String, i32) {
+        self.advertised.read().clone()
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.settings.node_id
+    }
+
+    /// Answers one request. `None` means no response is sent (produce with acks=0).
+    pub async fn handle(&self, req: Request) -> Option<ResponseKind> {
+        let v = req.version;
+        Some(match req.body {
+            RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
+            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, v)),
+            RequestKind::Produce(r) => {
+                let acks = r.acks;
+                let resp = produce::handle(self, r, v).await;
+                if acks == 0 {
+                    return None;
+                }
+                ResponseKind::Produce(resp)
+            }
+            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, v).await),
+            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, v)),
+            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, v)),
+            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, v)),
+            RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(self, r, v)),
+            RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v)),
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r, v)),
+            other => groups_unavailable::handle(other, v)?,
+        })
+    }
+
+    /// Background work: `flush.ms` and retention, until `shutdown` fires.
+    pub async fn run_maintenance(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut flush_tick = tokio::time::interval(Duration::from_millis(self.settings.flush_check_interval_ms.max(10)));
+        let mut retention_tick = tokio::time::interval(Duration::from_millis(self.settings.retention_check_interval_ms.max(10)));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = flush_tick.tick() => {
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.flush_due()).await;
+                }
+                _ = retention_tick.tick() => {
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.enforce_retention()).await;
+                }
+            }
+        }
+    }
+
+    fn flush_due(&self) {
+        let now = now_ms();
+        for (topic, p) in self.registry.all_partitions() {
+            if let Err(e) = p.log.lock().flush_if_due(now) {
+                tracing::error!(topic, partition = p.index, error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// Applies `retention.ms` / `retention.bytes` to every partition once.
+    pub fn enforce_retention(&self) {
+        let now = now_ms();
+        for (topic, p) in self.registry.all_partitions() {
+            match p.log.lock().enforce_retention(now) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(topic, partition = p.index, segments = n, "retention deleted segments"),
+                Err(e) => tracing::error!(topic, partition = p.index, error = %e, "retention failed"),
+            }
+        }
+    }
+
+    /// Flushes and closes every log and leaves the clean-shutdown marker.
+    pub fn close(&self) {
+        let mut ok = true;
+        for (topic, p) in self.registry.all_partitions() {
+            let mut log = p.log.lock();
+            if let Err(e) = log.flush().and_then(|_| log.close()) {
+                tracing::error!(topic, partition = p.index, error = %e, "close failed");
+                ok = false;
+            }
+        }
+        if ok {
+            if let Err(e) = std::fs::write(self.settings.data_dir.join(".clean_shutdown"), b"") {
+                tracing::error!(error = %e, "cannot write clean-shutdown marker");
+            }
+        }
+    }
+}

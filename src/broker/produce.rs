@@ -1,0 +1,135 @@
+//! Produce: validate each partition's record batches (framing, magic, CRC-32C, size),
+//! append them as sent — records are never decoded one by one — and acknowledge per
+//! `acks`: 0 (no response), 1 (written to the log), -1/all (written and, with
+//! `fsync_before_ack`, fsync'd first).
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::{code, storage_code, NONE};
+use super::legacy;
+use super::Broker;
+use crate::storage::batch::{self, BatchError};
+use crate::storage::segment::now_ms;
+
+pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
+    let acks = req.acks;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut to_sync = Vec::new();
+    let mut appended = false;
+    for topic_data in req.topic_data {
+        let name = topic_data.name.0.to_string();
+        let topic = broker.registry.get(&name);
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for pd in topic_data.partition_data {
+            let index = pd.index;
+            let mut r = PartitionProduceResponse::default().with_index(index);
+            if !matches!(acks, -1 | 0 | 1) {
+                r.error_code = code(ResponseError::InvalidRequiredAcks);
+            } else if req.transactional_id.is_some() {
+                r.error_code = code(ResponseError::TransactionalIdAuthorizationFailed);
+                r.error_message = Some(StrBytes::from_static_str("transactions are not supported by logbridge"));
+            } else {
+                match topic.as_ref().and_then(|t| t.partition(index)) {
+                    None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
+                    Some(partition) => match append_partition(&partition, pd, version) {
+                        Ok(outcome) => {
+                            r.base_offset = outcome.base_offset;
+                            if version >= 5 {
+                                r.log_start_offset = outcome.log_start_offset;
+                            }
+                            if let Some(f) = outcome.file {
+                                to_sync.push(f);
+                                appended = true;
+                            }
+                        }
+                        Err((err, msg)) => {
+                            tracing::debug!(topic = %name, partition = index, error = %msg, "produce refused");
+                            r.error_code = err;
+                            if version >= 8 {
+                                r.error_message = Some(StrBytes::from_string(msg));
+                            }
+                        }
+                    },
+                }
+            }
+            partition_responses.push(r);
+        }
+        responses.push(TopicProduceResponse::default().with_name(topic_data.name).with_partition_responses(partition_responses));
+    }
+    if appended {
+        broker.data_arrived.notify_waiters();
+    }
+    if acks == -1 && broker.settings.fsync_before_ack && !to_sync.is_empty() {
+        let result = tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|f| f.sync_data())).await;
+        if !matches!(result, Ok(Ok(()))) {
+            tracing::error!("fsync before acknowledging acks=all failed");
+            for t in &mut responses {
+                for p in &mut t.partition_responses {
+                    if p.error_code == NONE {
+                        p.error_code = code(ResponseError::KafkaStorageError);
+                    }
+                }
+            }
+        }
+    }
+    ProduceResponse::default().with_responses(responses)
+}
+
+struct Outcome {
+    base_offset: i64,
+    log_start_offset: i64,
+    file: Option<std::sync::Arc<std::fs::File>>,
+}
+
+fn batch_error(e: BatchError) -> (i16, String) {
+    let c = match e {
+        BatchError::UnsupportedMagic(_) => code(ResponseError::UnsupportedForMessageFormat),
+        _ => code(ResponseError::CorruptMessage),
+    };
+    (c, e.to_string())
+}
+
+fn append_partition(
+    partition: &super::registry::Partition,
+    pd: PartitionProduceData,
+    version: i16,
+) -> Result<Outcome, (i16, String)> {
+    let records = pd.records.ok_or_else(|| (code(ResponseError::CorruptMessage), "no records".to_string()))?;
+    let max = partition.log.lock().config().max_message_bytes;
+    let bytes = match legacy::magic_of(&records) {
+        Some(2) => BytesMut::from(&records[..]),
+        Some(0 | 1) if version <= 2 => legacy::upconvert(records).map_err(|e| match e {
+            legacy::LegacyError::Compressed => (code(ResponseError::UnsupportedForMessageFormat), e.to_string()),
+            legacy::LegacyError::Malformed(_) => (code(ResponseError::CorruptMessage), e.to_string()),
+        })?,
+        Some(m) => return Err(batch_error(BatchError::UnsupportedMagic(m))),
+        None => return Err((code(ResponseError::CorruptMessage), format!("records of {} bytes", records.len()))),
+    };
+    let headers = batch::validate_batches(&bytes).map_err(batch_error)?;
+    if headers.is_empty() {
+        return Err((code(ResponseError::CorruptMessage), "no batches".into()));
+    }
+    for (_, h) in &headers {
+        if h.total_len() > max {
+            return Err((
+                code(ResponseError::MessageTooLarge),
+                format!("batch of {} bytes exceeds max.message.bytes {}", h.total_len(), max),
+            ));
+        }
+        if h.is_transactional() || h.is_control() {
+            return Err((code(ResponseError::InvalidRecord), "transactional batches are not supported".into()));
+        }
+    }
+    let info = partition.log.lock().append(bytes, headers, now_ms()).map_err(|e| {
+        if let crate::storage::StorageError::Io(io) = &e {
+            tracing::error!(partition = partition.index, error = %io, "append failed");
+        }
+        (storage_code(&e), e.to_string())
+    })?;
+    Ok(Outcome { base_offset: info.base_offset, log_start_offset: info.log_start_offset, file: info.file })
+}

@@ -1,0 +1,285 @@
+//! The topic registry: which topics exist, their ids, partition counts and config
+//! overrides, and the open partition logs. Topic metadata is persisted as one JSON file
+//! per topic under `<data>/__meta/topics/` (written to a temporary file and renamed, so
+//! a crash leaves either the old or the new file).
+//!
+//! Invariants: a topic in the map has all of its partition logs open; a topic's
+//! partition count only grows; a topic name is valid by Kafka's rules.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::storage::config::{ConfigError, LogConfig};
+use crate::storage::log::PartitionLog;
+use crate::storage::StorageError;
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("topic '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    #[error("invalid topic name '{name}': {why}")]
+    InvalidName { name: String, why: &'static str },
+    #[error("invalid partition count {0}")]
+    InvalidPartitions(i32),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot write topic metadata: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt topic metadata {path}: {why}")]
+    CorruptMeta { path: PathBuf, why: String },
+}
+
+/// One partition: its log behind a lock, and a wake-up for fetchers waiting on new data.
+pub struct Partition {
+    pub index: i32,
+    pub log: Mutex<PartitionLog>,
+}
+
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub overrides: RwLock<BTreeMap<String, String>>,
+    pub partitions: RwLock<Vec<Arc<Partition>>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        if index < 0 {
+            return None;
+        }
+        self.partitions.read().get(index as usize).cloned()
+    }
+
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().len() as i32
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct TopicMeta {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+pub struct Registry {
+    data_dir: PathBuf,
+    settings: Settings,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    by_id: RwLock<HashMap<Uuid, Arc<Topic>>>,
+    /// Serialises create/delete/grow so that two creators of one name cannot race.
+    admin: Mutex<()>,
+}
+
+/// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), RegistryError> {
+    let bad = |why| Err(RegistryError::InvalidName { name: name.to_string(), why });
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are not allowed");
+    }
+    if name.len() > 249 {
+        return bad("longer than 249 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+impl Registry {
+    fn meta_dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("__meta").join("topics")
+    }
+
+    fn partition_dir(&self, topic: &str, p: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{p}"))
+    }
+
+    /// Opens every persisted topic. `clean` says whether the last stop was clean.
+    pub fn open(settings: &Settings, clean: bool) -> Result<Registry, RegistryError> {
+        let data_dir = settings.data_dir.clone();
+        fs::create_dir_all(Self::meta_dir(&data_dir))?;
+        let reg = Registry {
+            data_dir: data_dir.clone(),
+            settings: settings.clone(),
+            topics: RwLock::new(HashMap::new()),
+            by_id: RwLock::new(HashMap::new()),
+            admin: Mutex::new(()),
+        };
+        for entry in fs::read_dir(Self::meta_dir(&data_dir))? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = fs::read_to_string(&path)?;
+            let meta: TopicMeta = serde_json::from_str(&text)
+                .map_err(|e| RegistryError::CorruptMeta { path: path.clone(), why: e.to_string() })?;
+            let config = settings.topic_log_config(&meta.configs)?;
+            let mut parts = Vec::new();
+            for p in 0..meta.partitions {
+                let log = PartitionLog::open(&reg.partition_dir(&meta.name, p), config.clone(), clean)?;
+                parts.push(Arc::new(Partition { index: p, log: Mutex::new(log) }));
+            }
+            let topic = Arc::new(Topic {
+                name: meta.name.clone(),
+                id: meta.id,
+                overrides: RwLock::new(meta.configs),
+                partitions: RwLock::new(parts),
+            });
+            reg.by_id.write().insert(topic.id, topic.clone());
+            reg.topics.write().insert(meta.name, topic);
+        }
+        Ok(reg)
+    }
+
+    fn write_meta(&self, topic: &Topic) -> Result<(), RegistryError> {
+        let meta = TopicMeta {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partition_count(),
+            configs: topic.overrides.read().clone(),
+        };
+        let dir = Self::meta_dir(&self.data_dir);
+        let tmp = dir.join(format!("{}.json.tmp", topic.name));
+        let fin = dir.join(format!("{}.json", topic.name));
+        let f = fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&f, &meta).map_err(std::io::Error::other)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &fin)?;
+        fs::File::open(&dir)?.sync_all()?;
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.by_id.read().get(id).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.topics.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Checks a creation without doing it (CreateTopics `validate_only`).
+    pub fn validate_create(&self, name: &str, partitions: i32, overrides: &BTreeMap<String, String>) -> Result<LogConfig, RegistryError> {
+        validate_topic_name(name)?;
+        if self.topics.read().contains_key(name) {
+            return Err(RegistryError::AlreadyExists(name.to_string()));
+        }
+        if !(1..=100_000).contains(&partitions) {
+            return Err(RegistryError::InvalidPartitions(partitions));
+        }
+        Ok(self.settings.topic_log_config(overrides)?)
+    }
+
+    pub fn create(&self, name: &str, partitions: i32, overrides: BTreeMap<String, String>) -> Result<Arc<Topic>, RegistryError> {
+        let _guard = self.admin.lock();
+        let config = self.validate_create(name, partitions, &overrides)?;
+        let mut parts = Vec::new();
+        for p in 0..partitions {
+            let dir = self.partition_dir(name, p);
+            // Leftovers of a topic deleted while we were down must not resurface.
+            if dir.exists() {
+                fs::remove_dir_all(&dir)?;
+            }
+            let log = PartitionLog::open(&dir, config.clone(), true)?;
+            parts.push(Arc::new(Partition { index: p, log: Mutex::new(log) }));
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            overrides: RwLock::new(overrides),
+            partitions: RwLock::new(parts),
+        });
+        self.write_meta(&topic)?;
+        self.by_id.write().insert(topic.id, topic.clone());
+        self.topics.write().insert(name.to_string(), topic.clone());
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Auto-creation on Metadata: returns the existing topic, or creates it with
+    /// `num.partitions` when `auto.create.topics.enable` is on.
+    pub fn get_or_auto_create(&self, name: &str) -> Result<Option<Arc<Topic>>, RegistryError> {
+        if let Some(t) = self.get(name) {
+            return Ok(Some(t));
+        }
+        if !self.settings.auto_create_topics {
+            return Ok(None);
+        }
+        match self.create(name, self.settings.num_partitions, BTreeMap::new()) {
+            Ok(t) => Ok(Some(t)),
+            Err(RegistryError::AlreadyExists(_)) => Ok(self.get(name)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, RegistryError> {
+        let _guard = self.admin.lock();
+        let topic = self.topics.write().remove(name).ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        self.by_id.write().remove(&topic.id);
+        fs::remove_file(Self::meta_dir(&self.data_dir).join(format!("{name}.json")))?;
+        for p in topic.partitions.read().iter() {
+            let dir = self.partition_dir(name, p.index);
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions (CreatePartitions).
+    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), RegistryError> {
+        let _guard = self.admin.lock();
+        let topic = self.get(name).ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        let current = topic.partition_count();
+        if count <= current || count > 100_000 {
+            return Err(RegistryError::InvalidPartitions(count));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = self.settings.topic_log_config(&topic.overrides.read())?;
+        let mut new_parts = Vec::new();
+        for p in current..count {
+            let log = PartitionLog::open(&self.partition_dir(name, p), config.clone(), true)?;
+            new_parts.push(Arc::new(Partition { index: p, log: Mutex::new(log) }));
+        }
+        topic.partitions.write().extend(new_parts);
+        self.write_meta(&topic)?;
+        Ok(())
+    }
+
+    /// Every open partition, for background flush and retention work.
+    pub fn all_partitions(&self) -> Vec<(String, Arc<Partition>)> {
+        self.list()
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.clone();
+                t.partitions.read().iter().map(move |p| (name.clone(), p.clone())).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}

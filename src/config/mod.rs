@@ -1,0 +1,141 @@
+//! Appliance settings: embedded defaults, a TOML file (`--config`), and command-line
+//! overrides, in that order of precedence (flags win).
+//!
+//! Invariant: a `Settings` value has passed `validate`; listeners can bind what it says.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::storage::config::LogConfig;
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid listen address '{0}' (expected HOST:PORT)")]
+    BadAddress(String),
+    #[error("invalid topic defaults: {0}")]
+    TopicDefaults(#[from] crate::storage::config::ConfigError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Everything `logbridge serve` needs. Field names are the TOML keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub kafka_listen: String,
+    pub http_listen: String,
+    /// Host name clients are told to connect to; defaults to the Kafka listener's host.
+    pub advertised_host: Option<String>,
+    pub node_id: i32,
+    pub cluster_id: String,
+    /// Kafka's `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// Kafka's `num.partitions`.
+    pub num_partitions: i32,
+    /// Kafka's `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// Kafka's `message.max.bytes` (default for topics' `max.message.bytes`).
+    pub message_max_bytes: usize,
+    /// fsync the written segment before acknowledging a produce with `acks=all`.
+    pub fsync_before_ack: bool,
+    /// Kafka's `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// How often `flush.ms` is checked.
+    pub flush_check_interval_ms: u64,
+    /// Maximum concurrent client connections on the Kafka listener.
+    pub max_connections: usize,
+    /// Broker-wide defaults for topic configs, under Kafka's topic config names
+    /// (e.g. `"retention.ms" = "86400000"`).
+    pub topic_defaults: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./data"),
+            kafka_listen: "127.0.0.1:9092".into(),
+            http_listen: "127.0.0.1:9600".into(),
+            advertised_host: None,
+            node_id: 0,
+            cluster_id: "logbridge".into(),
+            auto_create_topics: true,
+            num_partitions: 1,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            message_max_bytes: 1_048_588,
+            fsync_before_ack: false,
+            retention_check_interval_ms: 300_000,
+            flush_check_interval_ms: 1_000,
+            max_connections: 10_000,
+            topic_defaults: BTreeMap::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads a TOML file over the embedded defaults.
+    pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.into(), source })
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        for addr in [&self.kafka_listen, &self.http_listen] {
+            addr.parse::<SocketAddr>().map_err(|_| SettingsError::BadAddress(addr.clone()))?;
+        }
+        if self.num_partitions < 1 {
+            return Err(SettingsError::Invalid("num_partitions must be at least 1".into()));
+        }
+        self.topic_log_config(&BTreeMap::new())?;
+        Ok(())
+    }
+
+    /// The log config of a topic with the given overrides, over the broker defaults.
+    pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, crate::storage::config::ConfigError> {
+        let mut defaults = self.topic_defaults.clone();
+        defaults.entry("max.message.bytes".into()).or_insert_with(|| self.message_max_bytes.to_string());
+        LogConfig::from_map(&defaults, overrides)
+    }
+
+    /// The host and port advertised in Metadata for this broker.
+    pub fn advertised(&self, bound: SocketAddr) -> (String, i32) {
+        let host = self.advertised_host.clone().unwrap_or_else(|| {
+            if bound.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                bound.ip().to_string()
+            }
+        });
+        (host, bound.port() as i32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid_and_as_documented() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        assert_eq!(s.kafka_listen, "127.0.0.1:9092");
+        assert_eq!(s.http_listen, "127.0.0.1:9600");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn toml_overrides_and_unknown_keys() {
+        let s: Settings = toml::from_str("data_dir = \"/tmp/x\"\nnum_partitions = 3\n[topic_defaults]\n\"retention.ms\" = \"1000\"\n").unwrap();
+        assert_eq!(s.num_partitions, 3);
+        assert_eq!(s.topic_log_config(&BTreeMap::new()).unwrap().retention_ms, 1000);
+        assert!(toml::from_str::<Settings>("no_such_key = 1").is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Kafka wire framing: bytes in, typed requests out; typed responses in, bytes out.
+//! No I/O happens here, so every function is fuzzed and unit-tested without a socket.
+//!
+//! Message bodies are the `kafka-protocol` crate's codecs (vendored 0.15.1, see
+//! `src/vendor/kafka-protocol/PATCHES.md`). This module owns the 4-byte size prefix,
+//! the request header, the table of API versions we implement (`versions`), and the
+//! rule that a request outside that table never reaches a handler.
+
+pub mod codec;
+pub mod versions;
+
+pub use codec::{decode_request, encode_response, DecodeError, Request};

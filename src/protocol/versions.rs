@@ -1,0 +1,52 @@
+//! The API versions logbridge implements and advertises in ApiVersions — exactly these,
+//! no more. Ranges start at v0 wherever Kafka ever defined v0: Filebeat's Sarama
+//! (Produce v5, Fetch v6, Metadata v5), kafka-python with an old `api_version`, and
+//! librdkafka (which only compresses when Produce v0 is listed) all depend on it.
+//! Upper ends are the newest versions the vendored codec knows (Kafka 3.9's schemas);
+//! clients negotiate down to them.
+
+use kafka_protocol::messages::ApiKey;
+
+/// (api, min version, max version) for every API a client may use.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 11),
+    (ApiKey::Fetch, 0, 17),
+    (ApiKey::ListOffsets, 0, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 0, 4),
+    (ApiKey::InitProducerId, 0, 5),
+];
+
+/// Consumer-group APIs: not implemented yet (a later issue). Requests for them are
+/// decoded and answered with COORDINATOR_NOT_AVAILABLE instead of closing the connection,
+/// but they are not advertised.
+pub const ANSWERED_WITH_ERROR: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+];
+
+/// The advertised range of `api`, if it is implemented.
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.iter().find(|(k, _, _)| *k == api).map(|(_, lo, hi)| (*lo, *hi))
+}
+
+/// Whether a request of `api` at `version` may be decoded and handled.
+pub fn is_handled(api: ApiKey, version: i16) -> bool {
+    SUPPORTED
+        .iter()
+        .chain(ANSWERED_WITH_ERROR.iter())
+        .any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
+}
