@@ -55,6 +55,9 @@ pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
     let now = crate::storage::segment::now_ms();
     for (i, r) in records.iter_mut().enumerate() {
         r.offset = i as i64;
+        // The encoder starts a new batch whenever `offset - sequence` changes; keeping it
+        // constant (with base sequence -1, "none") puts every record in one batch.
+        r.sequence = i as i32 - 1;
         if r.timestamp < 0 {
             r.timestamp = now;
         }
@@ -73,6 +76,17 @@ pub fn downconvert(batches: Bytes, magic: i8) -> Result<Bytes, LegacyError> {
     let mut out = BytesMut::new();
     RecordBatchEncoder::encode(&mut out, records.iter(), &RecordEncodeOptions { version: magic, compression: Compression::None })
         .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    // The encoder writes offset 0 into every legacy message; old clients need the real
+    // absolute offsets, so stamp them in message by message.
+    let mut pos = 0usize;
+    for r in &records {
+        if pos + 12 > out.len() {
+            return Err(LegacyError::Malformed("message set shorter than its records".into()));
+        }
+        out[pos..pos + 8].copy_from_slice(&r.offset.to_be_bytes());
+        let size = i32::from_be_bytes(out[pos + 8..pos + 12].try_into().expect("4 bytes"));
+        pos += 12 + size.max(0) as usize;
+    }
     Ok(out.freeze())
 }
 
@@ -112,6 +126,8 @@ mod tests {
         let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
         let values: Vec<_> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.value.clone().unwrap())).collect();
         assert_eq!(values, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bb")]);
+        let offsets: Vec<i64> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.offset)).collect();
+        assert_eq!(offsets, vec![0, 1], "absolute offsets survive down-conversion");
     }
 
     #[test]

@@ -201,7 +201,9 @@ impl KafkaClient {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // Constant `offset - sequence` keeps all records in one batch (the
+                // encoder splits batches where it changes); base sequence stays -1.
+                sequence: i as i32 - 1,
                 timestamp: now,
                 key,
                 value,

@@ -132,6 +132,14 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_configs_are_valid() {
+        for text in [include_str!("../../config/single-node.toml"), include_str!("../../config/durable.toml")] {
+            let s: Settings = toml::from_str(text).unwrap();
+            s.validate().unwrap();
+        }
+    }
+
+    #[test]
     fn toml_overrides_and_unknown_keys() {
         let s: Settings = toml::from_str("data_dir = \"/tmp/x\"\nnum_partitions = 3\n[topic_defaults]\n\"retention.ms\" = \"1000\"\n").unwrap();
         assert_eq!(s.num_partitions, 3);
