@@ -12,8 +12,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-use logbridge::client::KafkaClient;
+use kafka_protocol::records::Compression;
+use logbridge::client::{encode_batch, KafkaClient};
 
 use common::Server;
 
@@ -44,27 +44,8 @@ fn frame(api: i16, version: i16, correlation: i32, body: &[u8]) -> Vec<u8> {
 }
 
 fn batch(values: &[&'static [u8]]) -> BytesMut {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1,
-            key: None,
-            value: Some(Bytes::from_static(v)),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
-    buf
+    let records = values.iter().map(|v| (None, Some(Bytes::from_static(v)))).collect();
+    BytesMut::from(&encode_batch(records, 1, Compression::None).unwrap()[..])
 }
 
 async fn produce_raw(client: &mut KafkaClient, topic: &str, records: Bytes) -> i16 {

@@ -105,6 +105,10 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
         let api = request.api_key;
         let version = request.version;
         let correlation_id = request.header.correlation_id;
+        if api == ApiKey::Fetch {
+            // A fetch may long-poll: earlier responses must not wait behind it.
+            wr.flush().await?;
+        }
         if let Some(body) = broker.handle(request).await {
             match encode_response(api, version, correlation_id, &body) {
                 Ok(bytes) => wr.write_all(&bytes).await?,
@@ -114,10 +118,19 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
                 }
             }
         }
-        // Write out once no further request is already buffered (pipelined requests
-        // share one flush).
-        if rd.buffer().is_empty() {
+        // Pipelined requests that are already fully buffered share one flush; otherwise
+        // write out now, before waiting on the socket.
+        if !holds_whole_frame(rd.buffer()) {
             wr.flush().await?;
         }
     }
+}
+
+/// Whether `buf` starts with a complete size-prefixed frame.
+fn holds_whole_frame(buf: &[u8]) -> bool {
+    if buf.len() < 4 {
+        return false;
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    size >= 0 && buf.len() - 4 >= size as usize
 }

@@ -89,7 +89,7 @@ def test_confluent_kafka_across_partitions(server):
     assert sorted(out.splitlines()) == sorted(v.decode() for v in expected)
 
 
-@pytest.mark.parametrize("api_version", [None, (2, 0, 0), (0, 11, 0), (0, 10, 1)])
+@pytest.mark.parametrize("api_version", [None, (2, 0, 0), (1, 0, 0), (0, 11, 0), (0, 10, 1)])
 def test_kafka_python_produce_and_consume(server, api_version):
     create_topic(server, "kp", 3)
     kw = {} if api_version is None else {"api_version": api_version}
