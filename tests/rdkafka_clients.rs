@@ -201,3 +201,36 @@ async fn admin_apis_create_describe_grow_and_delete() {
     assert!(md.topics().iter().all(|t| t.name() != "adm"));
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_append_time_topics_stamp_broker_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    create_topic(&server.kafka, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await;
+    create_topic(&server.kafka, "ct", 1, &[]).await;
+    let p = producer(&server.kafka, "lz4");
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for topic in ["lat", "ct"] {
+        p.send(FutureRecord::<(), _>::to(topic).payload("x").timestamp(1_000), Duration::from_secs(10)).await.expect("delivery");
+    }
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", &server.kafka).set("group.id", "ts").set("enable.auto.commit", "false").create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("lat", 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset("ct", 0, Offset::Beginning).unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut stamps = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stamps.len() < 2 && Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+            let m = m.unwrap();
+            stamps.insert(m.topic().to_string(), m.timestamp());
+        }
+    }
+    match stamps["lat"] {
+        rdkafka::Timestamp::LogAppendTime(t) => assert!(t >= before, "broker time {t} < {before}"),
+        other => panic!("expected LogAppendTime, got {other:?}"),
+    }
+    assert_eq!(stamps["ct"], rdkafka::Timestamp::CreateTime(1_000));
+    server.stop();
+}

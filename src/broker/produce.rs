@@ -39,6 +39,9 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                     Some(partition) => match append_partition(&partition, pd, version) {
                         Ok(outcome) => {
                             r.base_offset = outcome.base_offset;
+                            if version >= 2 {
+                                r.log_append_time_ms = outcome.log_append_time_ms;
+                            }
                             if version >= 5 {
                                 r.log_start_offset = outcome.log_start_offset;
                             }
@@ -82,6 +85,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
 
 struct Outcome {
     base_offset: i64,
+    log_append_time_ms: i64,
     log_start_offset: i64,
     file: Option<std::sync::Arc<std::fs::File>>,
 }
@@ -131,5 +135,5 @@ fn append_partition(
         }
         (storage_code(&e), e.to_string())
     })?;
-    Ok(Outcome { base_offset: info.base_offset, log_start_offset: info.log_start_offset, file: info.file })
+    Ok(Outcome { base_offset: info.base_offset, log_append_time_ms: info.log_append_time_ms, log_start_offset: info.log_start_offset, file: info.file })
 }

@@ -199,6 +199,19 @@ pub fn set_leader_epoch(buf: &mut [u8], epoch: i32) {
     buf[OFF_LEADER_EPOCH..OFF_LEADER_EPOCH + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Marks the batch at the start of `buf` as LogAppendTime with `now_ms` as its max
+/// timestamp (Kafka's `message.timestamp.type=LogAppendTime`) and recomputes its CRC,
+/// which covers both fields.
+pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) -> Result<(), BatchError> {
+    let header = peek_batch(buf)?;
+    let attributes = header.attributes | 0x08;
+    buf[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    buf[OFF_MAX_TIMESTAMP..OFF_MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..header.total_len()]);
+    buf[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 /// Walks concatenated batches and returns the length of the longest prefix made of
 /// whole batches; used to cut a read at a batch boundary.
 pub fn whole_batches_prefix(buf: &[u8]) -> usize {
@@ -279,6 +292,15 @@ mod tests {
         let mut b = sample_batch(0, 1, 1);
         b[8..12].copy_from_slice(&(-5i32).to_be_bytes());
         assert_eq!(validate_batch(&b), Err(BatchError::BadLength(-5)));
+    }
+
+    #[test]
+    fn log_append_time_rewrites_timestamp_and_keeps_crc_valid() {
+        let mut b = sample_batch(0, 2, 5);
+        set_log_append_time(&mut b, 99_999).unwrap();
+        let h = validate_batch(&b).unwrap();
+        assert_eq!(h.max_timestamp, 99_999);
+        assert_eq!(h.attributes & 0x08, 0x08);
     }
 
     #[test]

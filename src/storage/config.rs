@@ -109,7 +109,8 @@ impl LogConfig {
                 &get("compression.type"),
                 &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
             )?,
-            cleanup_policy: one_of("cleanup.policy", &get("cleanup.policy"), &["delete", "compact", "compact,delete", "delete,compact"])?,
+            // Log compaction is not implemented yet: refuse it rather than pretend.
+            cleanup_policy: one_of("cleanup.policy", &get("cleanup.policy"), &["delete"])?,
             message_timestamp_type: one_of("message.timestamp.type", &get("message.timestamp.type"), &["CreateTime", "LogAppendTime"])?,
             overrides: overrides.clone(),
         })
@@ -167,5 +168,8 @@ mod tests {
         let mut bad = BTreeMap::new();
         bad.insert("segment.bytes".to_string(), "abc".to_string());
         assert!(matches!(LogConfig::from_map(&BTreeMap::new(), &bad), Err(ConfigError::InvalidValue { .. })));
+        let mut compact = BTreeMap::new();
+        compact.insert("cleanup.policy".to_string(), "compact".to_string());
+        assert!(LogConfig::from_map(&BTreeMap::new(), &compact).is_err(), "compaction is not implemented");
     }
 }

@@ -35,6 +35,8 @@ pub struct AppendInfo {
     /// The segment file written to, so that callers can fsync outside the partition lock.
     pub file: Option<Arc<File>>,
     pub records: i64,
+    /// The broker time stamped on the batch for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
 }
 
 /// A byte range of one segment file to read without holding the partition lock.
@@ -187,6 +189,7 @@ impl PartitionLog {
                         duplicate: true,
                         file: None,
                         records: 0,
+                        log_append_time_ms: -1,
                     });
                 }
                 SequenceCheck::Duplicate { .. } => return Err(StorageError::DuplicateInMultiBatch),
@@ -201,9 +204,15 @@ impl PartitionLog {
         let mut next = base_offset;
         let mut stamped = Vec::with_capacity(headers.len());
         let mut records = 0i64;
+        let log_append_time = self.config.message_timestamp_type == "LogAppendTime";
         for (pos, mut h) in headers {
             batch::set_base_offset(&mut bytes[pos..], next);
             batch::set_leader_epoch(&mut bytes[pos..], self.leader_epoch);
+            if log_append_time {
+                batch::set_log_append_time(&mut bytes[pos..], now_ms).map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+                h.max_timestamp = now_ms;
+                h.attributes |= 0x08;
+            }
             h.base_offset = next;
             h.leader_epoch = self.leader_epoch;
             next = h.last_offset() + 1;
@@ -219,7 +228,8 @@ impl PartitionLog {
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush()?;
         }
-        Ok(AppendInfo { base_offset, log_start_offset: self.log_start_offset, duplicate: false, file: Some(file), records })
+        let log_append_time_ms = if log_append_time { now_ms } else { -1 };
+        Ok(AppendInfo { base_offset, log_start_offset: self.log_start_offset, duplicate: false, file: Some(file), records, log_append_time_ms })
     }
 
     fn maybe_roll(&mut self, incoming: u64, now_ms: i64) -> Result<(), StorageError> {
