@@ -132,3 +132,23 @@ async fn every_kind_of_bad_input_is_contained() {
     assert_eq!(values, vec![Bytes::from_static(b"before"), Bytes::from_static(b"after")]);
     server.stop();
 }
+
+#[test]
+fn silent_and_stalled_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("idle.toml");
+    std::fs::write(&cfg, "connections_max_idle_ms = 300\n").unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    // Connects and never sends anything: closed after the idle time.
+    send_raw_expect_close(&server.kafka, &[]);
+    // Sends a size and half a frame, then stalls: closed too.
+    let mut partial = frame(18, 3, 1, &[0; 16]);
+    partial.truncate(10);
+    send_raw_expect_close(&server.kafka, &partial);
+    // A request after a pause shorter than the idle time is still answered.
+    let mut s = TcpStream::connect(&server.kafka).unwrap();
+    s.write_all(&frame(18, 0, 5, &[])).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    server.stop();
+}

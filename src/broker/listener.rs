@@ -3,6 +3,9 @@
 //! to `Broker::handle` one at a time per connection — so responses leave in request
 //! order, as Kafka guarantees — and writes the responses back.
 //!
+//! Peers are bounded: connections by `max_connections`, frames by
+//! `socket_request_max_bytes`, a started frame must complete within 30 s, and an idle
+//! connection is closed after `connections_max_idle_ms` (Kafka's default, 10 minutes).
 //! Bad input closes only the offending connection, with one log line; a request whose
 //! API or version we do not implement is answered where Kafka defines an answer
 //! (ApiVersions with UNSUPPORTED_VERSION) and otherwise closes the connection.
@@ -20,6 +23,10 @@ use tokio::sync::{watch, Semaphore};
 use super::errors::code;
 use super::Broker;
 use crate::protocol::{decode_request, encode_response, DecodeError};
+
+/// How long a client may take to send the rest of a frame once its size has arrived
+/// (or `connections_max_idle_ms`, if shorter).
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves connections until `shutdown` becomes true; returns when every connection
 /// has finished the request it was handling.
@@ -64,9 +71,14 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
     let max = broker.settings.socket_request_max_bytes;
+    let idle = Duration::from_millis(broker.settings.connections_max_idle_ms);
     loop {
         let size = tokio::select! {
             _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep(idle) => {
+                tracing::debug!(%peer, "closing idle connection (connections_max_idle_ms)");
+                return Ok(());
+            }
             s = rd.read_i32() => match s {
                 Ok(s) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
@@ -78,9 +90,16 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
             return Ok(());
         }
         let mut frame = BytesMut::zeroed(size as usize);
-        if let Err(e) = rd.read_exact(&mut frame).await {
-            tracing::warn!(%peer, size, error = %e, "closing connection: truncated request frame");
-            return Ok(());
+        match tokio::time::timeout(FRAME_TIMEOUT.min(idle), rd.read_exact(&mut frame)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, size, error = %e, "closing connection: truncated request frame");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::warn!(%peer, size, "closing connection: request frame not completed in time");
+                return Ok(());
+            }
         }
         let request = match decode_request(frame.freeze()) {
             Ok(r) => r,

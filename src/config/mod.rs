@@ -53,6 +53,8 @@ pub struct Settings {
     pub flush_check_interval_ms: u64,
     /// Maximum concurrent client connections on the Kafka listener.
     pub max_connections: usize,
+    /// Kafka's `connections.max.idle.ms`: close connections idle this long.
+    pub connections_max_idle_ms: u64,
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
@@ -75,6 +77,7 @@ impl Default for Settings {
             retention_check_interval_ms: 300_000,
             flush_check_interval_ms: 1_000,
             max_connections: 10_000,
+            connections_max_idle_ms: 600_000,
             topic_defaults: BTreeMap::new(),
         }
     }

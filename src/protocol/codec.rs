@@ -12,7 +12,8 @@ use thiserror::Error;
 
 use super::versions;
 
-/// A decoded request.
+/// A decoded request. `version` is the codec version (see `versions::ALIASES`), which
+/// is also the version its response is encoded at.
 #[derive(Debug)]
 pub struct Request {
     pub api_key: ApiKey,
@@ -47,6 +48,8 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
         return Err(DecodeError::UnsupportedVersion { api, version, correlation_id });
     }
     let malformed = |e: anyhow::Error| DecodeError::Malformed { api, version, correlation_id, reason: e.to_string() };
+    // Handlers see the codec version: an aliased wire version behaves like it.
+    let version = versions::codec_version(api, version);
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(malformed)?;
     let body = RequestKind::decode(api, &mut frame, version).map_err(malformed)?;
     if frame.has_remaining() {
@@ -126,6 +129,17 @@ mod tests {
         let mut raw = req.to_vec();
         raw[3] = 99;
         assert!(matches!(decode_request(Bytes::from(raw)), Err(DecodeError::UnsupportedVersion { version: 99, .. })));
+    }
+
+    #[test]
+    fn aliased_versions_decode_like_their_codec_version() {
+        use kafka_protocol::messages::ProduceRequest;
+        let req = frame(ApiKey::Produce, 11, RequestKind::Produce(ProduceRequest::default().with_acks(1)));
+        let mut raw = req.to_vec();
+        raw[3] = 12; // same bytes, announced as Produce v12
+        let decoded = decode_request(Bytes::from(raw)).unwrap();
+        assert_eq!(decoded.version, 11);
+        assert!(matches!(decoded.body, RequestKind::Produce(ref p) if p.acks == 1));
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //! no more. Ranges start at v0 wherever Kafka ever defined v0: Filebeat's Sarama
 //! (Produce v5, Fetch v6, Metadata v5), kafka-python with an old `api_version`, and
 //! librdkafka (which only compresses when Produce v0 is listed) all depend on it.
-//! Upper ends are the newest versions the vendored codec knows (Kafka 3.9's schemas);
-//! clients negotiate down to them.
+//! Upper ends are the newest versions the vendored codec knows (Kafka 3.9's schemas),
+//! plus the Kafka 4.x versions whose wire format is identical to one the codec knows
+//! (`ALIASES`); clients negotiate down to them.
 
 use kafka_protocol::messages::ApiKey;
 
 /// (api, min version, max version) for every API a client may use.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 0, 11),
-    (ApiKey::Fetch, 0, 17),
+    (ApiKey::Produce, 0, 12),
+    (ApiKey::Fetch, 0, 18),
     (ApiKey::ListOffsets, 0, 9),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 4),
@@ -37,6 +38,17 @@ pub const ANSWERED_WITH_ERROR: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
 ];
+
+/// (api, wire version, codec version): Kafka 4.x versions that encode exactly like an
+/// older one. Produce v12 only signals transaction-v2 support (same schema as v11);
+/// Fetch v18 adds one tagged field to the request (kept as an unknown tagged field)
+/// and nothing to the response.
+pub const ALIASES: &[(ApiKey, i16, i16)] = &[(ApiKey::Produce, 12, 11), (ApiKey::Fetch, 18, 17)];
+
+/// The version to decode and encode a message of `api` at, given its wire version.
+pub fn codec_version(api: ApiKey, version: i16) -> i16 {
+    ALIASES.iter().find(|(k, v, _)| *k == api && *v == version).map(|(_, _, c)| *c).unwrap_or(version)
+}
 
 /// The advertised range of `api`, if it is implemented.
 pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
