@@ -24,7 +24,7 @@ fi
 python3 -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 
 echo "== cargo test (unit and integration tests)"
-cargo test --all-targets
+cargo test
 
 echo "== Python client tests (kcat, kafka-python, confluent-kafka)"
 LOGBRIDGE_BIN="$PWD/target/debug/logbridge" python3 -m pytest tests/python -q -p no:warnings
