@@ -57,6 +57,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         }
     });
 
+    let stop_signal = shutdown_signal()?;
     tracing::info!(kafka = %kafka_addr, http = %http_addr, data_dir = %settings.data_dir.display(), "logbridge ready");
     {
         let mut out = std::io::stdout().lock();
@@ -64,7 +65,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         out.flush()?;
     }
 
-    wait_for_signal().await;
+    stop_signal.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     let _ = kafka_task.await;
@@ -76,23 +77,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+/// Registers SIGTERM and SIGINT handlers now (so a signal that arrives right after the
+/// ready line is not lost) and returns a future that completes on the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, std::io::Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
 }
