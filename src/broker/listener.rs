@@ -122,8 +122,9 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
             }
         };
         let api = request.api_key;
-        let version = request.version;
+        let version = request.wire_version;
         let correlation_id = request.header.correlation_id;
+        tracing::trace!(%peer, ?api, version, correlation_id, "request");
         if api == ApiKey::Fetch {
             // A fetch may long-poll: earlier responses must not wait behind it.
             wr.flush().await?;

@@ -6,18 +6,21 @@
 //! request we cannot decode can be answered or logged with its correlation id.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::list_offsets_request::ListOffsetsTopic;
+use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
 
 use super::versions;
 
-/// A decoded request. `version` is the codec version (see `versions::ALIASES`), which
-/// is also the version its response is encoded at.
+/// A decoded request. `version` is the codec version handlers work with (see
+/// `versions::ALIASES`); `wire_version` is what the client sent.
 #[derive(Debug)]
 pub struct Request {
     pub api_key: ApiKey,
     pub version: i16,
+    /// The version the client sent, which its response must be encoded at.
+    pub wire_version: i16,
     pub header: RequestHeader,
     pub body: RequestKind,
 }
@@ -49,27 +52,86 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     }
     let malformed = |e: anyhow::Error| DecodeError::Malformed { api, version, correlation_id, reason: e.to_string() };
     // Handlers see the codec version: an aliased wire version behaves like it.
+    let wire_version = version;
     let version = versions::codec_version(api, version);
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(malformed)?;
-    let body = RequestKind::decode(api, &mut frame, version).map_err(malformed)?;
+    let body = if api == ApiKey::ListOffsets && wire_version == 10 {
+        RequestKind::ListOffsets(decode_list_offsets_v10(&mut frame).map_err(malformed)?)
+    } else {
+        RequestKind::decode(api, &mut frame, version).map_err(malformed)?
+    };
     if frame.has_remaining() {
         // Kafka ignores trailing bytes; so do we, but they usually mean a client bug.
         tracing::debug!(?api, version, trailing = frame.remaining(), "request has trailing bytes");
     }
-    Ok(Request { api_key: api, version, header, body })
+    Ok(Request { api_key: api, version, wire_version, header, body })
 }
 
-/// Encodes a response with its size prefix and header, ready to write to the socket.
-pub fn encode_response(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> anyhow::Result<Bytes> {
+/// Encodes a response for a request sent at `wire_version`, with its size prefix and
+/// header, ready to write to the socket.
+pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body: &ResponseKind) -> anyhow::Result<Bytes> {
+    let version = versions::codec_version(api, wire_version);
     let header_version = api.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
     header.encode(&mut buf, header_version)?;
     body.encode(&mut buf, version)?;
+    if api == ApiKey::Metadata && wire_version == 13 {
+        // v13 = v12 + a top-level ErrorCode (always 0 here) before the tagged fields,
+        // which we never set (a single 0x00 count byte).
+        if buf.last() != Some(&0) {
+            anyhow::bail!("metadata v12 body does not end with an empty tagged-field section");
+        }
+        buf.truncate(buf.len() - 1);
+        buf.put_i16(0);
+        buf.put_u8(0);
+    }
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
+}
+
+/// ListOffsets v10 is v9 plus `TimeoutMs` (int32) between the topics and the tagged
+/// fields; the topic entries are encoded as in v9.
+fn decode_list_offsets_v10(buf: &mut Bytes) -> anyhow::Result<ListOffsetsRequest> {
+    fn need(buf: &Bytes, n: usize) -> anyhow::Result<()> {
+        if buf.remaining() < n {
+            anyhow::bail!("truncated ListOffsets v10 request");
+        }
+        Ok(())
+    }
+    fn uvarint(buf: &mut Bytes) -> anyhow::Result<u32> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            need(buf, 1)?;
+            let b = buf.get_u8();
+            value |= ((b & 0x7f) as u32) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        anyhow::bail!("varint too long")
+    }
+    need(buf, 5)?;
+    let replica_id = buf.get_i32();
+    let isolation_level = buf.get_i8();
+    let count = uvarint(buf)?.checked_sub(1).ok_or_else(|| anyhow::anyhow!("null topics array"))? as usize;
+    let mut topics = Vec::with_capacity(count.min(buf.remaining()));
+    for _ in 0..count {
+        topics.push(ListOffsetsTopic::decode(buf, 9)?);
+    }
+    need(buf, 4)?;
+    let timeout_ms = buf.get_i32();
+    let _ = timeout_ms; // answers never wait: there is no remote storage to consult
+    let tagged = uvarint(buf)?;
+    for _ in 0..tagged {
+        let _tag = uvarint(buf)?;
+        let size = uvarint(buf)? as usize;
+        need(buf, size)?;
+        buf.advance(size);
+    }
+    Ok(ListOffsetsRequest::default().with_replica_id(BrokerId(replica_id)).with_isolation_level(isolation_level).with_topics(topics))
 }
 
 /// Encodes a request (client side), with its size prefix.
@@ -140,6 +202,43 @@ mod tests {
         let decoded = decode_request(Bytes::from(raw)).unwrap();
         assert_eq!(decoded.version, 11);
         assert!(matches!(decoded.body, RequestKind::Produce(ref p) if p.acks == 1));
+    }
+
+    #[test]
+    fn list_offsets_v10_is_v9_with_a_timeout() {
+        use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+        use kafka_protocol::messages::TopicName;
+        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(3).with_timestamp(-2)])]);
+        let v9 = frame(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(req.clone()));
+        // Insert TimeoutMs before the final (empty) tagged-field section, as v10 does.
+        let mut raw = v9.to_vec();
+        assert_eq!(raw.pop(), Some(0));
+        raw.extend(30_000i32.to_be_bytes());
+        raw.push(0);
+        raw[3] = 10;
+        let decoded = decode_request(Bytes::from(raw.clone())).unwrap();
+        assert_eq!((decoded.version, decoded.wire_version), (9, 10));
+        match decoded.body {
+            RequestKind::ListOffsets(r) => assert_eq!(r.topics, req.topics),
+            other => panic!("{other:?}"),
+        }
+        for cut in 0..raw.len() {
+            let _ = decode_request(Bytes::from(raw[..cut].to_vec()));
+        }
+    }
+
+    #[test]
+    fn metadata_v13_adds_a_zero_error_code_before_the_tagged_fields() {
+        use kafka_protocol::messages::MetadataResponse;
+        let body = ResponseKind::Metadata(MetadataResponse::default());
+        let v12 = encode_response(ApiKey::Metadata, 12, 7, &body).unwrap();
+        let v13 = encode_response(ApiKey::Metadata, 13, 7, &body).unwrap();
+        assert_eq!(v13.len(), v12.len() + 2);
+        assert_eq!(&v13[4..v12.len() - 1], &v12[4..v12.len() - 1]);
+        assert_eq!(&v13[v12.len() - 1..], &[0, 0, 0]);
+        assert_eq!(i32::from_be_bytes(v13[..4].try_into().unwrap()) as usize, v13.len() - 4);
     }
 
     #[test]

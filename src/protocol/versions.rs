@@ -12,8 +12,8 @@ use kafka_protocol::messages::ApiKey;
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 12),
     (ApiKey::Fetch, 0, 18),
-    (ApiKey::ListOffsets, 0, 9),
-    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ListOffsets, 0, 10),
+    (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 0, 7),
     (ApiKey::DeleteTopics, 0, 6),
@@ -39,11 +39,18 @@ pub const ANSWERED_WITH_ERROR: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
 ];
 
-/// (api, wire version, codec version): Kafka 4.x versions that encode exactly like an
-/// older one. Produce v12 only signals transaction-v2 support (same schema as v11);
-/// Fetch v18 adds one tagged field to the request (kept as an unknown tagged field)
-/// and nothing to the response.
-pub const ALIASES: &[(ApiKey, i16, i16)] = &[(ApiKey::Produce, 12, 11), (ApiKey::Fetch, 18, 17)];
+/// (api, wire version, codec version): Kafka 4.x versions the codec does not know,
+/// handled as an older version it does. Produce v12 only signals transaction-v2
+/// support (same schema as v11); Fetch v18 adds one tagged request field (kept as an
+/// unknown tagged field). ListOffsets v10 adds `TimeoutMs` at the end of the request
+/// and Metadata v13 a top-level `ErrorCode` at the end of the response: `codec.rs`
+/// converts those two at the byte level.
+pub const ALIASES: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 12, 11),
+    (ApiKey::Fetch, 18, 17),
+    (ApiKey::ListOffsets, 10, 9),
+    (ApiKey::Metadata, 13, 12),
+];
 
 /// The version to decode and encode a message of `api` at, given its wire version.
 pub fn codec_version(api: ApiKey, version: i16) -> i16 {
