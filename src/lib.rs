@@ -9,6 +9,7 @@ pub mod app;
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod group;
 pub mod http;
 pub mod protocol;
 pub mod storage;

@@ -1,0 +1,558 @@
+//! One consumer group's membership state machine (Kafka's classic group protocol),
+//! as pure logic: requests and clock ticks go in, the answers to send to waiting
+//! members come out as `Effect`s. No I/O, no timers, no channels — the coordinator
+//! (`mod.rs`) owns those, which is what lets this file be tested as plain functions.
+//!
+//! States: Empty → PreparingRebalance → CompletingRebalance → Stable, and back to
+//! PreparingRebalance whenever a member joins, leaves, changes its subscription or
+//! expires. Invariants:
+//! - the generation only grows, by one per completed rebalance;
+//! - in CompletingRebalance and Stable every member has joined the current generation
+//!   and the leader is a member;
+//! - a member is expired only when it is not waiting in a JoinGroup, after
+//!   `session_timeout_ms` without a heartbeat, join or sync.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+/// Kafka's error codes used by the group protocol.
+pub mod code {
+    pub const NONE: i16 = 0;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    pub const INVALID_GROUP_ID: i16 = 24;
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
+    pub const FENCED_INSTANCE_ID: i16 = 82;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i64,
+    pub rebalance_timeout_ms: i64,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    pub last_seen_ms: i64,
+    /// Waiting in a JoinGroup for the current rebalance to complete.
+    pub awaiting_join: bool,
+    /// Waiting in a SyncGroup for the leader's assignment.
+    pub awaiting_sync: bool,
+}
+
+impl Member {
+    pub fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+    }
+}
+
+/// What a JoinGroup gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinOutcome {
+    pub error: i16,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// Filled for the leader only: (member id, instance id, metadata).
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinOutcome {
+    pub fn error(error: i16, member_id: &str) -> JoinOutcome {
+        JoinOutcome {
+            error,
+            generation: -1,
+            protocol_type: None,
+            protocol: None,
+            leader: String::new(),
+            member_id: member_id.to_string(),
+            members: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOutcome {
+    pub error: i16,
+    pub assignment: Bytes,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+}
+
+impl SyncOutcome {
+    pub fn error(error: i16) -> SyncOutcome {
+        SyncOutcome { error, assignment: Bytes::new(), protocol_type: None, protocol: None }
+    }
+}
+
+/// An answer for a member that is waiting in a JoinGroup or SyncGroup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Join(String, JoinOutcome),
+    Sync(String, SyncOutcome),
+}
+
+/// The fields of a JoinGroup request the state machine needs.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i64,
+    pub rebalance_timeout_ms: i64,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED with its id.
+    pub require_known_member_id: bool,
+}
+
+/// Limits from the broker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupLimits {
+    pub min_session_timeout_ms: i64,
+    pub max_session_timeout_ms: i64,
+    pub initial_rebalance_delay_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub state: State,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED and not yet used to join.
+    pending_ids: BTreeSet<String>,
+    /// When the current PreparingRebalance gives up on members that have not rejoined.
+    rebalance_deadline_ms: i64,
+    /// A new group waits this long for more members before its first rebalance.
+    initial_delay_until_ms: i64,
+}
+
+impl Group {
+    pub fn new(id: &str) -> Group {
+        Group {
+            id: id.to_string(),
+            state: State::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            pending_ids: BTreeSet::new(),
+            rebalance_deadline_ms: 0,
+            initial_delay_until_ms: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn new_member_id(&mut self, client_id: &str) -> String {
+        format!("{client_id}-{}", uuid::Uuid::new_v4())
+    }
+
+    /// A JoinGroup. Returns an immediate answer (`Some`) or `None` when the member must
+    /// wait for the rebalance; effects answer other waiting members.
+    pub fn join(&mut self, now: i64, req: JoinRequest, limits: &GroupLimits) -> (Option<JoinOutcome>, Vec<Effect>) {
+        if req.session_timeout_ms < limits.min_session_timeout_ms || req.session_timeout_ms > limits.max_session_timeout_ms {
+            return (Some(JoinOutcome::error(code::INVALID_SESSION_TIMEOUT, &req.member_id)), vec![]);
+        }
+        if req.protocol_type.is_empty() || req.protocols.is_empty() || !self.protocols_compatible(&req) {
+            return (Some(JoinOutcome::error(code::INCONSISTENT_GROUP_PROTOCOL, &req.member_id)), vec![]);
+        }
+        let mut member_id = req.member_id.clone();
+        if member_id.is_empty() {
+            // A static member rejoining under a new incarnation takes over its old entry.
+            let known_static = req
+                .instance_id
+                .as_ref()
+                .and_then(|iid| self.members.values().find(|m| m.instance_id.as_ref() == Some(iid)).map(|m| m.id.clone()));
+            match known_static {
+                Some(old_id) => {
+                    let mut m = self.members.remove(&old_id).expect("present");
+                    member_id = self.new_member_id(&req.client_id);
+                    m.id = member_id.clone();
+                    if self.leader.as_deref() == Some(old_id.as_str()) {
+                        self.leader = Some(member_id.clone());
+                    }
+                    self.members.insert(member_id.clone(), m);
+                }
+                None => {
+                    member_id = self.new_member_id(&req.client_id);
+                    if req.require_known_member_id && req.instance_id.is_none() {
+                        self.pending_ids.insert(member_id.clone());
+                        return (Some(JoinOutcome::error(code::MEMBER_ID_REQUIRED, &member_id)), vec![]);
+                    }
+                }
+            }
+        } else if !self.members.contains_key(&member_id) && !self.pending_ids.remove(&member_id) {
+            // A static member's old incarnation is fenced; anyone else is unknown.
+            let fenced = req.instance_id.is_some()
+                && self.members.values().any(|m| m.instance_id == req.instance_id);
+            let error = if fenced { code::FENCED_INSTANCE_ID } else { code::UNKNOWN_MEMBER_ID };
+            return (Some(JoinOutcome::error(error, &member_id)), vec![]);
+        }
+        let was_empty = self.members.is_empty();
+        let entry = self.members.entry(member_id.clone()).or_insert_with(|| Member {
+            id: member_id.clone(),
+            instance_id: req.instance_id.clone(),
+            client_id: req.client_id.clone(),
+            client_host: req.client_host.clone(),
+            session_timeout_ms: req.session_timeout_ms,
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            protocols: vec![],
+            assignment: Bytes::new(),
+            last_seen_ms: now,
+            awaiting_join: false,
+            awaiting_sync: false,
+        });
+        entry.protocols = req.protocols.clone();
+        entry.session_timeout_ms = req.session_timeout_ms;
+        entry.rebalance_timeout_ms = req.rebalance_timeout_ms.max(req.session_timeout_ms);
+        entry.instance_id = req.instance_id.clone();
+        entry.last_seen_ms = now;
+        entry.awaiting_join = true;
+        self.protocol_type = Some(req.protocol_type.clone());
+        let mut effects = Vec::new();
+        if self.state != State::PreparingRebalance {
+            effects.extend(self.prepare_rebalance(now, was_empty, limits));
+        }
+        effects.extend(self.maybe_complete_join(now));
+        // If this join completed the rebalance, its own answer is among the effects.
+        let own = effects.iter().position(|e| matches!(e, Effect::Join(id, _) if *id == member_id));
+        match own {
+            Some(i) => match effects.remove(i) {
+                Effect::Join(_, outcome) => (Some(outcome), effects),
+                Effect::Sync(..) => unreachable!("position matched a join"),
+            },
+            None => (None, effects),
+        }
+    }
+
+    fn protocols_compatible(&self, req: &JoinRequest) -> bool {
+        if self.members.is_empty() {
+            return true;
+        }
+        if self.protocol_type.as_deref() != Some(req.protocol_type.as_str()) {
+            return false;
+        }
+        // Some protocol must be supported by the newcomer and every other member.
+        req.protocols.iter().any(|(name, _)| {
+            self.members
+                .values()
+                .filter(|m| m.id != req.member_id)
+                .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+        })
+    }
+
+    fn prepare_rebalance(&mut self, now: i64, new_group: bool, limits: &GroupLimits) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        // Members waiting for an assignment of the old generation must rejoin.
+        for m in self.members.values_mut() {
+            if m.awaiting_sync {
+                m.awaiting_sync = false;
+                effects.push(Effect::Sync(m.id.clone(), SyncOutcome::error(code::REBALANCE_IN_PROGRESS)));
+            }
+        }
+        let timeout = self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
+        self.rebalance_deadline_ms = now + timeout;
+        self.initial_delay_until_ms = if new_group { now + limits.initial_rebalance_delay_ms.min(timeout) } else { now };
+        self.state = State::PreparingRebalance;
+        effects
+    }
+
+    /// Completes the rebalance when every member has rejoined (and a new group's
+    /// initial delay has passed), or when the rebalance deadline has passed.
+    fn maybe_complete_join(&mut self, now: i64) -> Vec<Effect> {
+        if self.state != State::PreparingRebalance {
+            return vec![];
+        }
+        let all_joined = self.members.values().all(|m| m.awaiting_join);
+        let ready = (all_joined && now >= self.initial_delay_until_ms) || now >= self.rebalance_deadline_ms;
+        if !ready {
+            return vec![];
+        }
+        // Members that did not rejoin in time are out.
+        self.members.retain(|_, m| m.awaiting_join);
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.leader = None;
+            self.protocol = None;
+            self.generation += 1;
+            return vec![];
+        }
+        self.generation += 1;
+        self.protocol = self.select_protocol();
+        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.state = State::CompletingRebalance;
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let leader = self.leader.clone().unwrap_or_default();
+        let all: Vec<(String, Option<String>, Bytes)> =
+            self.members.values().map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata_for(&protocol))).collect();
+        let mut effects = Vec::new();
+        for m in self.members.values_mut() {
+            m.awaiting_join = false;
+            m.last_seen_ms = now;
+            m.assignment = Bytes::new();
+            effects.push(Effect::Join(
+                m.id.clone(),
+                JoinOutcome {
+                    error: code::NONE,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    leader: leader.clone(),
+                    member_id: m.id.clone(),
+                    members: if m.id == leader { all.clone() } else { vec![] },
+                },
+            ));
+        }
+        effects
+    }
+
+    /// Kafka's choice: among protocols every member supports, the one most members
+    /// list first among those candidates.
+    fn select_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        let candidates: Vec<&String> = first
+            .protocols
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| self.members.values().all(|m| m.protocols.iter().any(|(p, _)| p == *n)))
+            .collect();
+        let mut votes: BTreeMap<&String, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some((name, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(&n)) {
+                *votes.entry(name).or_default() += 1;
+            }
+        }
+        // Ties go to the earlier candidate in the first member's order.
+        let mut best: Option<(&String, usize)> = None;
+        for c in candidates {
+            let v = votes.get(c).copied().unwrap_or(0);
+            if best.is_none_or(|(_, bv)| v > bv) {
+                best = Some((c, v));
+            }
+        }
+        best.map(|(c, _)| c.clone())
+    }
+
+    fn check_member(&self, member_id: &str, instance_id: &Option<String>, generation: i32) -> Result<(), i16> {
+        match self.members.get(member_id) {
+            None => {
+                if instance_id.is_some() && self.members.values().any(|m| m.instance_id == *instance_id) {
+                    Err(code::FENCED_INSTANCE_ID)
+                } else {
+                    Err(code::UNKNOWN_MEMBER_ID)
+                }
+            }
+            Some(_) if generation != self.generation => Err(code::ILLEGAL_GENERATION),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A SyncGroup. `assignments` is only non-empty from the leader.
+    pub fn sync(
+        &mut self,
+        now: i64,
+        member_id: &str,
+        instance_id: &Option<String>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> (Option<SyncOutcome>, Vec<Effect>) {
+        if let Err(e) = self.check_member(member_id, instance_id, generation) {
+            return (Some(SyncOutcome::error(e)), vec![]);
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.last_seen_ms = now;
+        }
+        match self.state {
+            State::Empty => (Some(SyncOutcome::error(code::UNKNOWN_MEMBER_ID)), vec![]),
+            State::PreparingRebalance => (Some(SyncOutcome::error(code::REBALANCE_IN_PROGRESS)), vec![]),
+            State::Stable => (Some(self.sync_outcome(member_id)), vec![]),
+            State::CompletingRebalance => {
+                if self.leader.as_deref() == Some(member_id) {
+                    let given: BTreeMap<String, Bytes> = assignments.into_iter().collect();
+                    for m in self.members.values_mut() {
+                        m.assignment = given.get(&m.id).cloned().unwrap_or_default();
+                    }
+                    self.state = State::Stable;
+                    let mut effects = Vec::new();
+                    let waiting: Vec<String> = self.members.values().filter(|m| m.awaiting_sync).map(|m| m.id.clone()).collect();
+                    for id in waiting {
+                        if let Some(m) = self.members.get_mut(&id) {
+                            m.awaiting_sync = false;
+                        }
+                        effects.push(Effect::Sync(id.clone(), self.sync_outcome(&id)));
+                    }
+                    (Some(self.sync_outcome(member_id)), effects)
+                } else {
+                    if let Some(m) = self.members.get_mut(member_id) {
+                        m.awaiting_sync = true;
+                    }
+                    (None, vec![])
+                }
+            }
+        }
+    }
+
+    fn sync_outcome(&self, member_id: &str) -> SyncOutcome {
+        SyncOutcome {
+            error: code::NONE,
+            assignment: self.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+        }
+    }
+
+    /// A Heartbeat: keeps the member alive, and tells it when it must rejoin.
+    pub fn heartbeat(&mut self, now: i64, member_id: &str, instance_id: &Option<String>, generation: i32) -> i16 {
+        if self.state == State::Empty {
+            return code::UNKNOWN_MEMBER_ID;
+        }
+        if let Err(e) = self.check_member(member_id, instance_id, generation) {
+            // During a rebalance an old-generation member is told to rejoin.
+            if e == code::ILLEGAL_GENERATION && self.state == State::PreparingRebalance {
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.last_seen_ms = now;
+                }
+                return code::REBALANCE_IN_PROGRESS;
+            }
+            return e;
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.last_seen_ms = now;
+        }
+        if self.state == State::PreparingRebalance {
+            code::REBALANCE_IN_PROGRESS
+        } else {
+            code::NONE
+        }
+    }
+
+    /// A LeaveGroup for one member (by id, or by instance id for static members).
+    pub fn leave(&mut self, now: i64, member_id: &str, instance_id: &Option<String>, limits: &GroupLimits) -> (i16, Vec<Effect>) {
+        let id = if let Some(iid) = instance_id {
+            match self.members.values().find(|m| m.instance_id.as_ref() == Some(iid)) {
+                Some(m) if member_id.is_empty() || m.id == member_id => m.id.clone(),
+                Some(_) => return (code::FENCED_INSTANCE_ID, vec![]),
+                None => return (code::UNKNOWN_MEMBER_ID, vec![]),
+            }
+        } else {
+            member_id.to_string()
+        };
+        if self.members.remove(&id).is_none() {
+            return (code::UNKNOWN_MEMBER_ID, vec![]);
+        }
+        (code::NONE, self.after_departure(now, limits))
+    }
+
+    fn after_departure(&mut self, now: i64, limits: &GroupLimits) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.leader = None;
+            self.protocol = None;
+            return effects;
+        }
+        if self.state != State::PreparingRebalance {
+            effects.extend(self.prepare_rebalance(now, false, limits));
+        }
+        effects.extend(self.maybe_complete_join(now));
+        effects
+    }
+
+    /// Clock tick: expires silent members and completes a rebalance whose deadline or
+    /// initial delay has passed. Returns the expired member ids with the effects.
+    pub fn tick(&mut self, now: i64, limits: &GroupLimits) -> (Vec<String>, Vec<Effect>) {
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| !m.awaiting_join && now - m.last_seen_ms > m.session_timeout_ms)
+            .map(|m| m.id.clone())
+            .collect();
+        let mut effects = Vec::new();
+        for id in &expired {
+            self.members.remove(id);
+        }
+        if !expired.is_empty() {
+            effects.extend(self.after_departure(now, limits));
+        }
+        effects.extend(self.maybe_complete_join(now));
+        (expired, effects)
+    }
+
+    /// The topics members subscribed to, from the consumer protocol metadata
+    /// (ConsumerProtocolSubscription: i16 version, then an array of topic strings).
+    pub fn subscribed_topics(&self) -> BTreeSet<String> {
+        let mut topics = BTreeSet::new();
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return topics;
+        }
+        for m in self.members.values() {
+            for (_, meta) in &m.protocols {
+                topics.extend(parse_subscription(meta));
+            }
+        }
+        topics
+    }
+}
+
+/// Topics of a ConsumerProtocolSubscription; malformed metadata yields what parsed.
+pub fn parse_subscription(meta: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    if meta.len() < 6 {
+        return out;
+    }
+    let count = i32::from_be_bytes([meta[2], meta[3], meta[4], meta[5]]);
+    let mut pos = 6usize;
+    for _ in 0..count.max(0) {
+        if pos + 2 > meta.len() {
+            break;
+        }
+        let len = i16::from_be_bytes([meta[pos], meta[pos + 1]]);
+        pos += 2;
+        if len < 0 || pos + len as usize > meta.len() {
+            break;
+        }
+        out.push(String::from_utf8_lossy(&meta[pos..pos + len as usize]).into_owned());
+        pos += len as usize;
+    }
+    out
+}

@@ -1,0 +1,4 @@
+//! Consumer groups: the group coordinator (placeholder while being built).
+pub mod group;
+#[cfg(test)]
+mod tests;
