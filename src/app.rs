@@ -11,8 +11,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::broker::registry::RegistryError;
-use crate::broker::{listener, Broker};
+use crate::broker::{listener, Broker, OpenError};
 use crate::config::{Settings, SettingsError};
 
 #[derive(Debug, Error)]
@@ -20,7 +19,7 @@ pub enum ServeError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error("cannot open the data directory: {0}")]
-    Open(#[from] RegistryError),
+    Open(#[from] OpenError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("i/o error: {0}")]
@@ -68,6 +67,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     stop_signal.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
+    // Parked JoinGroup/SyncGroup requests are answered now rather than after their
+    // rebalance timeout.
+    broker.groups.shutdown();
     let _ = kafka_task.await;
     let _ = http_task.await;
     let _ = maintenance.await;

@@ -68,7 +68,11 @@ enum TopicsCommand {
         #[arg(long = "config", value_parser = parse_kv)]
         configs: Vec<(String, String)>,
     },
-    List,
+    List {
+        /// Leave out internal topics such as __consumer_offsets.
+        #[arg(long)]
+        exclude_internal: bool,
+    },
     Describe { name: Option<String> },
     Delete { name: String },
 }
@@ -191,9 +195,14 @@ async fn topics(command: TopicsCommand, bootstrap: &str) -> Result<()> {
             client.create_topic(&name, partitions, replication_factor, &configs).await?;
             writeln!(out, "Created topic {name}.")?;
         }
-        TopicsCommand::List => {
+        TopicsCommand::List { exclude_internal } => {
             let md = client.metadata(None, false).await?;
-            let mut names: Vec<String> = md.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.0.to_string())).collect();
+            let mut names: Vec<String> = md
+                .topics
+                .iter()
+                .filter(|t| !(exclude_internal && t.is_internal))
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .collect();
             names.sort();
             for n in names {
                 writeln!(out, "{n}")?;

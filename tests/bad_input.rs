@@ -111,10 +111,27 @@ async fn every_kind_of_bad_input_is_contained() {
     assert_eq!(produce_raw(&mut raw, "bad", Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 2, 0, 0])).await, 2);
     // Unknown topic: UNKNOWN_TOPIC_OR_PARTITION.
     assert_eq!(produce_raw(&mut raw, "no-such-topic", batch(&[b"z"]).freeze()).await, 3);
-    // A consumer-group API: answered with COORDINATOR_NOT_AVAILABLE, connection kept.
-    let fc = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+    // Transactions do not exist: a transaction coordinator lookup gets
+    // COORDINATOR_NOT_AVAILABLE and the connection stays usable.
+    let fc = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("tx")).with_key_type(1);
     match raw.send(ApiKey::FindCoordinator, 2, RequestKind::FindCoordinator(fc)).await.unwrap() {
         ResponseKind::FindCoordinator(r) => assert_eq!(r.error_code, 15),
+        _ => panic!("wrong response"),
+    }
+    // A JoinGroup with no protocols: INCONSISTENT_GROUP_PROTOCOL, not a stuck group.
+    let jg = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"));
+    match raw.send(ApiKey::JoinGroup, 5, RequestKind::JoinGroup(jg)).await.unwrap() {
+        ResponseKind::JoinGroup(r) => assert_eq!(r.error_code, 23),
+        _ => panic!("wrong response"),
+    }
+    // A heartbeat from a member nobody knows: UNKNOWN_MEMBER_ID.
+    let hb = HeartbeatRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g"))).with_generation_id(7).with_member_id(StrBytes::from_static_str("ghost"));
+    match raw.send(ApiKey::Heartbeat, 3, RequestKind::Heartbeat(hb)).await.unwrap() {
+        ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, 25),
         _ => panic!("wrong response"),
     }
     // Fetch beyond the log end: OFFSET_OUT_OF_RANGE.

@@ -31,7 +31,8 @@ fn topics_lifecycle() {
     let k = server.kafka.as_str();
     assert!(stdout(&run(&["topics", "create", "orders", "--partitions", "3", "--config", "retention.ms=60000"], k, None)).contains("Created topic orders"));
     stdout(&run(&["topics", "create", "audit"], k, None));
-    assert_eq!(stdout(&run(&["topics", "list"], k, None)), "audit\norders\n");
+    assert_eq!(stdout(&run(&["topics", "list"], k, None)), "__consumer_offsets\naudit\norders\n");
+    assert_eq!(stdout(&run(&["topics", "list", "--exclude-internal"], k, None)), "audit\norders\n");
     let d = stdout(&run(&["topics", "describe", "orders"], k, None));
     assert!(d.contains("PartitionCount: 3") && d.contains("retention.ms=60000"), "{d}");
     assert_eq!(d.lines().filter(|l| l.contains("Partition: ")).count(), 3);
@@ -47,7 +48,7 @@ fn topics_lifecycle() {
     assert!(String::from_utf8_lossy(&bad_cfg.stderr).contains("unknown topic config"));
 
     assert!(stdout(&run(&["topics", "delete", "orders"], k, None)).contains("Deleted topic orders"));
-    assert_eq!(stdout(&run(&["topics", "list"], k, None)), "audit\n");
+    assert_eq!(stdout(&run(&["topics", "list", "--exclude-internal"], k, None)), "audit\n");
     assert!(!run(&["topics", "delete", "orders"], k, None).status.success());
     server.stop();
 

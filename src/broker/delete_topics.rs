@@ -26,6 +26,13 @@ pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> Delete
                 r.error_code = code(if name.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition });
                 r.name = name;
             }
+            Some(n) if n == crate::group::offsets::OFFSETS_TOPIC => {
+                r.error_code = code(ResponseError::InvalidTopicException);
+                if version >= 5 {
+                    r.error_message = Some(StrBytes::from_static_str("internal topics cannot be deleted"));
+                }
+                r.name = Some(TopicName(StrBytes::from_string(n)));
+            }
             Some(n) => {
                 let result = broker.registry.delete(&n);
                 r.name = Some(TopicName(StrBytes::from_string(n)));

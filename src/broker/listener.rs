@@ -129,7 +129,7 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
             // A fetch may long-poll: earlier responses must not wait behind it.
             wr.flush().await?;
         }
-        if let Some(body) = broker.handle(request).await {
+        if let Some(body) = broker.handle(request, peer).await {
             match encode_response(api, version, correlation_id, &body) {
                 Ok(bytes) => wr.write_all(&bytes).await?,
                 Err(e) => {

@@ -9,19 +9,29 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_configs;
+mod describe_groups;
 pub mod errors;
 mod fetch;
-mod groups_unavailable;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
 pub mod legacy;
 pub mod listener;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
 pub mod producer_ids;
 pub mod registry;
+mod sync_group;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,15 +41,30 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use tokio::sync::Notify;
 
 use crate::config::Settings;
+use crate::group::group::GroupLimits;
+use crate::group::offsets::{OffsetStore, OffsetsError, OFFSETS_TOPIC};
+use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::protocol::Request;
 use crate::storage::segment::now_ms;
 use producer_ids::ProducerIdAllocator;
 use registry::{Registry, RegistryError};
 
+/// Why the broker could not open its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot load committed offsets: {0}")]
+    Offsets(#[from] OffsetsError),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 pub struct Broker {
     pub settings: Settings,
     pub registry: Registry,
     pub producer_ids: ProducerIdAllocator,
+    pub groups: Arc<GroupCoordinator>,
     /// Woken after every append, so long-polling fetches can re-check.
     pub data_arrived: Notify,
     /// Host and port advertised in Metadata.
@@ -47,8 +72,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens the data directory (recovering after an unclean stop) and the topic registry.
-    pub fn open(settings: Settings) -> Result<Arc<Broker>, RegistryError> {
+    /// Opens the data directory (recovering after an unclean stop), the topic registry
+    /// and the group coordinator (replaying committed offsets).
+    pub fn open(settings: Settings) -> Result<Arc<Broker>, OpenError> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let marker = settings.data_dir.join(".clean_shutdown");
         let clean = marker.exists();
@@ -59,12 +85,36 @@ impl Broker {
         if clean {
             std::fs::remove_file(&marker)?;
         }
-        let producer_ids = ProducerIdAllocator::open(&settings.data_dir.join("__meta"))?;
+        let producer_ids = ProducerIdAllocator::open(&settings.data_dir.join("__meta")).map_err(RegistryError::from)?;
+        let offsets_topic = match registry.get(OFFSETS_TOPIC) {
+            Some(t) => t,
+            None => {
+                // Kept until compaction exists: no time- or size-based deletion, so
+                // committed offsets are only removed by expiry tombstones.
+                let mut configs = std::collections::BTreeMap::new();
+                configs.insert("retention.ms".to_string(), "-1".to_string());
+                configs.insert("segment.bytes".to_string(), "104857600".to_string());
+                registry.create(OFFSETS_TOPIC, settings.offsets_topic_num_partitions, configs)?
+            }
+        };
+        let coordinator = GroupCoordinator::new(
+            CoordinatorConfig {
+                limits: GroupLimits {
+                    min_session_timeout_ms: settings.group_min_session_timeout_ms,
+                    max_session_timeout_ms: settings.group_max_session_timeout_ms,
+                    initial_rebalance_delay_ms: settings.group_initial_rebalance_delay_ms,
+                },
+                offsets_retention_ms: settings.offsets_retention_minutes.saturating_mul(60_000),
+                offset_metadata_max_bytes: settings.offset_metadata_max_bytes,
+            },
+            OffsetStore::load(offsets_topic, settings.fsync_before_ack)?,
+        );
         let advertised = settings.advertised(settings.kafka_listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9092))));
         Ok(Arc::new(Broker {
             settings,
             registry,
             producer_ids,
+            groups: coordinator,
             data_arrived: Notify::new(),
             advertised: parking_lot::RwLock::new(advertised),
         }))
@@ -83,9 +133,11 @@ impl Broker {
         self.settings.node_id
     }
 
-    /// Answers one request. `None` means no response is sent (produce with acks=0).
-    pub async fn handle(&self, req: Request) -> Option<ResponseKind> {
+    /// Answers one request from `peer`. `None` means no response is sent (produce
+    /// with acks=0).
+    pub async fn handle(&self, req: Request, peer: SocketAddr) -> Option<ResponseKind> {
         let v = req.version;
+        let client_id = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
         Some(match req.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, v)),
@@ -104,17 +156,38 @@ impl Broker {
             RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(self, r, v)),
             RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v)),
             RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r, v)),
-            other => groups_unavailable::handle(other, v)?,
+            RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v)),
+            RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(self, r, v, &client_id, &format!("/{}", peer.ip())).await),
+            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self, r, v).await),
+            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r, v)),
+            RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, v)),
+            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(self, r, v)),
+            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self, r, v)),
+            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r, v)),
+            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r, v)),
+            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r, v)),
+            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r, v)),
+            other => {
+                // `protocol::versions` lets only the APIs above through.
+                tracing::error!(request = ?std::mem::discriminant(&other), "request for an API without a handler");
+                return None;
+            }
         })
     }
 
-    /// Background work: `flush.ms` and retention, until `shutdown` fires.
+    /// Background work: `flush.ms`, retention and the group coordinator's clock, until
+    /// `shutdown` fires.
     pub async fn run_maintenance(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut flush_tick = tokio::time::interval(Duration::from_millis(self.settings.flush_check_interval_ms.max(10)));
         let mut retention_tick = tokio::time::interval(Duration::from_millis(self.settings.retention_check_interval_ms.max(10)));
+        let mut group_tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
+                _ = group_tick.tick() => {
+                    let me = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.groups.tick()).await;
+                }
                 _ = flush_tick.tick() => {
                     let me = self.clone();
                     let _ = tokio::task::spawn_blocking(move || me.flush_due()).await;

@@ -20,11 +20,12 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub use crate::protocol::records::encode_batch;
 pub use partitioner::partition_for_key;
 
 use crate::protocol::codec::{decode_response, encode_request};
@@ -189,7 +190,7 @@ impl KafkaClient {
 
     /// Produces one batch to one partition with acks=all; returns the base offset.
     pub async fn produce(&mut self, topic: &str, partition: i32, records: Vec<(Option<Bytes>, Option<Bytes>)>, compression: Compression) -> Result<i64, ClientError> {
-        let buf = encode_batch(records, crate::storage::segment::now_ms(), compression)?;
+        let buf = encode_batch(records, crate::storage::segment::now_ms(), compression).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.into())))
             .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(buf))])]);
@@ -269,32 +270,4 @@ impl KafkaClient {
         }
         Ok(out)
     }
-}
-
-/// Encodes (key, value) pairs as one v2 record batch with the given timestamp.
-pub fn encode_batch(records: Vec<(Option<Bytes>, Option<Bytes>)>, timestamp: i64, compression: Compression) -> Result<Bytes, ClientError> {
-    let recs: Vec<Record> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Constant `offset - sequence` keeps all records in one batch (the encoder
-            // splits batches where it changes); the base sequence stays -1, "none".
-            sequence: i as i32 - 1,
-            timestamp,
-            key,
-            value,
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression })
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    Ok(buf.freeze())
 }

@@ -55,6 +55,18 @@ pub struct Settings {
     pub max_connections: usize,
     /// Kafka's `connections.max.idle.ms`: close connections idle this long.
     pub connections_max_idle_ms: u64,
+    /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+    pub group_min_session_timeout_ms: i64,
+    pub group_max_session_timeout_ms: i64,
+    /// Kafka's `group.initial.rebalance.delay.ms`: how long a new group waits for more
+    /// members before its first rebalance.
+    pub group_initial_rebalance_delay_ms: i64,
+    /// Kafka's `offsets.retention.minutes`: offsets of empty groups expire after this.
+    pub offsets_retention_minutes: i64,
+    /// Kafka's `offsets.topic.num.partitions` (used when `__consumer_offsets` is created).
+    pub offsets_topic_num_partitions: i32,
+    /// Kafka's `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
@@ -78,6 +90,12 @@ impl Default for Settings {
             flush_check_interval_ms: 1_000,
             max_connections: 10_000,
             connections_max_idle_ms: 600_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            offsets_retention_minutes: 10_080,
+            offsets_topic_num_partitions: 50,
+            offset_metadata_max_bytes: 4096,
             topic_defaults: BTreeMap::new(),
         }
     }
@@ -93,6 +111,12 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         for addr in [&self.kafka_listen, &self.http_listen] {
             addr.parse::<SocketAddr>().map_err(|_| SettingsError::BadAddress(addr.clone()))?;
+        }
+        if !(1..=1000).contains(&self.offsets_topic_num_partitions) {
+            return Err(SettingsError::Invalid("offsets_topic_num_partitions must be between 1 and 1000".into()));
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(SettingsError::Invalid("group_min_session_timeout_ms exceeds group_max_session_timeout_ms".into()));
         }
         if self.num_partitions < 1 {
             return Err(SettingsError::Invalid("num_partitions must be at least 1".into()));

@@ -7,6 +7,7 @@
 //! rule that a request outside that table never reaches a handler.
 
 pub mod codec;
+pub mod records;
 pub mod versions;
 
 pub use codec::{decode_request, encode_response, DecodeError, Request};

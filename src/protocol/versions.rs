@@ -20,19 +20,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::InitProducerId, 0, 5),
-];
-
-/// Consumer-group APIs: not implemented yet (a later issue). Requests for them are
-/// decoded and answered with COORDINATOR_NOT_AVAILABLE instead of closing the connection,
-/// but they are not advertised.
-pub const ANSWERED_WITH_ERROR: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::OffsetCommit, 0, 9),
-    (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
@@ -64,8 +58,5 @@ pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
 
 /// Whether a request of `api` at `version` may be decoded and handled.
 pub fn is_handled(api: ApiKey, version: i16) -> bool {
-    SUPPORTED
-        .iter()
-        .chain(ANSWERED_WITH_ERROR.iter())
-        .any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
+    SUPPORTED.iter().any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
 }

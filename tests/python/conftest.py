@@ -1,5 +1,6 @@
 """Starts the real logbridge binary for the Python client tests."""
 import os
+import socket
 import subprocess
 import tempfile
 
@@ -15,12 +16,26 @@ def binary():
     return path
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Server:
-    def __init__(self):
-        self.dir = tempfile.TemporaryDirectory()
+    """The real binary. `config` is TOML text; `kafka_port` pins the Kafka port so a
+    restarted server is reachable at the address clients already know."""
+
+    def __init__(self, config="", kafka_port=0, data_dir=None):
+        self.owned_dir = data_dir is None
+        self.dir = tempfile.TemporaryDirectory() if data_dir is None else None
+        self.data = self.dir.name if data_dir is None else data_dir
+        self.config_path = os.path.join(self.data + "-config.toml")
+        with open(self.config_path, "w") as f:
+            f.write(config)
         self.proc = subprocess.Popen(
-            [binary(), "serve", "--data-dir", self.dir.name,
-             "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
+            [binary(), "serve", "--data-dir", self.data, "--config", self.config_path,
+             "--kafka-listen", f"127.0.0.1:{kafka_port}", "--http-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=None, text=True,
             env={**os.environ, "RUST_LOG": os.environ.get("LOGBRIDGE_TEST_LOG", "warn")},
         )
@@ -33,10 +48,11 @@ class Server:
         self.kafka = fields["kafka"]
         self.http = fields["http"]
 
-    def stop(self):
+    def stop(self, cleanup=True):
         self.proc.terminate()
         assert self.proc.wait(timeout=30) == 0
-        self.dir.cleanup()
+        if cleanup and self.dir is not None:
+            self.dir.cleanup()
 
 
 @pytest.fixture

@@ -1,0 +1,280 @@
+//! Committed offsets: an in-memory table backed by the internal topic
+//! `__consumer_offsets`, written in Kafka's own record formats so that the log is what
+//! Kafka tools expect:
+//! - key `OffsetCommitKey` v1: `i16 version, string group, string topic, i32 partition`;
+//! - value `OffsetCommitValue` v3: `i16 version, i64 offset, i32 leader epoch,
+//!   string metadata, i64 commit timestamp`; a null value (tombstone) deletes.
+//!
+//! A group's records go to partition `abs(javaHashCode(group)) % partitions`, as in
+//! Kafka. Invariants: the table changes only after the records describing the change
+//! are appended to the log; on start the table is rebuilt by replaying the log, the
+//! latest record per key winning.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::records::Compression;
+use thiserror::Error;
+
+use crate::broker::registry::Topic;
+use crate::protocol::records::{decode_records, encode_batch};
+use crate::storage::batch;
+use crate::storage::StorageError;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+#[derive(Debug, Error)]
+pub enum OffsetsError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot encode offset records: {0}")]
+    Encode(String),
+    #[error("offsets topic has no partition {0}")]
+    NoPartition(i32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+}
+
+/// Java's `String.hashCode` over UTF-16 code units.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The `__consumer_offsets` partition that holds `group`'s records.
+pub fn partition_for_group(group: &str, partitions: i32) -> i32 {
+    // Kafka's Utils.abs: i32::MIN maps to 0.
+    let h = java_string_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+fn put_string(buf: &mut BytesMut, s: &str) {
+    buf.put_i16(s.len().min(i16::MAX as usize) as i16);
+    buf.put_slice(&s.as_bytes()[..s.len().min(i16::MAX as usize)]);
+}
+
+fn get_string(buf: &mut Bytes) -> Option<String> {
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let len = buf.get_i16();
+    if len < 0 || buf.remaining() < len as usize {
+        return None;
+    }
+    let s = buf.split_to(len as usize);
+    Some(String::from_utf8_lossy(&s).into_owned())
+}
+
+pub fn encode_key(group: &str, topic: &str, partition: i32) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(1);
+    put_string(&mut b, group);
+    put_string(&mut b, topic);
+    b.put_i32(partition);
+    b.freeze()
+}
+
+pub fn encode_value(c: &Committed) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(3);
+    b.put_i64(c.offset);
+    b.put_i32(c.leader_epoch);
+    put_string(&mut b, &c.metadata);
+    b.put_i64(c.commit_timestamp);
+    b.freeze()
+}
+
+/// (group, topic, partition) of an offset-commit key; None for other key kinds.
+pub fn decode_key(mut k: Bytes) -> Option<(String, String, i32)> {
+    if k.remaining() < 2 {
+        return None;
+    }
+    let version = k.get_i16();
+    if version > 1 {
+        return None; // group metadata (v2) and newer record kinds
+    }
+    let group = get_string(&mut k)?;
+    let topic = get_string(&mut k)?;
+    if k.remaining() < 4 {
+        return None;
+    }
+    Some((group, topic, k.get_i32()))
+}
+
+/// Reads OffsetCommitValue v0–v4.
+pub fn decode_value(mut v: Bytes) -> Option<Committed> {
+    if v.remaining() < 10 {
+        return None;
+    }
+    let version = v.get_i16();
+    let offset = v.get_i64();
+    let leader_epoch = if version >= 3 {
+        if v.remaining() < 4 {
+            return None;
+        }
+        v.get_i32()
+    } else {
+        -1
+    };
+    let metadata = get_string(&mut v)?;
+    if v.remaining() < 8 {
+        return None;
+    }
+    let commit_timestamp = v.get_i64();
+    Some(Committed { offset, leader_epoch, metadata, commit_timestamp })
+}
+
+type GroupOffsets = BTreeMap<(String, i32), Committed>;
+
+pub struct OffsetStore {
+    topic: Arc<Topic>,
+    table: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
+    fsync: bool,
+}
+
+impl OffsetStore {
+    /// Rebuilds the table from the log of `topic` (the offsets topic).
+    pub fn load(topic: Arc<Topic>, fsync: bool) -> Result<OffsetStore, OffsetsError> {
+        let mut table: HashMap<String, GroupOffsets> = HashMap::new();
+        let mut loaded = 0usize;
+        for partition in topic.partitions.read().iter() {
+            let mut from = partition.log.lock().log_start_offset();
+            loop {
+                let plan = partition.log.lock().read(from, 8 * 1024 * 1024)?;
+                let Some(plan) = plan else { break };
+                let bytes = plan.read().map_err(StorageError::from)?;
+                let Some((_, last)) = batch::validate_batches(&bytes).ok().and_then(|v| v.last().copied()) else { break };
+                let records = decode_records(bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+                for (_, key, value) in records {
+                    let Some((group, t, p)) = key.and_then(decode_key) else { continue };
+                    match value.and_then(decode_value) {
+                        Some(c) => {
+                            table.entry(group).or_default().insert((t, p), c);
+                        }
+                        None => {
+                            if let Some(g) = table.get_mut(&group) {
+                                g.remove(&(t, p));
+                            }
+                        }
+                    }
+                    loaded += 1;
+                }
+                from = last.last_offset() + 1;
+            }
+        }
+        table.retain(|_, g| !g.is_empty());
+        tracing::info!(records = loaded, groups = table.len(), "loaded committed offsets");
+        Ok(OffsetStore { topic, table: parking_lot::Mutex::new(table), fsync })
+    }
+
+    /// Appends commits (a value) or deletions (None) for one group, then applies them.
+    pub fn write(&self, group: &str, changes: Vec<((String, i32), Option<Committed>)>) -> Result<(), OffsetsError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(Option<Bytes>, Option<Bytes>)> = changes
+            .iter()
+            .map(|((t, p), c)| (Some(encode_key(group, t, *p)), c.as_ref().map(encode_value)))
+            .collect();
+        let now = crate::storage::segment::now_ms();
+        let bytes = encode_batch(records, now, Compression::None).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+        let partition_index = partition_for_group(group, self.topic.partition_count());
+        let partition = self.topic.partition(partition_index).ok_or(OffsetsError::NoPartition(partition_index))?;
+        let bytes = BytesMut::from(&bytes[..]);
+        let headers = batch::validate_batches(&bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+        // The table lock is held across the append so that the table and the log agree
+        // on the order of concurrent writes to one key.
+        let mut table = self.table.lock();
+        let info = partition.log.lock().append(bytes, headers, now)?;
+        if self.fsync {
+            if let Some(f) = info.file {
+                f.sync_data().map_err(StorageError::from)?;
+            }
+        }
+        let entry = table.entry(group.to_string()).or_default();
+        for (key, c) in changes {
+            match c {
+                Some(c) => {
+                    entry.insert(key, c);
+                }
+                None => {
+                    entry.remove(&key);
+                }
+            }
+        }
+        if entry.is_empty() {
+            table.remove(group);
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
+        self.table.lock().get(group).and_then(|g| g.get(&(topic.to_string(), partition)).cloned())
+    }
+
+    /// Every committed offset of a group.
+    pub fn all(&self, group: &str) -> Vec<((String, i32), Committed)> {
+        self.table.lock().get(group).map(|g| g.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    }
+
+    pub fn groups(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.table.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn has_group(&self, group: &str) -> bool {
+        self.table.lock().contains_key(group)
+    }
+
+    /// Deletes every offset of `group` (DeleteGroups).
+    pub fn delete_group(&self, group: &str) -> Result<(), OffsetsError> {
+        let keys: Vec<_> = self.all(group).into_iter().map(|(k, _)| (k, None)).collect();
+        self.write(group, keys)
+    }
+
+    /// Offsets of the given groups committed before `cutoff_ms` (for expiry).
+    pub fn older_than(&self, groups: &[String], cutoff_ms: i64) -> Vec<(String, (String, i32))> {
+        let table = self.table.lock();
+        groups
+            .iter()
+            .filter_map(|g| table.get(g).map(|o| (g, o)))
+            .flat_map(|(g, o)| o.iter().filter(|(_, c)| c.commit_timestamp < cutoff_ms).map(move |(k, _)| (g.clone(), k.clone())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_and_partition_match_kafka() {
+        // "".hashCode() == 0, "a" == 97, "test-group".hashCode() == 1016530296 (Java).
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(partition_for_group("hello", 50), 99162322 % 50);
+        assert!((0..50).contains(&partition_for_group("polygenelubricants", 50)));
+    }
+
+    #[test]
+    fn key_and_value_round_trip() {
+        let k = encode_key("g", "logs", 7);
+        assert_eq!(decode_key(k), Some(("g".into(), "logs".into(), 7)));
+        let c = Committed { offset: 42, leader_epoch: 3, metadata: "meta".into(), commit_timestamp: 1234 };
+        assert_eq!(decode_value(encode_value(&c)), Some(c));
+        assert_eq!(decode_value(Bytes::from_static(&[0, 3, 1])), None);
+        let mut group_meta = BytesMut::new();
+        group_meta.put_i16(2);
+        put_string(&mut group_meta, "g");
+        assert_eq!(decode_key(group_meta.freeze()), None);
+    }
+}
