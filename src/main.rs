@@ -32,6 +32,13 @@ enum Command {
         #[arg(long, global = true, default_value = "127.0.0.1:9092")]
         bootstrap_server: String,
     },
+    /// Inspect consumer groups and reset their committed offsets.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
+        #[arg(long, global = true, default_value = "127.0.0.1:9092")]
+        bootstrap_server: String,
+    },
     /// Produce stdin lines to a topic.
     Produce(ProduceArgs),
     /// Print records of a topic to stdout, one per line.
@@ -75,6 +82,31 @@ enum TopicsCommand {
     },
     Describe { name: Option<String> },
     Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    List,
+    /// Members, assignments, committed offsets, log end offsets and lag.
+    Describe { group: String },
+    /// Set a group's committed offsets for a topic (refused while the group has members).
+    ResetOffsets {
+        group: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, group = "target")]
+        to_earliest: bool,
+        #[arg(long, group = "target")]
+        to_latest: bool,
+        #[arg(long, group = "target")]
+        to_offset: Option<i64>,
+        /// YYYY-MM-DDTHH:MM:SS[.sss][Z|+HH:MM|-HH:MM] (UTC when no zone is given).
+        #[arg(long, group = "target")]
+        to_datetime: Option<String>,
+        /// Print the new offsets without committing them.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,6 +189,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Topics { command, bootstrap_server } => topics(command, &bootstrap_server).await,
+        Command::Groups { command, bootstrap_server } => groups(command, &bootstrap_server).await,
         Command::Produce(args) => produce(args).await,
         Command::Consume(args) => consume(args).await,
     }
@@ -246,6 +279,132 @@ async fn topics(command: TopicsCommand, bootstrap: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
+    let mut client = KafkaClient::connect(bootstrap).await?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        GroupsCommand::List => {
+            for (group, state) in client.list_groups().await? {
+                writeln!(out, "{group}\t{state}")?;
+            }
+        }
+        GroupsCommand::Describe { group } => {
+            let d = client.describe_group(&group).await?;
+            if d.state == "Dead" {
+                bail!("consumer group '{group}' does not exist");
+            }
+            writeln!(out, "Group: {}\tState: {}\tProtocol: {}\tMembers: {}", d.group_id, d.state, d.protocol, d.members.len())?;
+            // Every partition that is assigned or has a committed offset.
+            let mut rows: BTreeMap<(String, i32), (Option<i64>, Option<(String, String, String)>)> = BTreeMap::new();
+            for (t, p, o) in client.committed(&group, None).await? {
+                rows.entry((t, p)).or_default().0 = Some(o);
+            }
+            for (member, client_id, host, assigned) in &d.members {
+                for (t, ps) in assigned {
+                    for p in ps {
+                        rows.entry((t.clone(), *p)).or_default().1 = Some((member.clone(), host.clone(), client_id.clone()));
+                    }
+                }
+            }
+            writeln!(out, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID")?;
+            for ((t, p), (committed, owner)) in rows {
+                let end = client.list_offset(&t, p, -1).await?;
+                let (cur, lag) = match committed {
+                    Some(c) if c >= 0 => (c.to_string(), (end - c).max(0).to_string()),
+                    _ => ("-".to_string(), "-".to_string()),
+                };
+                let (m, h, c) = owner.unwrap_or_else(|| ("-".into(), "-".into(), "-".into()));
+                writeln!(out, "{t}\t{p}\t{cur}\t{end}\t{lag}\t{m}\t{h}\t{c}")?;
+            }
+        }
+        GroupsCommand::ResetOffsets { group, topic, to_earliest, to_latest, to_offset, to_datetime, dry_run } => {
+            let d = client.describe_group(&group).await?;
+            if !d.members.is_empty() {
+                bail!("group '{group}' has {} active members; stop them before resetting offsets (state {})", d.members.len(), d.state);
+            }
+            let target = if to_earliest {
+                -2
+            } else if to_latest {
+                -1
+            } else if let Some(dt) = &to_datetime {
+                parse_datetime_ms(dt).with_context(|| format!("invalid --to-datetime '{dt}'"))?
+            } else if to_offset.is_some() {
+                0
+            } else {
+                bail!("say where to reset to: --to-earliest, --to-latest, --to-offset N or --to-datetime T");
+            };
+            let partitions = client.partitions(&topic, false).await?;
+            let mut new_offsets = Vec::new();
+            for p in 0..partitions {
+                let earliest = client.list_offset(&topic, p, -2).await?;
+                let latest = client.list_offset(&topic, p, -1).await?;
+                let offset = match to_offset {
+                    // Like Kafka's tool, out-of-range offsets are clamped to the log.
+                    Some(n) => n.clamp(earliest, latest),
+                    None => match client.list_offset(&topic, p, target).await? {
+                        -1 => latest, // no record at or after the time: the end
+                        o => o,
+                    },
+                };
+                new_offsets.push((p, offset));
+            }
+            if !dry_run {
+                client.commit_standalone(&group, &topic, &new_offsets).await?;
+            }
+            writeln!(out, "GROUP\tTOPIC\tPARTITION\tNEW-OFFSET")?;
+            for (p, o) in new_offsets {
+                writeln!(out, "{group}\t{topic}\t{p}\t{o}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.sss][Z|+HH:MM|-HH:MM]` to milliseconds since the epoch.
+fn parse_datetime_ms(s: &str) -> Result<i64> {
+    let (date, time) = s.split_once('T').context("expected YYYY-MM-DDTHH:MM:SS")?;
+    let d: Vec<i64> = date.split('-').map(|x| x.parse()).collect::<Result<_, _>>().context("bad date")?;
+    if d.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
+        bail!("bad date '{date}'");
+    }
+    let (clock, offset_min) = if let Some(c) = time.strip_suffix('Z') {
+        (c, 0)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        let (c, z) = time.split_at(i);
+        let sign = if z.starts_with('-') { -1 } else { 1 };
+        let (h, m) = z[1..].split_once(':').context("zone must be +HH:MM")?;
+        (c, sign * (h.parse::<i64>()? * 60 + m.parse::<i64>()?))
+    } else {
+        (time, 0)
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
+    let t: Vec<i64> = hms.split(':').map(|x| x.parse()).collect::<Result<_, _>>().context("bad time")?;
+    if t.len() != 3 || t[0] > 23 || t[1] > 59 || t[2] > 60 {
+        bail!("bad time '{clock}'");
+    }
+    let millis: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().context("bad fraction")?;
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000 + millis) - offset_min * 60_000)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn datetimes_parse_like_kafkas_tool() {
+        assert_eq!(super::parse_datetime_ms("1970-01-01T00:00:00").unwrap(), 0);
+        assert_eq!(super::parse_datetime_ms("2026-11-22T10:00:00.5Z").unwrap(), 1_795_341_600_500);
+        assert_eq!(super::parse_datetime_ms("2026-11-22T12:00:00+02:00").unwrap(), 1_795_341_600_000);
+        assert!(super::parse_datetime_ms("2026-13-01T00:00:00").is_err());
+        assert!(super::parse_datetime_ms("yesterday").is_err());
+    }
 }
 
 async fn produce(args: ProduceArgs) -> Result<()> {

@@ -134,6 +134,26 @@ async fn every_kind_of_bad_input_is_contained() {
         ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, 25),
         _ => panic!("wrong response"),
     }
+    // A commit for a topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION.
+    let err = raw.commit_standalone("g", "no-such-topic", &[(0, 5)]).await.unwrap_err();
+    assert!(err.to_string().contains("UnknownTopicOrPartition"), "{err}");
+    // A join with 4 MiB of member metadata is carried faithfully, not a crash.
+    let big_meta = Bytes::from(vec![9u8; 4 << 20]);
+    let jg = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("big")))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(StrBytes::from_static_str("custom"))
+        .with_protocols(vec![kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("p"))
+            .with_metadata(big_meta.clone())]);
+    match raw.send(ApiKey::JoinGroup, 3, RequestKind::JoinGroup(jg)).await.unwrap() {
+        ResponseKind::JoinGroup(r) => {
+            assert_eq!(r.error_code, 0);
+            assert_eq!(r.members[0].metadata, big_meta, "the leader sees the metadata as sent");
+        }
+        _ => panic!("wrong response"),
+    }
     // Fetch beyond the log end: OFFSET_OUT_OF_RANGE.
     let mut positions = BTreeMap::new();
     positions.insert(0, 1000);

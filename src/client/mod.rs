@@ -5,6 +5,7 @@
 //! Invariant: one request in flight per connection; a response whose correlation id
 //! does not match the request is an error, never silently accepted.
 
+mod groups;
 mod partitioner;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use crate::protocol::records::encode_batch;
+pub use groups::GroupDescription;
 pub use partitioner::partition_for_key;
 
 use crate::protocol::codec::{decode_response, encode_request};
@@ -44,7 +46,7 @@ pub enum ClientError {
     Timeout,
 }
 
-fn kafka_err(context: impl Into<String>, code: i16, message: Option<&StrBytes>) -> ClientError {
+pub(crate) fn kafka_err(context: impl Into<String>, code: i16, message: Option<&StrBytes>) -> ClientError {
     let name = code.err().map(|e| format!("{e:?}")).unwrap_or_else(|| "NONE".into());
     let error = match message {
         Some(m) if !m.is_empty() => format!("{name}: {m}"),

@@ -185,14 +185,21 @@ impl Group {
         format!("{client_id}-{}", uuid::Uuid::new_v4())
     }
 
-    /// A JoinGroup. Returns an immediate answer (`Some`) or `None` when the member must
-    /// wait for the rebalance; effects answer other waiting members.
-    pub fn join(&mut self, now: i64, req: JoinRequest, limits: &GroupLimits) -> (Option<JoinOutcome>, Vec<Effect>) {
+    /// A JoinGroup. Returns the member id the request now stands for, and an immediate
+    /// answer (`Some`) or `None` when the member must wait for the rebalance; effects
+    /// answer other waiting members.
+    pub fn join(&mut self, now: i64, req: JoinRequest, limits: &GroupLimits) -> (String, Option<JoinOutcome>, Vec<Effect>) {
+        let (answer, effects) = self.join_inner(now, req, limits);
+        (answer.0, answer.1, effects)
+    }
+
+    fn join_inner(&mut self, now: i64, req: JoinRequest, limits: &GroupLimits) -> ((String, Option<JoinOutcome>), Vec<Effect>) {
+        let refuse = |error: i16, id: &str| ((id.to_string(), Some(JoinOutcome::error(error, id))), vec![]);
         if req.session_timeout_ms < limits.min_session_timeout_ms || req.session_timeout_ms > limits.max_session_timeout_ms {
-            return (Some(JoinOutcome::error(code::INVALID_SESSION_TIMEOUT, &req.member_id)), vec![]);
+            return refuse(code::INVALID_SESSION_TIMEOUT, &req.member_id);
         }
         if req.protocol_type.is_empty() || req.protocols.is_empty() || !self.protocols_compatible(&req) {
-            return (Some(JoinOutcome::error(code::INCONSISTENT_GROUP_PROTOCOL, &req.member_id)), vec![]);
+            return refuse(code::INCONSISTENT_GROUP_PROTOCOL, &req.member_id);
         }
         let mut member_id = req.member_id.clone();
         if member_id.is_empty() {
@@ -215,7 +222,7 @@ impl Group {
                     member_id = self.new_member_id(&req.client_id);
                     if req.require_known_member_id && req.instance_id.is_none() {
                         self.pending_ids.insert(member_id.clone());
-                        return (Some(JoinOutcome::error(code::MEMBER_ID_REQUIRED, &member_id)), vec![]);
+                        return refuse(code::MEMBER_ID_REQUIRED, &member_id);
                     }
                 }
             }
@@ -224,7 +231,7 @@ impl Group {
             let fenced = req.instance_id.is_some()
                 && self.members.values().any(|m| m.instance_id == req.instance_id);
             let error = if fenced { code::FENCED_INSTANCE_ID } else { code::UNKNOWN_MEMBER_ID };
-            return (Some(JoinOutcome::error(error, &member_id)), vec![]);
+            return refuse(error, &member_id);
         }
         let was_empty = self.members.is_empty();
         let entry = self.members.entry(member_id.clone()).or_insert_with(|| Member {
@@ -256,10 +263,10 @@ impl Group {
         let own = effects.iter().position(|e| matches!(e, Effect::Join(id, _) if *id == member_id));
         match own {
             Some(i) => match effects.remove(i) {
-                Effect::Join(_, outcome) => (Some(outcome), effects),
+                Effect::Join(_, outcome) => ((member_id, Some(outcome)), effects),
                 Effect::Sync(..) => unreachable!("position matched a join"),
             },
-            None => (None, effects),
+            None => ((member_id, None), effects),
         }
     }
 
@@ -527,32 +534,9 @@ impl Group {
         }
         for m in self.members.values() {
             for (_, meta) in &m.protocols {
-                topics.extend(parse_subscription(meta));
+                topics.extend(super::consumer_protocol::parse_subscription(meta));
             }
         }
         topics
     }
-}
-
-/// Topics of a ConsumerProtocolSubscription; malformed metadata yields what parsed.
-pub fn parse_subscription(meta: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    if meta.len() < 6 {
-        return out;
-    }
-    let count = i32::from_be_bytes([meta[2], meta[3], meta[4], meta[5]]);
-    let mut pos = 6usize;
-    for _ in 0..count.max(0) {
-        if pos + 2 > meta.len() {
-            break;
-        }
-        let len = i16::from_be_bytes([meta[pos], meta[pos + 1]]);
-        pos += 2;
-        if len < 0 || pos + len as usize > meta.len() {
-            break;
-        }
-        out.push(String::from_utf8_lossy(&meta[pos..pos + len as usize]).into_owned());
-        pos += len as usize;
-    }
-    out
 }

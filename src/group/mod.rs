@@ -12,6 +12,7 @@
 //! members rejoin, as they do after a coordinator move in Kafka), committed offsets are
 //! durable.
 
+pub mod consumer_protocol;
 pub mod group;
 pub mod offsets;
 #[cfg(test)]
@@ -111,19 +112,11 @@ impl GroupCoordinator {
         let rx = {
             let mut inner = self.inner.lock();
             let group = inner.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
-            let (immediate, effects) = group.join(now_ms(), req.clone(), &self.config.limits);
-            let member_id = group
-                .members
-                .values()
-                .find(|m| m.awaiting_join && (m.id == req.member_id || (req.member_id.is_empty() && m.instance_id.is_some() && m.instance_id == req.instance_id)))
-                .map(|m| m.id.clone());
+            let (member_id, immediate, effects) = group.join(now_ms(), req.clone(), &self.config.limits);
             inner.apply(group_id, effects);
             if let Some(out) = immediate {
                 return out;
             }
-            let Some(member_id) = member_id else {
-                return JoinOutcome::error(code::UNKNOWN_MEMBER_ID, &req.member_id);
-            };
             let (tx, rx) = oneshot::channel();
             // A retried join replaces (and thereby answers) the older parked one.
             inner.joins.insert((group_id.to_string(), member_id), tx);

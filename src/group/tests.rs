@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::consumer_protocol::parse_subscription;
 use super::group::*;
 
 const LIMITS: GroupLimits = GroupLimits { min_session_timeout_ms: 1000, max_session_timeout_ms: 300_000, initial_rebalance_delay_ms: 0 };
@@ -23,11 +24,12 @@ fn join_req(member: &str, protocols: &[&str]) -> JoinRequest {
 
 /// Joins a brand-new member through MEMBER_ID_REQUIRED; returns (member id, outcome).
 fn join_new(g: &mut Group, now: i64) -> (String, Option<JoinOutcome>, Vec<Effect>) {
-    let (first, _) = g.join(now, join_req("", &["range"]), &LIMITS);
+    let (_, first, _) = g.join(now, join_req("", &["range"]), &LIMITS);
     let first = first.unwrap();
     assert_eq!(first.error, code::MEMBER_ID_REQUIRED);
     let id = first.member_id.clone();
-    let (out, effects) = g.join(now, join_req(&id, &["range"]), &LIMITS);
+    let (joined_as, out, effects) = g.join(now, join_req(&id, &["range"]), &LIMITS);
+    assert_eq!(joined_as, id);
     (id, out, effects)
 }
 
@@ -54,7 +56,7 @@ fn a_second_member_triggers_a_rebalance_that_waits_for_the_first() {
     assert!(out_b.is_none(), "b waits for a to rejoin");
     assert_eq!(g.state, State::PreparingRebalance);
     assert_eq!(g.heartbeat(20, &a, &None, 1), code::REBALANCE_IN_PROGRESS);
-    let (out_a, effects) = g.join(30, join_req(&a, &["range"]), &LIMITS);
+    let (_, out_a, effects) = g.join(30, join_req(&a, &["range"]), &LIMITS);
     let out_a = out_a.unwrap();
     assert_eq!(out_a.generation, 2);
     assert_eq!(out_a.leader, a, "the leader stays the leader");
@@ -96,7 +98,7 @@ fn a_silent_member_expires_and_the_rest_rebalance() {
     let (expired, _) = g.tick(11_001, &LIMITS);
     assert_eq!(expired, vec![b.clone()]);
     assert_eq!(g.state, State::PreparingRebalance);
-    let (out, _) = g.join(11_002, join_req(&a, &["range"]), &LIMITS);
+    let (_, out, _) = g.join(11_002, join_req(&a, &["range"]), &LIMITS);
     assert_eq!(out.unwrap().generation, 3);
 }
 
@@ -127,15 +129,28 @@ fn leave_and_protocol_checks() {
     let (a, _, _) = join_new(&mut g, 0);
     let mut other = join_req("", &["roundrobin"]);
     other.require_known_member_id = false;
-    let (out, _) = g.join(1, other, &LIMITS);
+    let (_, out, _) = g.join(1, other, &LIMITS);
     assert_eq!(out.unwrap().error, code::INCONSISTENT_GROUP_PROTOCOL);
     let mut bad = join_req("", &["range"]);
     bad.session_timeout_ms = 10;
-    assert_eq!(g.join(1, bad, &LIMITS).0.unwrap().error, code::INVALID_SESSION_TIMEOUT);
-    assert_eq!(g.join(1, join_req("made-up", &["range"]), &LIMITS).0.unwrap().error, code::UNKNOWN_MEMBER_ID);
+    assert_eq!(g.join(1, bad, &LIMITS).1.unwrap().error, code::INVALID_SESSION_TIMEOUT);
+    assert_eq!(g.join(1, join_req("made-up", &["range"]), &LIMITS).1.unwrap().error, code::UNKNOWN_MEMBER_ID);
     assert_eq!(g.leave(2, &a, &None, &LIMITS).0, code::NONE);
     assert_eq!(g.state, State::Empty);
     assert_eq!(g.leave(3, &a, &None, &LIMITS).0, code::UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn an_old_client_without_member_id_round_joins_and_waits_under_its_new_id() {
+    let mut g = Group::new("g");
+    let (a, _, _) = join_new(&mut g, 0);
+    let mut old = join_req("", &["range"]);
+    old.require_known_member_id = false; // JoinGroup v0-v3
+    let (b, waiting, _) = g.join(5, old, &LIMITS);
+    assert!(waiting.is_none());
+    assert!(g.members[&b].awaiting_join, "the generated id is the one that waits");
+    let (_, _, effects) = g.join(6, join_req(&a, &["range"]), &LIMITS);
+    assert!(effects.iter().any(|e| matches!(e, Effect::Join(id, o) if *id == b && o.generation == 2)));
 }
 
 #[test]
@@ -143,7 +158,7 @@ fn the_most_preferred_common_protocol_wins() {
     let mut g = Group::new("g");
     let mut a = join_req("", &["cooperative-sticky", "range"]);
     a.require_known_member_id = false;
-    let (out, _) = g.join(0, a, &LIMITS);
+    let (_, out, _) = g.join(0, a, &LIMITS);
     assert_eq!(out.unwrap().protocol.as_deref(), Some("cooperative-sticky"));
 }
 
@@ -152,13 +167,13 @@ fn a_static_member_rejoining_keeps_its_place_and_fences_the_old_id() {
     let mut g = Group::new("g");
     let mut a = join_req("", &["range"]);
     a.instance_id = Some("host-1".into());
-    let (out, _) = g.join(0, a.clone(), &LIMITS);
+    let (_, out, _) = g.join(0, a.clone(), &LIMITS);
     let out = out.unwrap();
     assert_eq!(out.error, code::NONE, "static members need no MEMBER_ID_REQUIRED round");
     let old = out.member_id.clone();
     g.sync(0, &old, &a.instance_id, 1, vec![(old.clone(), Bytes::from_static(b"P0"))]);
     // Restarted process: same instance id, no member id.
-    let (again, _) = g.join(10, a.clone(), &LIMITS);
+    let (_, again, _) = g.join(10, a.clone(), &LIMITS);
     let again = again.unwrap();
     assert_ne!(again.member_id, old);
     assert_eq!(g.members.len(), 1);

@@ -1,19 +1,26 @@
-//! The HTTP listener (axum): `GET /health` for readiness and liveness, and
-//! `GET /topics` with each partition's offsets and size as JSON. Ingest and admin
-//! endpoints arrive with later issues.
+//! The HTTP listener (axum): `GET /health` for readiness and liveness, `GET /topics`
+//! with each partition's offsets and size, `GET /groups` and `GET /groups/{id}` with
+//! consumer groups, their members, committed offsets and lag, all as JSON. Ingest
+//! endpoints arrive with a later issue.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
 use crate::broker::Broker;
+use crate::group::consumer_protocol::parse_assignment;
 
 pub fn router(broker: Arc<Broker>) -> Router {
-    Router::new().route("/health", get(health)).route("/topics", get(topics)).with_state(broker)
+    Router::new()
+        .route("/health", get(health))
+        .route("/topics", get(topics))
+        .route("/groups", get(groups))
+        .route("/groups/:id", get(group))
+        .with_state(broker)
 }
 
 /// 200 once the broker is serving: the router is only started after the Kafka listener
@@ -47,4 +54,69 @@ async fn topics(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
         })
         .collect();
     Json(json!({ "topics": topics }))
+}
+
+async fn groups(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
+    let groups: Vec<_> = broker
+        .groups
+        .list()
+        .into_iter()
+        .map(|g| json!({"group": g.id, "state": g.state, "protocol_type": g.protocol_type, "members": g.members.len()}))
+        .collect();
+    Json(json!({ "groups": groups }))
+}
+
+/// The same view as `logbridge groups describe`: members with their assignments, and
+/// per partition the committed offset, log end offset and lag.
+async fn group(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> (StatusCode, Json<serde_json::Value>) {
+    let Some(view) = broker.groups.describe(&id) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("consumer group '{id}' does not exist")})));
+    };
+    let consumer = view.protocol_type == "consumer";
+    let members: Vec<_> = view
+        .members
+        .iter()
+        .map(|m| {
+            let assigned: Vec<_> = if consumer { parse_assignment(&m.assignment) } else { vec![] }
+                .into_iter()
+                .map(|(t, ps)| json!({"topic": t, "partitions": ps}))
+                .collect();
+            json!({
+                "member_id": m.member_id,
+                "group_instance_id": m.instance_id,
+                "client_id": m.client_id,
+                "client_host": m.client_host,
+                "assignment": assigned,
+            })
+        })
+        .collect();
+    let offsets: Vec<_> = broker
+        .groups
+        .offsets
+        .all(&id)
+        .into_iter()
+        .map(|((t, p), c)| {
+            let end = broker.registry.get(&t).and_then(|tp| tp.partition(p)).map(|part| part.log.lock().log_end_offset());
+            json!({
+                "topic": t,
+                "partition": p,
+                "committed_offset": c.offset,
+                "metadata": c.metadata,
+                "log_end_offset": end,
+                "lag": end.map(|e| (e - c.offset).max(0)),
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "group": view.id,
+            "state": view.state,
+            "protocol_type": view.protocol_type,
+            "protocol": view.protocol,
+            "generation": view.generation,
+            "members": members,
+            "offsets": offsets,
+        })),
+    )
 }

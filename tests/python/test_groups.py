@@ -252,3 +252,42 @@ def test_broker_restart_keeps_committed_offsets():
     finally:
         if server.proc.poll() is None:
             server.stop()
+
+
+def test_aiokafka_group_round_trip(fast_server):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    server = fast_server
+    create_topic(server, "aio", 3)
+
+    async def run():
+        producer = AIOKafkaProducer(bootstrap_servers=server.kafka, enable_idempotence=True)
+        await producer.start()
+        try:
+            for i in range(45):
+                await producer.send_and_wait("aio", f"aio{i}".encode(), partition=i % 3)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer("aio", bootstrap_servers=server.kafka, group_id="aio-group",
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        got = []
+        try:
+            while len(got) < 45:
+                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+                for recs in batch.values():
+                    got.extend(r.value.decode() for r in recs)
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+        return got
+
+    got = asyncio.run(run())
+    assert sorted(got) == sorted(f"aio{i}" for i in range(45))
+    # The commit is visible to any client of the group.
+    c = Consumer({"bootstrap.servers": server.kafka, "group.id": "aio-group"})
+    committed = c.committed([TopicPartition("aio", p) for p in range(3)], timeout=10)
+    c.close()
+    assert [p.offset for p in committed] == [15, 15, 15]
