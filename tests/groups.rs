@@ -166,3 +166,41 @@ fn offsets_of_empty_groups_expire_and_survive_restarts_until_then() {
     assert_eq!(server.http_get("/groups/g").0, 404);
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offsets_topic_is_compacted_and_keeps_the_latest_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "offsets_topic_num_partitions = 1\noffsets_topic_segment_bytes = 2048\nretention_check_interval_ms = 100\n").unwrap();
+    let server = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let k = server.kafka.clone();
+    ok(cli(&["topics", "create", "t", "--partitions", "1"], &k));
+    let mut client = logbridge::client::KafkaClient::connect(&k).await.unwrap();
+    for i in 0..300 {
+        client.commit_standalone("compacted", "t", &[(0, i)]).await.unwrap();
+    }
+    let offsets_size = || -> (i64, i64) {
+        let (_, body) = server.http_get("/topics");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let t = v["topics"].as_array().unwrap().iter().find(|t| t["name"] == "__consumer_offsets").unwrap().clone();
+        (t["partitions"][0]["size_bytes"].as_i64().unwrap(), t["partitions"][0]["log_end_offset"].as_i64().unwrap())
+    };
+    let (_, end) = offsets_size();
+    assert_eq!(end, 300);
+    // 300 commits of ~80 bytes each: compaction leaves one record per sealed segment
+    // at most (all but the newest are superseded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while offsets_size().0 > 3 * 2048 {
+        assert!(Instant::now() < deadline, "offsets topic never compacted: {:?}", offsets_size());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(client.committed("compacted", None).await.unwrap(), vec![("t".to_string(), 0, 299)]);
+    drop(client);
+    server.stop();
+    // The compacted log replays to the same committed offset.
+    let server = Server::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let mut client = logbridge::client::KafkaClient::connect(&server.kafka).await.unwrap();
+    assert_eq!(client.committed("compacted", None).await.unwrap(), vec![("t".to_string(), 0, 299)]);
+    server.stop();
+}

@@ -89,11 +89,10 @@ impl Broker {
         let offsets_topic = match registry.get(OFFSETS_TOPIC) {
             Some(t) => t,
             None => {
-                // Kept until compaction exists: no time- or size-based deletion, so
-                // committed offsets are only removed by expiry tombstones.
+                // Kafka's settings for the offsets topic: compacted, 100 MiB segments.
                 let mut configs = std::collections::BTreeMap::new();
-                configs.insert("retention.ms".to_string(), "-1".to_string());
-                configs.insert("segment.bytes".to_string(), "104857600".to_string());
+                configs.insert("cleanup.policy".to_string(), "compact".to_string());
+                configs.insert("segment.bytes".to_string(), settings.offsets_topic_segment_bytes.to_string());
                 registry.create(OFFSETS_TOPIC, settings.offsets_topic_num_partitions, configs)?
             }
         };
@@ -209,14 +208,22 @@ impl Broker {
         }
     }
 
-    /// Applies `retention.ms` / `retention.bytes` to every partition once.
+    /// Applies `retention.ms` / `retention.bytes` to every partition once, and compacts
+    /// compacted topics that have new sealed segments.
     pub fn enforce_retention(&self) {
         let now = now_ms();
         for (topic, p) in self.registry.all_partitions() {
-            match p.log.lock().enforce_retention(now) {
+            let mut log = p.log.lock();
+            match log.enforce_retention(now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(topic, partition = p.index, segments = n, "retention deleted segments"),
                 Err(e) => tracing::error!(topic, partition = p.index, error = %e, "retention failed"),
+            }
+            if log.needs_compaction() {
+                match crate::storage::compaction::compact(&mut log, now) {
+                    Ok(s) => tracing::info!(topic, partition = p.index, segments = s.segments, before = s.records_before, after = s.records_after, "compacted"),
+                    Err(e) => tracing::error!(topic, partition = p.index, error = %e, "compaction failed"),
+                }
             }
         }
     }

@@ -67,6 +67,8 @@ pub struct Settings {
     pub offsets_topic_num_partitions: i32,
     /// Kafka's `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// Kafka's `offsets.topic.segment.bytes` (used when `__consumer_offsets` is created).
+    pub offsets_topic_segment_bytes: u64,
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
@@ -96,6 +98,7 @@ impl Default for Settings {
             offsets_retention_minutes: 10_080,
             offsets_topic_num_partitions: 50,
             offset_metadata_max_bytes: 4096,
+            offsets_topic_segment_bytes: 104_857_600,
             topic_defaults: BTreeMap::new(),
         }
     }

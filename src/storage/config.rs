@@ -21,6 +21,7 @@ pub enum ConfigError {
 pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
     ("cleanup.policy", "delete"),
     ("compression.type", "producer"),
+    ("delete.retention.ms", "86400000"),
     ("flush.messages", "9223372036854775807"),
     ("flush.ms", "9223372036854775807"),
     ("index.interval.bytes", "4096"),
@@ -46,6 +47,8 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     pub compression_type: String,
     pub cleanup_policy: String,
+    /// How long tombstones survive compaction (Kafka's `delete.retention.ms`).
+    pub delete_retention_ms: i64,
     pub message_timestamp_type: String,
     /// The explicitly set keys (what DescribeConfigs reports as topic-level overrides).
     pub overrides: BTreeMap<String, String>,
@@ -109,11 +112,21 @@ impl LogConfig {
                 &get("compression.type"),
                 &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
             )?,
-            // Log compaction is not implemented yet: refuse it rather than pretend.
-            cleanup_policy: one_of("cleanup.policy", &get("cleanup.policy"), &["delete"])?,
+            cleanup_policy: one_of("cleanup.policy", &get("cleanup.policy"), &["delete", "compact", "compact,delete", "delete,compact"])?,
+            delete_retention_ms: parse_i64("delete.retention.ms", &get("delete.retention.ms"), 0)?,
             message_timestamp_type: one_of("message.timestamp.type", &get("message.timestamp.type"), &["CreateTime", "LogAppendTime"])?,
             overrides: overrides.clone(),
         })
+    }
+
+    /// Whether the log is compacted (`compact` or `compact,delete`).
+    pub fn compacts(&self) -> bool {
+        self.cleanup_policy.contains("compact")
+    }
+
+    /// Whether whole segments are deleted by time and size (`delete` or `compact,delete`).
+    pub fn deletes(&self) -> bool {
+        self.cleanup_policy.contains("delete")
     }
 
     /// The effective value of every known key, for DescribeConfigs.
@@ -124,6 +137,7 @@ impl LogConfig {
                 let value = match *k {
                     "cleanup.policy" => self.cleanup_policy.clone(),
                     "compression.type" => self.compression_type.clone(),
+                    "delete.retention.ms" => self.delete_retention_ms.to_string(),
                     "flush.messages" => self.flush_messages.to_string(),
                     "flush.ms" => self.flush_ms.to_string(),
                     "index.interval.bytes" => self.index_interval_bytes.to_string(),
@@ -170,6 +184,8 @@ mod tests {
         assert!(matches!(LogConfig::from_map(&BTreeMap::new(), &bad), Err(ConfigError::InvalidValue { .. })));
         let mut compact = BTreeMap::new();
         compact.insert("cleanup.policy".to_string(), "compact".to_string());
-        assert!(LogConfig::from_map(&BTreeMap::new(), &compact).is_err(), "compaction is not implemented");
+        assert!(LogConfig::from_map(&BTreeMap::new(), &compact).unwrap().compacts());
+        compact.insert("cleanup.policy".to_string(), "shred".to_string());
+        assert!(LogConfig::from_map(&BTreeMap::new(), &compact).is_err());
     }
 }

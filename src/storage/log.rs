@@ -79,6 +79,8 @@ pub struct PartitionLog {
     unflushed_messages: i64,
     last_flush_ms: i64,
     leader_epoch: i32,
+    /// Newest sealed segment the last compaction covered (compacted topics only).
+    compacted_through: Option<i64>,
 }
 
 impl PartitionLog {
@@ -89,6 +91,11 @@ impl PartitionLog {
         let mut bases: Vec<i64> = Vec::new();
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name().to_string_lossy().to_string();
+            if name.ends_with(".cleaned") {
+                // A compaction that did not finish: the original segment is intact.
+                let _ = fs::remove_file(dir.join(&name));
+                continue;
+            }
             if let Some(stem) = name.strip_suffix(".log") {
                 if let Ok(base) = stem.parse::<i64>() {
                     bases.push(base);
@@ -105,6 +112,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: segment::now_ms(),
             leader_epoch: 0,
+            compacted_through: None,
         };
         let count = bases.len();
         for (i, base) in bases.into_iter().enumerate() {
@@ -312,6 +320,9 @@ impl PartitionLog {
     /// The active segment is rolled first when it alone has expired, so an idle topic
     /// still ages out. Returns the number of segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        if !self.config.deletes() {
+            return Ok(0);
+        }
         let retention_ms = self.config.retention_ms;
         let retention_bytes = self.config.retention_bytes;
         if retention_ms >= 0 {
@@ -340,6 +351,62 @@ impl PartitionLog {
         }
         self.log_start_offset = self.log_start_offset.max(*self.segments.keys().next().expect("non-empty"));
         Ok(deleted)
+    }
+
+    /// Whether a compacted log has sealed segments that no compaction has seen yet.
+    pub fn needs_compaction(&self) -> bool {
+        self.config.compacts() && self.sealed_segments().last().is_some_and(|last| Some(*last) > self.compacted_through)
+    }
+
+    pub fn mark_compacted(&mut self) {
+        self.compacted_through = self.sealed_segments().last().copied();
+    }
+
+    /// Base offsets of the sealed segments (all but the active one), oldest first.
+    pub fn sealed_segments(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self.segments.keys().copied().collect();
+        v.pop();
+        v
+    }
+
+    /// Every batch of one segment as stored, with its max timestamp.
+    pub fn segment_bytes(&self, base: i64) -> Result<(Bytes, i64), StorageError> {
+        let seg = self.segments.get(&base).ok_or(StorageError::OffsetOutOfRange { offset: base, start: self.log_start_offset, end: self.log_end_offset() })?;
+        let mut buf = BytesMut::zeroed(seg.size() as usize);
+        seg.file().read_exact_at(&mut buf, 0)?;
+        Ok((buf.freeze(), seg.max_timestamp()))
+    }
+
+    /// Replaces a sealed segment's contents with `bytes` (whole batches whose offsets lie
+    /// within the segment), or removes the segment when `bytes` is empty. Crash-safe: the
+    /// new contents are written and fsync'd under a `.cleaned` name, then renamed over
+    /// the old file; the indexes are rebuilt from the new file.
+    pub fn replace_segment(&mut self, base: i64, bytes: &[u8]) -> Result<(), StorageError> {
+        let is_active = self.segments.keys().next_back() == Some(&base);
+        if is_active || !self.segments.contains_key(&base) {
+            return Ok(());
+        }
+        let old = self.segments.remove(&base).expect("present");
+        if bytes.is_empty() && base != self.log_start_offset {
+            old.delete()?;
+            return Ok(());
+        }
+        let cleaned = self.dir.join(format!("{}.cleaned", segment::file_name(base, "log")));
+        {
+            let mut f = fs::File::create(&cleaned)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()?;
+        }
+        let (index, time_index) = old.index_paths();
+        drop(old);
+        let _ = fs::remove_file(index);
+        let _ = fs::remove_file(time_index);
+        fs::rename(&cleaned, self.dir.join(segment::file_name(base, "log")))?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        let (mut seg, _) = Segment::open(&self.dir, base, self.config.segment_index_bytes, self.config.index_interval_bytes, true)?;
+        seg.seal()?;
+        self.segments.insert(base, seg);
+        Ok(())
     }
 
     /// Flushes and seals indexes for a clean shutdown.

@@ -12,6 +12,7 @@
 //! the last valid batch is cut off.
 
 pub mod batch;
+pub mod compaction;
 pub mod config;
 pub mod index;
 pub mod log;

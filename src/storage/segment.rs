@@ -266,6 +266,11 @@ impl Segment {
         self.time_index.seal()
     }
 
+    /// Paths of the offset index and time index files.
+    pub fn index_paths(&self) -> (PathBuf, PathBuf) {
+        (self.index.path().to_path_buf(), self.time_index.path().to_path_buf())
+    }
+
     /// Removes the segment's files.
     pub fn delete(self) -> io::Result<()> {
         let idx = self.index.path().to_path_buf();
