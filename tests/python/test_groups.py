@@ -291,3 +291,22 @@ def test_aiokafka_group_round_trip(fast_server):
     committed = c.committed([TopicPartition("aio", p) for p in range(3)], timeout=10)
     c.close()
     assert [p.offset for p in committed] == [15, 15, 15]
+
+
+def test_cooperative_sticky_members_share_partitions(fast_server):
+    server = fast_server
+    create_topic(server, "coop", PARTITIONS)
+    produce(server, "coop", [f"c{i}" for i in range(60)])
+    strategy = "partition.assignment.strategy=cooperative-sticky"
+    m1 = Member(server, "coop-g", "coop", strategy)
+    m1.wait_for(lambda _: m1.assignment() == list(range(PARTITIONS)))
+    m2 = Member(server, "coop-g", "coop", strategy)
+    # Incremental assignment: on_assign reports only what was added, so track the union
+    # of what each member printed and wait until both own something and all is owned.
+    def owned(m):
+        with m.cond:
+            return [p for e in m.events if "assigned" in e for p in e["assigned"]]
+    m2.wait_for(lambda _: len(set(owned(m2))) == 3)
+    m1.wait_for(lambda _: len(set(m1.messages() + m2.messages())) == 60)
+    m1.stop()
+    m2.stop()
