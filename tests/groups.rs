@@ -34,6 +34,15 @@ fn stream_consumer(bootstrap: &str, group: &str) -> StreamConsumer {
         .unwrap()
 }
 
+/// Waits until the group has no members (its last member's LeaveGroup was handled).
+async fn wait_until_empty(bootstrap: &str, group: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok(cli(&["groups", "list"], bootstrap)).contains(&format!("{group}\tEmpty")) {
+        assert!(Instant::now() < deadline, "group {group} never became empty");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn consume_n(c: &StreamConsumer, n: usize) -> Vec<String> {
     let mut stream = c.stream();
     let mut out = Vec::new();
@@ -89,11 +98,7 @@ async fn stream_consumer_cli_and_http_views() {
 
     // The member leaves: the group is Empty and its offsets can be reset.
     drop(c);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok(cli(&["groups", "list"], &k)).contains("views\tEmpty") {
-        assert!(Instant::now() < deadline, "group never became empty");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_empty(&k, "views").await;
     let reset = ok(cli(&["groups", "reset-offsets", "views", "--topic", "events", "--to-offset", "4"], &k));
     assert_eq!(reset.lines().filter(|l| l.ends_with("\t4")).count(), 3, "{reset}");
     let lag: Vec<String> = ok(cli(&["groups", "describe", "views"], &k))
@@ -114,11 +119,7 @@ async fn stream_consumer_cli_and_http_views() {
     drop(c);
 
     // --to-earliest and --to-datetime in the future (no record: the end).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok(cli(&["groups", "list"], &k)).contains("views\tEmpty") {
-        assert!(Instant::now() < deadline, "group never became empty");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_empty(&k, "views").await;
     let early = ok(cli(&["groups", "reset-offsets", "views", "--topic", "events", "--to-earliest"], &k));
     assert_eq!(early.lines().filter(|l| l.ends_with("\t0")).count(), 3, "{early}");
     let future = ok(cli(&["groups", "reset-offsets", "views", "--topic", "events", "--to-datetime", "2999-01-01T00:00:00Z", "--dry-run"], &k));

@@ -164,27 +164,22 @@ def test_kafka_python_group_consumer_and_offset_reset(fast_server):
     server = fast_server
     create_topic(server, "kpg", PARTITIONS)
     produce(server, "kpg", [f"k{i}" for i in range(60)])
-    c = KafkaConsumer("kpg", bootstrap_servers=server.kafka, group_id="kpg-group",
-                      auto_offset_reset="earliest", consumer_timeout_ms=15000)
-    got = []
-    for m in c:
-        got.append(m.value.decode())
-        if len(got) == 60:
-            break
-    c.commit()
-    c.close()
-    assert sorted(got) == sorted(f"k{i}" for i in range(60))
+    def read_in_group(n):
+        c = KafkaConsumer("kpg", bootstrap_servers=server.kafka, group_id="kpg-group",
+                          auto_offset_reset="earliest", consumer_timeout_ms=15000)
+        got = []
+        for m in c:
+            got.append(m.value.decode())
+            if len(got) == n:
+                break
+        c.commit()
+        c.close()
+        return sorted(got)
+
+    assert read_in_group(60) == sorted(f"k{i}" for i in range(60))
     # Same group again: nothing is re-read; only new records arrive.
     produce(server, "kpg", [f"n{i}" for i in range(12)])
-    c = KafkaConsumer("kpg", bootstrap_servers=server.kafka, group_id="kpg-group",
-                      auto_offset_reset="earliest", consumer_timeout_ms=15000)
-    again = []
-    for m in c:
-        again.append(m.value.decode())
-        if len(again) == 12:
-            break
-    c.close()
-    assert sorted(again) == sorted(f"n{i}" for i in range(12))
+    assert read_in_group(12) == sorted(f"n{i}" for i in range(12))
     # A new group with 'latest' sees only what comes after it joined.
     c = KafkaConsumer("kpg", bootstrap_servers=server.kafka, group_id="late",
                       auto_offset_reset="latest", consumer_timeout_ms=3000)
