@@ -22,6 +22,7 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, client
         require_known_member_id: version >= 4,
     };
     let out = broker.groups.join(&req.group_id.0, join).await;
+    let skip_assignment = out.skip_assignment;
     let mut resp = JoinGroupResponse::default()
         .with_error_code(out.error)
         .with_generation_id(out.generation)
@@ -41,6 +42,9 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, client
         );
     if version >= 7 {
         resp.protocol_type = out.protocol_type.map(StrBytes::from_string);
+    }
+    if version >= 9 {
+        resp.skip_assignment = skip_assignment;
     }
     if out.protocol.is_none() && version >= 7 {
         resp.protocol_name = None;

@@ -84,6 +84,8 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// Filled for the leader only: (member id, instance id, metadata).
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// The leader need not assign: the group keeps its assignment (static rejoin).
+    pub skip_assignment: bool,
 }
 
 impl JoinOutcome {
@@ -96,6 +98,7 @@ impl JoinOutcome {
             leader: String::new(),
             member_id: member_id.to_string(),
             members: vec![],
+            skip_assignment: false,
         }
     }
 }
@@ -213,10 +216,37 @@ impl Group {
                     let mut m = self.members.remove(&old_id).expect("present");
                     member_id = self.new_member_id(&req.client_id);
                     m.id = member_id.clone();
-                    if self.leader.as_deref() == Some(old_id.as_str()) {
+                    let was_leader = self.leader.as_deref() == Some(old_id.as_str());
+                    if was_leader {
                         self.leader = Some(member_id.clone());
                     }
+                    m.protocols = req.protocols.clone();
+                    m.last_seen_ms = now;
                     self.members.insert(member_id.clone(), m);
+                    // The point of static membership: a restarted member takes its old
+                    // place without a rebalance (its SyncGroup returns the assignment it
+                    // had) as long as the group's protocol choice stays the same — Kafka's
+                    // rule. A leader gets the member list with `skip_assignment`, so it
+                    // does not compute a new assignment (KIP-814).
+                    let same_protocol = self.select_protocol() == self.protocol;
+                    if self.state == State::Stable && same_protocol {
+                        let protocol = self.protocol.clone().unwrap_or_default();
+                        let out = JoinOutcome {
+                            error: code::NONE,
+                            generation: self.generation,
+                            protocol_type: self.protocol_type.clone(),
+                            protocol: self.protocol.clone(),
+                            leader: self.leader.clone().unwrap_or_default(),
+                            member_id: member_id.clone(),
+                            members: if was_leader {
+                                self.members.values().map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata_for(&protocol))).collect()
+                            } else {
+                                vec![]
+                            },
+                            skip_assignment: was_leader,
+                        };
+                        return ((member_id, Some(out)), vec![]);
+                    }
                 }
                 None => {
                     member_id = self.new_member_id(&req.client_id);
@@ -347,6 +377,7 @@ impl Group {
                     leader: leader.clone(),
                     member_id: m.id.clone(),
                     members: if m.id == leader { all.clone() } else { vec![] },
+                    skip_assignment: false,
                 },
             ));
         }

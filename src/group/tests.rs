@@ -181,6 +181,44 @@ fn a_static_member_rejoining_keeps_its_place_and_fences_the_old_id() {
 }
 
 #[test]
+fn a_restarted_static_follower_rejoins_without_a_rebalance() {
+    let mut g = Group::new("g");
+    let (leader, _, _) = join_new(&mut g, 0);
+    let mut f = join_req("", &["range"]);
+    f.instance_id = Some("host-2".into());
+    let (fid, waiting, _) = g.join(1, f.clone(), &LIMITS);
+    assert!(waiting.is_none());
+    let (_, _, _) = g.join(2, join_req(&leader, &["range"]), &LIMITS);
+    g.sync(3, &leader, &None, 2, vec![(leader.clone(), Bytes::from_static(b"L")), (fid.clone(), Bytes::from_static(b"F"))]);
+    g.sync(3, &fid, &f.instance_id, 2, vec![]);
+    assert_eq!(g.state, State::Stable);
+    // The follower's process restarts with the same instance id.
+    let (new_id, out, effects) = g.join(10, f.clone(), &LIMITS);
+    let out = out.unwrap();
+    assert_eq!((out.error, out.generation), (code::NONE, 2), "same generation: no rebalance");
+    assert!(effects.is_empty());
+    assert_eq!(g.state, State::Stable);
+    assert_eq!(g.sync(11, &new_id, &f.instance_id, 2, vec![]).0.unwrap().assignment, Bytes::from_static(b"F"));
+    assert_eq!(g.heartbeat(12, &leader, &None, 2), code::NONE, "the leader is not disturbed");
+    assert_eq!(g.heartbeat(12, &fid, &f.instance_id, 2), code::FENCED_INSTANCE_ID);
+}
+
+#[test]
+fn a_restarted_static_leader_keeps_the_generation_and_skips_assignment() {
+    let mut g = Group::new("g");
+    let mut l = join_req("", &["range"]);
+    l.instance_id = Some("host-1".into());
+    let (lid, out, _) = g.join(0, l.clone(), &LIMITS);
+    assert_eq!(out.unwrap().leader, lid);
+    g.sync(1, &lid, &l.instance_id, 1, vec![(lid.clone(), Bytes::from_static(b"L"))]);
+    let (new_id, out, _) = g.join(5, l.clone(), &LIMITS);
+    let out = out.unwrap();
+    assert_eq!((out.generation, out.leader.as_str(), out.skip_assignment), (1, new_id.as_str(), true));
+    assert_eq!(out.members.len(), 1);
+    assert_eq!(g.sync(6, &new_id, &l.instance_id, 1, vec![]).0.unwrap().assignment, Bytes::from_static(b"L"));
+}
+
+#[test]
 fn subscriptions_are_read_from_consumer_metadata() {
     // version 1, ["logs", "metrics"], user data
     let mut meta = vec![0, 1, 0, 0, 0, 2, 0, 4];

@@ -305,3 +305,24 @@ def test_cooperative_sticky_members_share_partitions(fast_server):
     m1.wait_for(lambda _: len(set(m1.messages() + m2.messages())) == 60)
     m1.stop()
     m2.stop()
+
+
+def test_static_member_restart_does_not_rebalance_the_group(fast_server):
+    server = fast_server
+    create_topic(server, "static", PARTITIONS)
+    produce(server, "static", [f"s{i}" for i in range(30)])
+    m1 = Member(server, "static-g", "static", "group.instance.id=one", "session.timeout.ms=30000")
+    m2 = Member(server, "static-g", "static", "group.instance.id=two", "session.timeout.ms=30000")
+    first = assignments_settle([m1, m2])
+    m1_rebalances = len([e for e in m1.events if "assigned" in e])
+    m2.kill9()
+    # Restarted within the session timeout under the same instance id: it gets its old
+    # partitions back and the other member is not disturbed.
+    m2b = Member(server, "static-g", "static", "group.instance.id=two", "session.timeout.ms=30000")
+    m2b.wait_for(lambda _: m2b.assignment() is not None)
+    assert m2b.assignment() == first[1]
+    produce(server, "static", [f"t{i}" for i in range(30)])
+    m1.wait_for(lambda _: {f"t{i}" for i in range(30)} <= set(m1.messages() + m2b.messages()))
+    assert len([e for e in m1.events if "assigned" in e]) == m1_rebalances, "no rebalance for m1"
+    m1.stop()
+    m2b.stop()
