@@ -3,7 +3,8 @@
 //! every log and leaves the clean-shutdown marker.
 //!
 //! Once both listeners are bound it prints one line to stdout,
-//! `logbridge ready kafka=ADDR http=ADDR`, which scripts and tests wait for.
+//! `logbridge ready kafka=ADDR http=ADDR beats=ADDR|off`, which scripts and tests wait
+//! for.
 
 use std::io::Write;
 
@@ -35,13 +36,32 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let http = TcpListener::bind(&settings.http_listen)
         .await
         .map_err(|source| ServeError::Bind { addr: settings.http_listen.clone(), source })?;
+    let beats = if settings.beats_listen.is_empty() {
+        None
+    } else {
+        Some(
+            TcpListener::bind(&settings.beats_listen)
+                .await
+                .map_err(|source| ServeError::Bind { addr: settings.beats_listen.clone(), source })?,
+        )
+    };
     let kafka_addr = kafka.local_addr()?;
     let http_addr = http.local_addr()?;
+    let beats_addr = match &beats {
+        Some(l) => l.local_addr()?.to_string(),
+        None => "off".to_string(),
+    };
     broker.set_bound_address(kafka_addr);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let kafka_task = tokio::spawn(listener::serve(broker.clone(), kafka, stop_rx.clone()));
     let maintenance = tokio::spawn(broker.clone().run_maintenance(stop_rx.clone()));
+    let router = std::sync::Arc::new(crate::beats::routing::Router::new(
+        &settings.beats_topic,
+        &settings.beats_fallback_topic,
+        settings.beats_key_field.as_deref(),
+    ));
+    let beats_task = beats.map(|l| tokio::spawn(crate::beats::server::serve(broker.clone(), l, router, stop_rx.clone())));
     let http_broker = broker.clone();
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {
@@ -57,10 +77,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     });
 
     let stop_signal = shutdown_signal()?;
-    tracing::info!(kafka = %kafka_addr, http = %http_addr, data_dir = %settings.data_dir.display(), "logbridge ready");
+    tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), "logbridge ready");
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "logbridge ready kafka={kafka_addr} http={http_addr}")?;
+        writeln!(out, "logbridge ready kafka={kafka_addr} http={http_addr} beats={beats_addr}")?;
         out.flush()?;
     }
 
@@ -71,6 +91,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // rebalance timeout.
     broker.groups.shutdown();
     let _ = kafka_task.await;
+    if let Some(t) = beats_task {
+        let _ = t.await;
+    }
     let _ = http_task.await;
     let _ = maintenance.await;
     let closing = broker.clone();

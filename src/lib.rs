@@ -6,6 +6,7 @@
 //! the command line's client (`client`) → any broker over the Kafka protocol.
 
 pub mod app;
+pub mod beats;
 pub mod broker;
 pub mod client;
 pub mod config;

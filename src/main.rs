@@ -58,6 +58,9 @@ struct ServeArgs {
     http_listen: Option<String>,
     #[arg(long)]
     advertised_host: Option<String>,
+    /// Lumberjack (Beats) listener address; "" disables it.
+    #[arg(long)]
+    beats_listen: Option<String>,
     /// fsync before acknowledging produce requests with acks=all.
     #[arg(long)]
     fsync_before_ack: bool,
@@ -211,6 +214,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(h) = args.advertised_host {
         settings.advertised_host = Some(h);
+    }
+    if let Some(b) = args.beats_listen {
+        settings.beats_listen = b;
     }
     if args.fsync_before_ack {
         settings.fsync_before_ack = true;

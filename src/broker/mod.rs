@@ -17,6 +17,7 @@ pub mod errors;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+pub mod ingest;
 mod init_producer_id;
 mod join_group;
 mod leave_group;

@@ -6,7 +6,6 @@
 //! does not match the request is an error, never silently accepted.
 
 mod groups;
-mod partitioner;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,7 +27,7 @@ use tokio::net::TcpStream;
 
 pub use crate::protocol::records::encode_batch;
 pub use groups::GroupDescription;
-pub use partitioner::partition_for_key;
+pub use crate::protocol::partitioner::partition_for_key;
 
 use crate::protocol::codec::{decode_response, encode_request};
 

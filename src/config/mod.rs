@@ -69,6 +69,19 @@ pub struct Settings {
     pub offset_metadata_max_bytes: usize,
     /// Kafka's `offsets.topic.segment.bytes` (used when `__consumer_offsets` is created).
     pub offsets_topic_segment_bytes: u64,
+    /// Lumberjack (Beats) listener; empty to disable.
+    pub beats_listen: String,
+    /// Topic pattern for Beats events (sprintf over event fields).
+    pub beats_topic: String,
+    /// Topic for events whose pattern cannot be rendered.
+    pub beats_fallback_topic: String,
+    /// Event field whose value becomes the record key (e.g. `[host][name]`).
+    pub beats_key_field: Option<String>,
+    /// Largest Lumberjack frame, decompressed payload or window, in bytes.
+    pub beats_max_frame_bytes: usize,
+    /// Close Beats connections silent this long (logstash-input-beats'
+    /// `client_inactivity_timeout`).
+    pub beats_client_inactivity_timeout_ms: u64,
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
@@ -99,6 +112,12 @@ impl Default for Settings {
             offsets_topic_num_partitions: 50,
             offset_metadata_max_bytes: 4096,
             offsets_topic_segment_bytes: 104_857_600,
+            beats_listen: "127.0.0.1:5044".into(),
+            beats_topic: "%{[fields][log_topic]}".into(),
+            beats_fallback_topic: "beats".into(),
+            beats_key_field: None,
+            beats_max_frame_bytes: 100 * 1024 * 1024,
+            beats_client_inactivity_timeout_ms: 60_000,
             topic_defaults: BTreeMap::new(),
         }
     }
@@ -115,6 +134,11 @@ impl Settings {
         for addr in [&self.kafka_listen, &self.http_listen] {
             addr.parse::<SocketAddr>().map_err(|_| SettingsError::BadAddress(addr.clone()))?;
         }
+        if !self.beats_listen.is_empty() {
+            self.beats_listen.parse::<SocketAddr>().map_err(|_| SettingsError::BadAddress(self.beats_listen.clone()))?;
+        }
+        crate::broker::registry::validate_topic_name(&self.beats_fallback_topic)
+            .map_err(|e| SettingsError::Invalid(format!("beats_fallback_topic: {e}")))?;
         if !(1..=1000).contains(&self.offsets_topic_num_partitions) {
             return Err(SettingsError::Invalid("offsets_topic_num_partitions must be between 1 and 1000".into()));
         }

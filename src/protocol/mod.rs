@@ -7,6 +7,7 @@
 //! rule that a request outside that table never reaches a handler.
 
 pub mod codec;
+pub mod partitioner;
 pub mod records;
 pub mod versions;
 

@@ -32,6 +32,43 @@ pub fn encode_batch(records: Vec<(Option<Bytes>, Option<Bytes>)>, timestamp: i64
     Ok(buf.freeze())
 }
 
+/// A record the appliance writes itself (Beats and HTTP ingest).
+#[derive(Debug, Clone)]
+pub struct OutRecord {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Bytes)>,
+}
+
+/// Encodes records, headers included, as one v2 batch.
+pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compression) -> anyhow::Result<Bytes> {
+    let recs: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (kafka_protocol::protocol::StrBytes::from_string(k.clone()), Some(v.clone())))
+                .collect(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression })?;
+    Ok(buf.freeze())
+}
+
 /// Decodes every record (offset, key, value) in a buffer of whole batches; control
 /// records are skipped.
 pub fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<(i64, Option<Bytes>, Option<Bytes>)>> {

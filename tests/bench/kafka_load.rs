@@ -170,7 +170,7 @@ fn main() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
         .args(["serve", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--beats-listen", ""])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

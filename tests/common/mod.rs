@@ -11,6 +11,7 @@ pub struct Server {
     pub child: Child,
     pub kafka: String,
     pub http: String,
+    pub beats: String,
     pub data_dir: PathBuf,
 }
 
@@ -21,7 +22,7 @@ impl Server {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--beats-listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", std::env::var("LOGBRIDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
@@ -43,7 +44,7 @@ impl Server {
                 .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
                 .expect("address in ready line")
         };
-        Server { child, kafka: field("kafka"), http: field("http"), data_dir: data_dir.to_path_buf() }
+        Server { child, kafka: field("kafka"), http: field("http"), beats: field("beats"), data_dir: data_dir.to_path_buf() }
     }
 
     /// SIGTERM and wait for a clean exit.

@@ -35,7 +35,8 @@ class Server:
             f.write(config)
         self.proc = subprocess.Popen(
             [binary(), "serve", "--data-dir", self.data, "--config", self.config_path,
-             "--kafka-listen", f"127.0.0.1:{kafka_port}", "--http-listen", "127.0.0.1:0"],
+             "--kafka-listen", f"127.0.0.1:{kafka_port}", "--http-listen", "127.0.0.1:0",
+             "--beats-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=None, text=True,
             env={**os.environ, "RUST_LOG": os.environ.get("LOGBRIDGE_TEST_LOG", "warn")},
         )
@@ -47,6 +48,7 @@ class Server:
         fields = dict(w.split("=", 1) for w in line.split()[2:])
         self.kafka = fields["kafka"]
         self.http = fields["http"]
+        self.beats = fields["beats"]
 
     def stop(self, cleanup=True):
         self.proc.terminate()

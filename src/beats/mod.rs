@@ -1,0 +1,5 @@
+//! Beats (Lumberjack) ingest: framing (`frame`), routing events to topics (`routing`),
+//! and the listener that appends windows and acknowledges them (`server`).
+pub mod frame;
+pub mod routing;
+pub mod server;
