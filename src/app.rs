@@ -66,7 +66,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {
         let app = crate::http::router(http_broker);
-        let result = axum::serve(http, app)
+        let result = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = http_stop.changed().await;
             })

@@ -69,6 +69,8 @@ pub struct Settings {
     pub offset_metadata_max_bytes: usize,
     /// Kafka's `offsets.topic.segment.bytes` (used when `__consumer_offsets` is created).
     pub offsets_topic_segment_bytes: u64,
+    /// Largest HTTP request body (Elasticsearch's `http.max_content_length`).
+    pub http_max_content_length: usize,
     /// Lumberjack (Beats) listener; empty to disable.
     pub beats_listen: String,
     /// Topic pattern for Beats events (sprintf over event fields).
@@ -112,6 +114,7 @@ impl Default for Settings {
             offsets_topic_num_partitions: 50,
             offset_metadata_max_bytes: 4096,
             offsets_topic_segment_bytes: 104_857_600,
+            http_max_content_length: 100 * 1024 * 1024,
             beats_listen: "127.0.0.1:5044".into(),
             beats_topic: "%{[fields][log_topic]}".into(),
             beats_fallback_topic: "beats".into(),

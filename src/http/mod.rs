@@ -1,13 +1,18 @@
 //! The HTTP listener (axum): `GET /health` for readiness and liveness, `GET /topics`
 //! with each partition's offsets and size, `GET /groups` and `GET /groups/{id}` with
-//! consumer groups, their members, committed offsets and lag, all as JSON. Ingest
-//! endpoints arrive with a later issue.
+//! consumer groups, their members, committed offsets and lag, all as JSON; and the
+//! Elasticsearch-compatible ingest endpoints of `bulk.rs`. Every response carries
+//! `X-Elastic-Product: Elasticsearch`, which Elasticsearch clients check.
+
+pub mod bulk;
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -15,11 +20,18 @@ use crate::broker::Broker;
 use crate::group::consumer_protocol::parse_assignment;
 
 pub fn router(broker: Arc<Broker>) -> Router {
+    let max_body = broker.settings.http_max_content_length;
     Router::new()
+        .route("/", get(bulk::root))
+        .route("/_bulk", post(bulk::bulk_any).put(bulk::bulk_any))
+        .route("/:index/_bulk", post(bulk::bulk_index).put(bulk::bulk_index))
+        .route("/ingest/:topic", post(bulk::ingest_lines))
         .route("/health", get(health))
         .route("/topics", get(topics))
         .route("/groups", get(groups))
         .route("/groups/:id", get(group))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(elastic_product_header))
         .with_state(broker)
 }
 
@@ -119,4 +131,9 @@ async fn group(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> (St
             "offsets": offsets,
         })),
     )
+}
+
+async fn elastic_product_header(mut response: Response) -> Response {
+    response.headers_mut().insert("x-elastic-product", axum::http::HeaderValue::from_static("Elasticsearch"));
+    response
 }
