@@ -29,6 +29,15 @@ pub enum ServeError {
 
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     settings.validate()?;
+    // TLS material is read before anything starts, so a bad path fails fast.
+    let http_tls = match &settings.http_tls {
+        Some(t) => Some(crate::tls::acceptor(t, &[b"h2", b"http/1.1"]).map_err(SettingsError::from)?),
+        None => None,
+    };
+    let beats_tls = match &settings.beats_tls {
+        Some(t) => Some(crate::tls::acceptor(t, &[]).map_err(SettingsError::from)?),
+        None => None,
+    };
     let broker = Broker::open(settings.clone())?;
     let kafka = TcpListener::bind(&settings.kafka_listen)
         .await
@@ -61,20 +70,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         &settings.beats_fallback_topic,
         settings.beats_key_field.as_deref(),
     ));
-    let beats_task = beats.map(|l| tokio::spawn(crate::beats::server::serve(broker.clone(), l, router, stop_rx.clone())));
-    let http_broker = broker.clone();
-    let mut http_stop = stop_rx.clone();
-    let http_task = tokio::spawn(async move {
-        let app = crate::http::router(http_broker);
-        let result = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.changed().await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "http listener failed");
-        }
-    });
+    let beats_task = beats.map(|l| tokio::spawn(crate::beats::server::serve(broker.clone(), l, router, beats_tls, stop_rx.clone())));
+    let http_task = tokio::spawn(crate::http::serve(http, crate::http::router(broker.clone()), http_tls, stop_rx.clone()));
 
     let stop_signal = shutdown_signal()?;
     tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), "logbridge ready");

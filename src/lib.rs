@@ -14,3 +14,4 @@ pub mod group;
 pub mod http;
 pub mod protocol;
 pub mod storage;
+pub mod tls;

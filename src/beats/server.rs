@@ -4,6 +4,9 @@
 //! progress the server sends `ACK 0` keep-alives each second, which Filebeat reads as
 //! "still working".
 //!
+//! With `[beats_tls]` the listener speaks TLS only (optionally requiring client
+//! certificates); the handshake must finish within 10 s.
+//!
 //! Bounds: a frame (and a decompressed payload) over `beats_max_frame_bytes` closes the
 //! connection, so does a window whose events exceed that size in total, and a client
 //! that sends nothing for `beats_client_inactivity_timeout_ms`. The socket is not read
@@ -17,9 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use super::frame::{self, Frame, FrameError};
 use super::routing::Router;
@@ -34,7 +38,7 @@ struct Window {
     bytes: usize,
 }
 
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener, router: Arc<Router>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener, router: Arc<Router>, tls: Option<TlsAcceptor>, shutdown: watch::Receiver<bool>) {
     let limit = Arc::new(Semaphore::new(broker.settings.max_connections));
     let mut tasks = tokio::task::JoinSet::new();
     let mut stop = shutdown.clone();
@@ -49,9 +53,24 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, router: Arc<Route
         };
         match accepted {
             Ok((stream, peer)) => {
-                let (broker, router, shutdown) = (broker.clone(), router.clone(), shutdown.clone());
+                let (broker, router, shutdown, tls) = (broker.clone(), router.clone(), shutdown.clone(), tls.clone());
                 tasks.spawn(async move {
-                    if let Err(e) = connection(broker, router, stream, peer, shutdown).await {
+                    let _ = stream.set_nodelay(true);
+                    let result = match tls {
+                        None => connection(broker, router, stream, peer, shutdown).await,
+                        Some(acceptor) => match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(tls_stream)) => connection(broker, router, tls_stream, peer, shutdown).await,
+                            Ok(Err(e)) => {
+                                tracing::warn!(%peer, error = %e, "closing beats connection: TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::warn!(%peer, "closing beats connection: TLS handshake timed out");
+                                Ok(())
+                            }
+                        },
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "beats connection ended with an i/o error");
                     }
                     drop(permit);
@@ -67,8 +86,13 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, router: Arc<Route
     while tasks.join_next().await.is_some() {}
 }
 
-async fn connection(broker: Arc<Broker>, router: Arc<Router>, mut stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    broker: Arc<Broker>,
+    router: Arc<Router>,
+    mut stream: S,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let max = broker.settings.beats_max_frame_bytes;
     let idle = Duration::from_millis(broker.settings.beats_client_inactivity_timeout_ms);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -139,7 +163,13 @@ fn take_frame(window: &mut Window, frame: Frame, max: usize) -> Result<(), Frame
 
 /// Routes, appends and acknowledges one window. Returns false when the connection
 /// must close (the append failed: the shipper will resend the unacknowledged window).
-async fn write_window(broker: &Arc<Broker>, router: &Router, stream: &mut TcpStream, peer: SocketAddr, events: Vec<(u32, Bytes)>) -> std::io::Result<bool> {
+async fn write_window<S: AsyncWrite + Unpin>(
+    broker: &Arc<Broker>,
+    router: &Router,
+    stream: &mut S,
+    peer: SocketAddr,
+    events: Vec<(u32, Bytes)>,
+) -> std::io::Result<bool> {
     let last_seq = events.iter().map(|(s, _)| *s).max().unwrap_or(0);
     let remote = Bytes::from(peer.to_string());
     let mut by_topic: BTreeMap<String, Vec<OutRecord>> = BTreeMap::new();

@@ -24,6 +24,8 @@ pub enum SettingsError {
     TopicDefaults(#[from] crate::storage::config::ConfigError),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Everything `logbridge serve` needs. Field names are the TOML keys.
@@ -71,6 +73,10 @@ pub struct Settings {
     pub offsets_topic_segment_bytes: u64,
     /// Largest HTTP request body (Elasticsearch's `http.max_content_length`).
     pub http_max_content_length: usize,
+    /// TLS on the HTTP listener (`[http_tls]`).
+    pub http_tls: Option<crate::tls::TlsSettings>,
+    /// TLS on the Beats listener (`[beats_tls]`).
+    pub beats_tls: Option<crate::tls::TlsSettings>,
     /// Lumberjack (Beats) listener; empty to disable.
     pub beats_listen: String,
     /// Topic pattern for Beats events (sprintf over event fields).
@@ -115,6 +121,8 @@ impl Default for Settings {
             offset_metadata_max_bytes: 4096,
             offsets_topic_segment_bytes: 104_857_600,
             http_max_content_length: 100 * 1024 * 1024,
+            http_tls: None,
+            beats_tls: None,
             beats_listen: "127.0.0.1:5044".into(),
             beats_topic: "%{[fields][log_topic]}".into(),
             beats_fallback_topic: "beats".into(),

@@ -6,6 +6,13 @@
 
 pub mod bulk;
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -136,4 +143,67 @@ async fn group(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> (St
 async fn elastic_product_header(mut response: Response) -> Response {
     response.headers_mut().insert("x-elastic-product", axum::http::HeaderValue::from_static("Elasticsearch"));
     response
+}
+
+/// Serves the router on `listener` until `shutdown`: plain HTTP through axum, or with
+/// `tls`, HTTPS (HTTP/1.1 and h2) through hyper on top of rustls.
+pub async fn serve(listener: TcpListener, app: Router, tls: Option<TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
+    let Some(acceptor) = tls else {
+        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.changed().await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "http listener failed");
+        }
+        return;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "https accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        // ConnectInfo is read from request extensions, so each connection adds its own.
+        let svc = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            let stream = match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, error = %e, "closing https connection: TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "closing https connection: TLS handshake timed out");
+                    return;
+                }
+            };
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(svc),
+            );
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "https connection ended with an error");
+                    }
+                }
+                _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+            }
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
 }
