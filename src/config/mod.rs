@@ -73,6 +73,9 @@ pub struct Settings {
     pub offsets_topic_segment_bytes: u64,
     /// Largest HTTP request body (Elasticsearch's `http.max_content_length`).
     pub http_max_content_length: usize,
+    /// Topic for documents of bulk index `X`: `%{index}` stands for `X` (default: the
+    /// index name itself).
+    pub http_index_topic: String,
     /// TLS on the HTTP listener (`[http_tls]`).
     pub http_tls: Option<crate::tls::TlsSettings>,
     /// TLS on the Beats listener (`[beats_tls]`).
@@ -122,6 +125,7 @@ impl Default for Settings {
             offsets_topic_segment_bytes: 104_857_600,
             http_max_content_length: 100 * 1024 * 1024,
             http_tls: None,
+            http_index_topic: "%{index}".into(),
             beats_tls: None,
             beats_listen: "127.0.0.1:5044".into(),
             beats_topic: "%{[fields][log_topic]}".into(),

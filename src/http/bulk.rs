@@ -4,7 +4,7 @@
 //! Elasticsearch's response shape with a status per item, and `POST /ingest/{topic}`
 //! for plain NDJSON lines.
 //!
-//! Index `X` goes to topic `X`. The record value is the document line as sent, the key
+//! Index `X` goes to topic `X`, or to `http_index_topic` with `%{index}` replaced. The record value is the document line as sent, the key
 //! the document `_id` when one is given, headers `source=http`, `remote_addr` and
 //! `index`. Items are answered only after their records are durable (see
 //! `Broker::ingest`). `delete` and `update` actions get a per-item 400: they have no
@@ -61,8 +61,14 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..20].to_string()
 }
 
-/// Parses a bulk body into items and the records to append per topic.
-fn parse_bulk(body: &[u8], default_index: Option<&str>, peer: &str) -> Result<(Vec<Item>, BTreeMap<String, Vec<(usize, OutRecord)>>), EsReply> {
+/// Parses a bulk body into items and the records to append per topic; `topic_of` maps
+/// an index name to its topic.
+fn parse_bulk(
+    body: &[u8],
+    default_index: Option<&str>,
+    peer: &str,
+    topic_of: &dyn Fn(&str) -> String,
+) -> Result<(Vec<Item>, BTreeMap<String, Vec<(usize, OutRecord)>>), EsReply> {
     let mut items = Vec::new();
     let mut by_topic: BTreeMap<String, Vec<(usize, OutRecord)>> = BTreeMap::new();
     let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()));
@@ -81,9 +87,10 @@ fn parse_bulk(body: &[u8], default_index: Option<&str>, peer: &str) -> Result<(V
                 let Some(doc) = lines.next() else {
                     return Err(es_error(StatusCode::BAD_REQUEST, "illegal_argument_exception", "action without a document line".into()));
                 };
+                let topic = topic_of(&index);
                 let error = if index.is_empty() {
                     Some((400, "action_request_validation_exception", "index is missing".to_string()))
-                } else if let Err(e) = validate_topic_name(&index) {
+                } else if let Err(e) = validate_topic_name(&topic) {
                     Some((400, "invalid_index_name_exception", e.to_string()))
                 } else if serde_json::from_slice::<Value>(doc).map(|v| !v.is_object()).unwrap_or(true) {
                     Some((400, "document_parsing_exception", "the document is not a JSON object".to_string()))
@@ -91,7 +98,7 @@ fn parse_bulk(body: &[u8], default_index: Option<&str>, peer: &str) -> Result<(V
                     None
                 };
                 if error.is_none() {
-                    by_topic.entry(index.clone()).or_default().push((
+                    by_topic.entry(topic).or_default().push((
                         items.len(),
                         OutRecord {
                             key: given_id.map(Bytes::from),
@@ -131,7 +138,9 @@ async fn bulk(broker: Arc<Broker>, peer: SocketAddr, headers: HeaderMap, body: B
         Ok(b) => b,
         Err(e) => return e,
     };
-    let (mut items, by_topic) = match parse_bulk(&body, default_index.as_deref(), &peer.to_string()) {
+    let pattern = broker.settings.http_index_topic.clone();
+    let topic_of = move |index: &str| pattern.replace("%{index}", index);
+    let (mut items, by_topic) = match parse_bulk(&body, default_index.as_deref(), &peer.to_string(), &topic_of) {
         Ok(x) => x,
         Err(e) => return e,
     };
@@ -264,7 +273,8 @@ mod tests {
 {"index":{"_index":"logs"}}
 [1,2]
 "#;
-        let (items, by_topic) = parse_bulk(body, Some("dflt"), "1.2.3.4:5").unwrap();
+        let same = |i: &str| i.to_string();
+        let (items, by_topic) = parse_bulk(body, Some("dflt"), "1.2.3.4:5", &same).unwrap();
         assert_eq!(items.len(), 5);
         assert!(items[0].error.is_none() && items[0].id == "a1");
         assert_eq!(items[1].index, "dflt");
@@ -274,7 +284,10 @@ mod tests {
         assert_eq!(by_topic["logs"].len(), 1);
         assert_eq!(by_topic["logs"][0].1.key.as_deref(), Some(&b"a1"[..]));
         assert_eq!(by_topic["dflt"][0].1.value.as_deref(), Some(&br#"{"message":"two"}"#[..]));
-        assert!(parse_bulk(b"not json\n{}\n", None, "x").is_err());
-        assert!(parse_bulk(b"{\"index\":{\"_index\":\"x\"}}\n", None, "x").is_err(), "a missing document line");
+        assert!(parse_bulk(b"not json\n{}\n", None, "x", &same).is_err());
+        assert!(parse_bulk(b"{\"index\":{\"_index\":\"x\"}}\n", None, "x", &same).is_err(), "a missing document line");
+        let prefixed = |i: &str| format!("es-{i}");
+        let (_, by_topic) = parse_bulk(b"{\"index\":{\"_index\":\"logs\"}}\n{}\n", None, "x", &prefixed).unwrap();
+        assert!(by_topic.contains_key("es-logs"));
     }
 }

@@ -1,0 +1,114 @@
+//! Beats ingest benchmark: Lumberjack v2 clients (implemented here with the protocol's
+//! own frames: window, zlib-compressed JSON frames, ack) send 500-byte JSON events in
+//! compressed windows of 2048 to a release build, waiting for each window's ack before
+//! the next, as Filebeat does without pipelining. Reports events/s and MB/s of event
+//! JSON, and checks every event landed in the topic.
+//!
+//! Run: `cargo bench --bench beats_load` (optionally `-- CONNECTIONS WINDOWS_PER_CONNECTION`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const WINDOW: usize = 2048;
+const EVENT_BYTES: usize = 500;
+
+/// One compressed window: `2W` + `2C` holding 2048 `2J` frames (sequence 1..=2048).
+fn window_bytes() -> Vec<u8> {
+    let mut frames = Vec::new();
+    for i in 0..WINDOW {
+        let head = format!(r#"{{"@timestamp":"2026-11-22T10:00:00.000Z","fields":{{"log_topic":"bench"}},"seq":{i},"message":""#);
+        let pad = EVENT_BYTES - head.len() - 2;
+        let event = format!("{head}{}\"}}", "GET /index.html HTTP/1.1 200 ".repeat(20)[..pad].to_string());
+        assert_eq!(event.len(), EVENT_BYTES);
+        frames.extend_from_slice(b"2J");
+        frames.extend_from_slice(&(i as u32 + 1).to_be_bytes());
+        frames.extend_from_slice(&(event.len() as u32).to_be_bytes());
+        frames.extend_from_slice(event.as_bytes());
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+    z.write_all(&frames).unwrap();
+    let compressed = z.finish().unwrap();
+    let mut out = Vec::new();
+    out.extend_from_slice(b"2W");
+    out.extend_from_slice(&(WINDOW as u32).to_be_bytes());
+    out.extend_from_slice(b"2C");
+    out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
+
+fn wait_ack(s: &mut TcpStream) {
+    let mut ack = [0u8; 6];
+    loop {
+        s.read_exact(&mut ack).expect("ack");
+        assert_eq!(&ack[..2], b"2A");
+        if u32::from_be_bytes(ack[2..].try_into().unwrap()) == WINDOW as u32 {
+            return;
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let connections = args.first().copied().unwrap_or(4);
+    let windows = args.get(1).copied().unwrap_or(100);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bench.toml");
+    std::fs::write(&cfg, "beats_topic = \"bench\"\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--beats-listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start logbridge");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let beats = line.split_whitespace().find_map(|w| w.strip_prefix("beats=")).unwrap().to_string();
+    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).unwrap().to_string();
+    let payload = window_bytes();
+    // Warm up: one window creates the topic.
+    let mut s = TcpStream::connect(&beats).unwrap();
+    s.write_all(&payload).unwrap();
+    wait_ack(&mut s);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let (beats, payload) = (beats.clone(), payload.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&beats).unwrap();
+                s.set_nodelay(true).unwrap();
+                for _ in 0..windows {
+                    s.write_all(&payload).unwrap();
+                    wait_ack(&mut s);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let events = connections * windows * WINDOW;
+    // Every acknowledged event is in the topic.
+    let mut body = String::new();
+    let mut c = TcpStream::connect(&http).unwrap();
+    write!(c, "GET /topics HTTP/1.0\r\n\r\n").unwrap();
+    c.read_to_string(&mut body).unwrap();
+    let json: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let end = json["topics"].as_array().unwrap().iter().find(|t| t["name"] == "bench").unwrap()["partitions"][0]["log_end_offset"].as_i64().unwrap();
+    assert_eq!(end as usize, events + WINDOW, "every acknowledged event stored");
+    println!("logbridge Beats benchmark: {connections} connections x {windows} windows x {WINDOW} events of {EVENT_BYTES} B, zlib level 3, 1 window in flight per connection");
+    println!(
+        "{events} events in {secs:.2} s: {:.0} events/s, {:.1} MB/s of event JSON",
+        events as f64 / secs,
+        (events * EVENT_BYTES) as f64 / 1e6 / secs
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
