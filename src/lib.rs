@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod group;
 pub mod http;
+pub mod net;
 pub mod protocol;
 pub mod storage;
 pub mod tls;

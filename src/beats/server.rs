@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::frame::{self, Frame, FrameError};
@@ -39,51 +39,31 @@ struct Window {
 }
 
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, router: Arc<Router>, tls: Option<TlsAcceptor>, shutdown: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(broker.settings.max_connections));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut stop = shutdown.clone();
-    loop {
-        let permit = tokio::select! {
-            _ = stop.changed() => break,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let accepted = tokio::select! {
-            _ = stop.changed() => break,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let (broker, router, shutdown, tls) = (broker.clone(), router.clone(), shutdown.clone(), tls.clone());
-                tasks.spawn(async move {
-                    let _ = stream.set_nodelay(true);
-                    let result = match tls {
-                        None => connection(broker, router, stream, peer, shutdown).await,
-                        Some(acceptor) => match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(tls_stream)) => connection(broker, router, tls_stream, peer, shutdown).await,
-                            Ok(Err(e)) => {
-                                tracing::warn!(%peer, error = %e, "closing beats connection: TLS handshake failed");
-                                Ok(())
-                            }
-                            Err(_) => {
-                                tracing::warn!(%peer, "closing beats connection: TLS handshake timed out");
-                                Ok(())
-                            }
-                        },
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "beats connection ended with an i/o error");
+    let max = broker.settings.max_connections;
+    let stop = shutdown.clone();
+    crate::net::accept_loop(listener, max, stop, "beats", move |stream, peer| {
+        let (broker, router, shutdown, tls) = (broker.clone(), router.clone(), shutdown.clone(), tls.clone());
+        async move {
+            let result = match tls {
+                None => connection(broker, router, stream, peer, shutdown).await,
+                Some(acceptor) => match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => connection(broker, router, tls_stream, peer, shutdown).await,
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, error = %e, "closing beats connection: TLS handshake failed");
+                        Ok(())
                     }
-                    drop(permit);
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "beats accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err(_) => {
+                        tracing::warn!(%peer, "closing beats connection: TLS handshake timed out");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "beats connection ended with an i/o error");
             }
         }
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+    })
+    .await
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(

@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use super::errors::code;
 use super::Broker;
@@ -31,42 +31,20 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves connections until `shutdown` becomes true; returns when every connection
 /// has finished the request it was handling.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(broker.settings.max_connections));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut stop = shutdown.clone();
-    loop {
-        let permit = tokio::select! {
-            _ = stop.changed() => break,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let accepted = tokio::select! {
-            _ = stop.changed() => break,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let broker = broker.clone();
-                let shutdown = shutdown.clone();
-                tasks.spawn(async move {
-                    if let Err(e) = connection(broker, stream, peer, shutdown).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an i/o error");
-                    }
-                    drop(permit);
-                });
-            }
-            Err(e) => {
-                // Usually EMFILE: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    let max = broker.settings.max_connections;
+    let stop = shutdown.clone();
+    crate::net::accept_loop(listener, max, stop, "kafka", move |stream, peer| {
+        let (broker, shutdown) = (broker.clone(), shutdown.clone());
+        async move {
+            if let Err(e) = connection(broker, stream, peer, shutdown).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an i/o error");
             }
         }
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+    })
+    .await
 }
 
 async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest, RequestHead
 use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
 
-use super::versions;
+use super::{versions, CodecError};
 
 /// A decoded request. `version` is the codec version handlers work with (see
 /// `versions::ALIASES`); `wire_version` is what the client sent.
@@ -56,7 +56,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     let version = versions::codec_version(api, version);
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(malformed)?;
     let body = if api == ApiKey::ListOffsets && wire_version == 10 {
-        RequestKind::ListOffsets(decode_list_offsets_v10(&mut frame).map_err(malformed)?)
+        RequestKind::ListOffsets(decode_list_offsets_v10(&mut frame).map_err(|e| malformed(anyhow::Error::msg(e.0)))?)
     } else {
         RequestKind::decode(api, &mut frame, version).map_err(malformed)?
     };
@@ -69,7 +69,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
 
 /// Encodes a response for a request sent at `wire_version`, with its size prefix and
 /// header, ready to write to the socket.
-pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body: &ResponseKind) -> anyhow::Result<Bytes> {
+pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body: &ResponseKind) -> Result<Bytes, CodecError> {
     let version = versions::codec_version(api, wire_version);
     let header_version = api.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
@@ -81,7 +81,7 @@ pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body
         // v13 = v12 + a top-level ErrorCode (always 0 here) before the tagged fields,
         // which we never set (a single 0x00 count byte).
         if buf.last() != Some(&0) {
-            anyhow::bail!("metadata v12 body does not end with an empty tagged-field section");
+            return Err(CodecError("metadata v12 body does not end with an empty tagged-field section".into()));
         }
         buf.truncate(buf.len() - 1);
         buf.put_i16(0);
@@ -94,14 +94,14 @@ pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body
 
 /// ListOffsets v10 is v9 plus `TimeoutMs` (int32) between the topics and the tagged
 /// fields; the topic entries are encoded as in v9.
-fn decode_list_offsets_v10(buf: &mut Bytes) -> anyhow::Result<ListOffsetsRequest> {
-    fn need(buf: &Bytes, n: usize) -> anyhow::Result<()> {
+fn decode_list_offsets_v10(buf: &mut Bytes) -> Result<ListOffsetsRequest, CodecError> {
+    fn need(buf: &Bytes, n: usize) -> Result<(), CodecError> {
         if buf.remaining() < n {
-            anyhow::bail!("truncated ListOffsets v10 request");
+            return Err(CodecError("truncated ListOffsets v10 request".into()));
         }
         Ok(())
     }
-    fn uvarint(buf: &mut Bytes) -> anyhow::Result<u32> {
+    fn uvarint(buf: &mut Bytes) -> Result<u32, CodecError> {
         let mut value = 0u32;
         for shift in (0..35).step_by(7) {
             need(buf, 1)?;
@@ -111,12 +111,12 @@ fn decode_list_offsets_v10(buf: &mut Bytes) -> anyhow::Result<ListOffsetsRequest
                 return Ok(value);
             }
         }
-        anyhow::bail!("varint too long")
+        Err(CodecError("varint too long".into()))
     }
     need(buf, 5)?;
     let replica_id = buf.get_i32();
     let isolation_level = buf.get_i8();
-    let count = uvarint(buf)?.checked_sub(1).ok_or_else(|| anyhow::anyhow!("null topics array"))? as usize;
+    let count = uvarint(buf)?.checked_sub(1).ok_or_else(|| CodecError("null topics array".into()))? as usize;
     let mut topics = Vec::with_capacity(count.min(buf.remaining()));
     for _ in 0..count {
         topics.push(ListOffsetsTopic::decode(buf, 9)?);
@@ -135,8 +135,8 @@ fn decode_list_offsets_v10(buf: &mut Bytes) -> anyhow::Result<ListOffsetsRequest
 }
 
 /// Encodes a request (client side), with its size prefix.
-pub fn encode_request(header: &RequestHeader, body: &RequestKind) -> anyhow::Result<Bytes> {
-    let api = ApiKey::try_from(header.request_api_key).map_err(|_| anyhow::anyhow!("unknown api key"))?;
+pub fn encode_request(header: &RequestHeader, body: &RequestKind) -> Result<Bytes, CodecError> {
+    let api = ApiKey::try_from(header.request_api_key).map_err(|_| CodecError("unknown api key".into()))?;
     let version = header.request_api_version;
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
@@ -148,7 +148,7 @@ pub fn encode_request(header: &RequestHeader, body: &RequestKind) -> anyhow::Res
 }
 
 /// Decodes a response frame body (client side) for a request of `api` at `version`.
-pub fn decode_response(api: ApiKey, version: i16, mut frame: Bytes) -> anyhow::Result<(i32, ResponseKind)> {
+pub fn decode_response(api: ApiKey, version: i16, mut frame: Bytes) -> Result<(i32, ResponseKind), CodecError> {
     let header = ResponseHeader::decode(&mut frame, api.response_header_version(version))?;
     let body = ResponseKind::decode(api, &mut frame, version)?;
     Ok((header.correlation_id, body))

@@ -12,3 +12,16 @@ pub mod records;
 pub mod versions;
 
 pub use codec::{decode_request, encode_response, DecodeError, Request};
+
+/// A codec failure outside request decoding: encoding a message, or decoding a
+/// response or a record batch. The vendored codec reports untyped errors; this is the
+/// typed edge they are turned into.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub String);
+
+impl From<anyhow::Error> for CodecError {
+    fn from(e: anyhow::Error) -> Self {
+        CodecError(e.to_string())
+    }
+}

@@ -1,35 +1,16 @@
 //! Building and reading record batches through the codec, for the places where the
-//! appliance itself writes or reads records (the command line, committed offsets).
+//! appliance itself writes or reads records (the command line, committed offsets,
+//! Beats and HTTP ingest).
 //! The produce and fetch paths never come here: they move batches as bytes.
 
 use bytes::{Bytes, BytesMut};
+use super::CodecError;
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 
 /// Encodes (key, value) pairs as one v2 record batch with the given timestamp.
-pub fn encode_batch(records: Vec<(Option<Bytes>, Option<Bytes>)>, timestamp: i64, compression: Compression) -> anyhow::Result<Bytes> {
-    let recs: Vec<Record> = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Constant `offset - sequence` keeps all records in one batch (the encoder
-            // splits batches where it changes); the base sequence stays -1, "none".
-            sequence: i as i32 - 1,
-            timestamp,
-            key,
-            value,
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression })?;
-    Ok(buf.freeze())
+pub fn encode_batch(records: Vec<(Option<Bytes>, Option<Bytes>)>, timestamp: i64, compression: Compression) -> Result<Bytes, CodecError> {
+    let records: Vec<OutRecord> = records.into_iter().map(|(key, value)| OutRecord { key, value, headers: vec![] }).collect();
+    encode_records(&records, timestamp, compression)
 }
 
 /// A record the appliance writes itself (Beats and HTTP ingest).
@@ -41,7 +22,7 @@ pub struct OutRecord {
 }
 
 /// Encodes records, headers included, as one v2 batch.
-pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compression) -> anyhow::Result<Bytes> {
+pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compression) -> Result<Bytes, CodecError> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
@@ -53,6 +34,8 @@ pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compre
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
+            // Constant `offset - sequence` keeps all records in one batch (the encoder
+            // splits batches where it changes); the base sequence stays -1, "none".
             sequence: i as i32 - 1,
             timestamp,
             key: r.key.clone(),
@@ -71,7 +54,7 @@ pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compre
 
 /// Decodes every record (offset, key, value) in a buffer of whole batches; control
 /// records are skipped.
-pub fn decode_records(mut bytes: Bytes) -> anyhow::Result<Vec<(i64, Option<Bytes>, Option<Bytes>)>> {
+pub fn decode_records(mut bytes: Bytes) -> Result<Vec<(i64, Option<Bytes>, Option<Bytes>)>, CodecError> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let set = RecordBatchDecoder::decode(&mut bytes)?;

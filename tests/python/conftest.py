@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -63,6 +64,19 @@ def server():
     yield s
     if s.proc.poll() is None:
         s.stop()
+
+
+def kcat_read(server, topic, expected, fmt="%h\t%s\n", timeout=60):
+    """Reads a topic from the beginning with kcat until `expected` records arrived or
+    the deadline passed; one line per record in kcat's `fmt`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["kcat", "-b", server.kafka, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
+                              "-f", fmt], capture_output=True, text=True, timeout=60)
+        lines = [l for l in out.stdout.splitlines() if l]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.2)
 
 
 def create_topic(server, name, partitions):

@@ -10,21 +10,9 @@ import zlib
 
 import pytest
 
-from conftest import ROOT, Server
+from conftest import ROOT, Server, kcat_read
 
 NODE_DIR = os.path.join(ROOT, "tests", "node")
-
-
-def kcat_read(server, topic, expected, timeout=60):
-    """Reads a topic with kcat until `expected` records arrived (or the deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        out = subprocess.run(["kcat", "-b", server.kafka, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
-                              "-f", "%h\t%s\n"], capture_output=True, text=True, timeout=60)
-        lines = [l for l in out.stdout.splitlines() if l]
-        if len(lines) >= expected or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.2)
 
 
 def host_port(addr):

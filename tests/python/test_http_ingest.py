@@ -2,25 +2,16 @@
 helpers.bulk, gzip bodies, per-item errors, and plain NDJSON lines."""
 import gzip
 import json
-import subprocess
-import time
 import urllib.request
 
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from conftest import Server
+from conftest import Server, kcat_read
 
 
-def kcat_values(server, topic, expected, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        out = subprocess.run(["kcat", "-b", server.kafka, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
-                              "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=60)
-        lines = [l for l in out.stdout.splitlines() if l]
-        if len(lines) >= expected or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.2)
+def kcat_values(server, topic, expected):
+    return kcat_read(server, topic, expected, fmt="%k\t%s\n")
 
 
 def post(server, path, body, headers=None):

@@ -11,8 +11,8 @@ import tempfile
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from conftest import Server
-from test_beats import NODE_DIR, host_port, kcat_read, read_ack, window
+from conftest import Server, kcat_read
+from test_beats import NODE_DIR, host_port, read_ack, window
 
 
 def openssl(*args, cwd):
