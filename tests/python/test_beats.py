@@ -134,6 +134,13 @@ def test_bad_input_closes_only_the_offending_connection(server):
     good.close()
     lines = kcat_read(server, "good", 2)
     assert sorted(json.loads(l.split("\t", 1)[1])["n"] for l in lines) == [0, 1]
+    # A window that never completes: no ack, nothing stored, closed when it goes quiet.
+    s = socket.create_connection((host, port))
+    partial = [json.dumps({"n": i, "fields": {"log_topic": "never"}}).encode() for i in range(2)]
+    s.sendall(b"2W" + struct.pack(">I", 5) + b"".join(b"2J" + struct.pack(">II", i + 1, len(e)) + e for i, e in enumerate(partial)))
+    s.settimeout(20)
+    assert s.recv(100) == b"", "closed without an ack"
+    assert kcat_read(server, "never", 1, timeout=1) == []
     # A silent client (slowloris) is closed after the inactivity timeout (2 s here).
     s = socket.create_connection((host, port))
     started = time.monotonic()
