@@ -13,6 +13,7 @@ pub mod config;
 pub mod group;
 pub mod http;
 pub mod net;
+pub mod pipeline;
 pub mod protocol;
 pub mod storage;
 pub mod tls;

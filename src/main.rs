@@ -39,6 +39,11 @@ enum Command {
         #[arg(long, global = true, default_value = "127.0.0.1:9092")]
         bootstrap_server: String,
     },
+    /// Logstash-compatible pipeline files.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
     /// Produce stdin lines to a topic.
     Produce(ProduceArgs),
     /// Print records of a topic to stdout, one per line.
@@ -85,6 +90,16 @@ enum TopicsCommand {
     },
     Describe { name: Option<String> },
     Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Check the syntax of pipeline files or directories (Logstash's `-t`); exits
+    /// non-zero on the first error. Plugin names and settings are not checked yet.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,6 +208,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Topics { command, bootstrap_server } => topics(command, &bootstrap_server).await,
         Command::Groups { command, bootstrap_server } => groups(command, &bootstrap_server).await,
+        Command::Pipeline { command: PipelineCommand::Check { paths } } => {
+            for p in &paths {
+                logbridge::pipeline::check(p)?;
+            }
+            println!("Configuration OK");
+            Ok(())
+        }
         Command::Produce(args) => produce(args).await,
         Command::Consume(args) => consume(args).await,
     }

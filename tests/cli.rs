@@ -88,3 +88,19 @@ fn produce_and_consume_round_trip_with_every_compression() {
     assert_eq!(stdout(&o), "");
     server.stop();
 }
+
+#[test]
+fn pipeline_check_accepts_the_shipped_example_and_points_at_errors() {
+    let ok = logbridge_cmd().args(["pipeline", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "Configuration OK\n");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "input { stdin {} }\nfilter {\n  if [a] == { drop {} }\n}\n").unwrap();
+    let out = logbridge_cmd().args(["pipeline", "check"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.conf:3:13: expected a field reference"), "{err}");
+    assert!(err.contains("      if [a] == { drop {} }\n"), "the line is shown: {err}");
+    assert!(err.contains(&format!("    {}^", " ".repeat(12))), "with a caret: {err}");
+}
