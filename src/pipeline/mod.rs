@@ -1,9 +1,14 @@
 //! Logstash-compatible pipelines. So far: the configuration language (`parser`,
-//! producing `ast`) and `logbridge pipeline check`, which validates syntax. The event
-//! model, plugins and the runtime come with the rest of the pipelines issue.
+//! producing `ast`), `logbridge pipeline check` (syntax), the event model (`event`),
+//! sprintf formatting (`sprintf`, `time`) and condition evaluation (`eval`). Plugins
+//! and the runtime that runs a pipeline come with the rest of the pipelines issue.
 
 pub mod ast;
+pub mod eval;
+pub mod event;
 pub mod parser;
+pub mod sprintf;
+pub mod time;
 
 use std::path::{Path, PathBuf};
 
