@@ -94,12 +94,15 @@ enum TopicsCommand {
 
 #[derive(Subcommand)]
 enum PipelineCommand {
-    /// Check the syntax of pipeline files or directories (Logstash's `-t`); exits
-    /// non-zero on the first error. Plugin names and settings are not checked yet.
+    /// Check pipeline files or directories (Logstash's `-t`): syntax, filter plugins
+    /// and their settings; exits non-zero on the first error.
     Check {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run a pipeline's filters on stdin lines (through its input codec) and print
+    /// every resulting event as one JSON line.
+    Run { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +216,20 @@ async fn run(cli: Cli) -> Result<()> {
                 logbridge::pipeline::check(p)?;
             }
             println!("Configuration OK");
+            Ok(())
+        }
+        Command::Pipeline { command: PipelineCommand::Run { path } } => {
+            let pipeline = logbridge::pipeline::load(&path)?;
+            let mut out = std::io::stdout().lock();
+            for line in std::io::stdin().lock().lines() {
+                let line = line.context("reading stdin")?;
+                let event = pipeline.codec.decode(&line, logbridge::storage::segment::now_ms());
+                for e in logbridge::pipeline::runtime::run(&pipeline.filters, event) {
+                    serde_json::to_writer(&mut out, &e.to_output())?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()?;
             Ok(())
         }
         Command::Produce(args) => produce(args).await,

@@ -90,11 +90,42 @@ fn produce_and_consume_round_trip_with_every_compression() {
 }
 
 #[test]
-fn pipeline_check_accepts_the_shipped_example_and_points_at_errors() {
-    let ok = logbridge_cmd().args(["pipeline", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")]).output().unwrap();
+fn pipeline_check_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.conf");
+    std::fs::write(
+        &good,
+        r#"input { stdin { codec => json } }
+filter {
+  if [level] == "debug" { drop {} }
+  mutate { uppercase => ["level"] add_tag => ["seen"] add_field => { "index" => "app-%{+YYYY.MM.dd}" } }
+}
+output { stdout {} }
+"#,
+    )
+    .unwrap();
+    let ok = logbridge_cmd().args(["pipeline", "check"]).arg(&good).output().unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "Configuration OK\n");
-    let dir = tempfile::tempdir().unwrap();
+
+    let mut child = logbridge_cmd().args(["pipeline", "run"]).arg(&good).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"level\":\"warn\",\"@timestamp\":\"2026-11-22T10:00:00.000Z\"}\n{\"level\":\"debug\"}\nnot json\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 2, "the debug event was dropped");
+    assert_eq!(events[0]["level"], "WARN");
+    assert_eq!(events[0]["index"], "app-2026.11.22");
+    assert_eq!(events[0]["tags"], serde_json::json!(["seen"]));
+    assert_eq!(events[1]["message"], "not json");
+    assert_eq!(events[1]["tags"], serde_json::json!(["_jsonparsefailure", "seen"]));
+
+    // Syntax errors point at the spot, with the line and a caret.
     let bad = dir.path().join("bad.conf");
     std::fs::write(&bad, "input { stdin {} }\nfilter {\n  if [a] == { drop {} }\n}\n").unwrap();
     let out = logbridge_cmd().args(["pipeline", "check"]).arg(&bad).output().unwrap();
@@ -103,4 +134,10 @@ fn pipeline_check_accepts_the_shipped_example_and_points_at_errors() {
     assert!(err.contains("bad.conf:3:13: expected a field reference"), "{err}");
     assert!(err.contains("      if [a] == { drop {} }\n"), "the line is shown: {err}");
     assert!(err.contains(&format!("    {}^", " ".repeat(12))), "with a caret: {err}");
+    // Unknown plugins are load-time errors, naming the plugin and where it is: the
+    // shipped EFLFK example needs grok and date, which do not exist yet.
+    let out = logbridge_cmd().args(["pipeline", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nginx.conf: line 16, column 5: unknown filter plugin \"grok\""), "{err}");
 }

@@ -1,0 +1,102 @@
+//! Filter plugins. Each filter turns one event into zero (drop), one or more events,
+//! then — when it succeeded — the options every Logstash filter has are applied in
+//! Logstash's order: `add_field`, `add_tag`, `remove_field`, `remove_tag` (with sprintf
+//! in names and values). Implemented so far: `mutate`, `drop`, `json`; any other name
+//! is a load-time error.
+
+mod drop;
+mod json;
+mod mutate;
+
+use serde_json::Value;
+
+use super::ast::Plugin;
+use super::event::{parse_field_ref, Event};
+use super::settings::{PluginError, Settings};
+use super::sprintf::sprintf;
+
+/// What a filter did to an event.
+pub enum Outcome {
+    /// The event (or events) continue; the common options apply.
+    Done(Vec<Event>),
+    /// The filter failed on this event (it carries its failure tag); common options
+    /// do not apply.
+    Failed(Event),
+}
+
+pub trait Filter: Send + Sync {
+    fn apply(&self, event: Event) -> Outcome;
+}
+
+/// A configured filter with its common options.
+pub struct FilterInstance {
+    pub name: String,
+    filter: Box<dyn Filter>,
+    add_field: Vec<(String, String)>,
+    add_tag: Vec<String>,
+    remove_field: Vec<String>,
+    remove_tag: Vec<String>,
+}
+
+impl FilterInstance {
+    pub fn apply(&self, event: Event) -> Vec<Event> {
+        match self.filter.apply(event) {
+            Outcome::Failed(e) => vec![e],
+            Outcome::Done(events) => events.into_iter().map(|e| self.common(e)).collect(),
+        }
+    }
+
+    fn common(&self, mut e: Event) -> Event {
+        for (k, v) in &self.add_field {
+            let path = parse_field_ref(&sprintf(k, &e));
+            let value = Value::String(sprintf(v, &e));
+            match e.get(&path).cloned() {
+                // Logstash turns an existing field into an array and appends.
+                Some(Value::Array(mut a)) => {
+                    a.push(value);
+                    e.set(&path, Value::Array(a));
+                }
+                Some(existing) => e.set(&path, Value::Array(vec![existing, value])),
+                None => e.set(&path, value),
+            }
+        }
+        for t in &self.add_tag {
+            let t = sprintf(t, &e);
+            e.add_tag(&t);
+        }
+        for f in &self.remove_field {
+            let path = parse_field_ref(&sprintf(f, &e));
+            e.remove(&path);
+        }
+        for t in &self.remove_tag {
+            let t = sprintf(t, &e);
+            e.remove_tag(&t);
+        }
+        e
+    }
+}
+
+/// Builds a filter from its configuration, refusing unknown plugins and settings.
+pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
+    let mut s = Settings::new(plugin, "filter");
+    let add_field = s.hash("add_field")?;
+    let add_tag = s.list("add_tag")?;
+    let remove_field = s.list("remove_field")?;
+    let remove_tag = s.list("remove_tag")?;
+    s.string("id")?;
+    s.bool("enable_metric")?;
+    s.bool("periodic_flush")?;
+    let filter: Box<dyn Filter> = match plugin.name.as_str() {
+        "mutate" => Box::new(mutate::Mutate::build(&mut s)?),
+        "drop" => Box::new(drop::Drop::build(&mut s)?),
+        "json" => Box::new(json::Json::build(&mut s)?),
+        other => {
+            return Err(PluginError {
+                pos: plugin.pos,
+                message: format!("unknown filter plugin \"{other}\" (available: drop, json, mutate)"),
+            })
+        }
+    };
+    s.finish()?;
+    Ok(FilterInstance { name: plugin.name.clone(), filter, add_field, add_tag, remove_field, remove_tag })
+}
