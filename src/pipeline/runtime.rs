@@ -137,6 +137,22 @@ mod tests {
     }
 
     #[test]
+    fn date_sets_the_timestamp_or_tags_the_failure() {
+        let nodes = pipeline(
+            r#"filter { date { match => ["ts", "dd/MMM/yyyy:HH:mm:ss Z", "ISO8601"] add_tag => ["dated"] } }"#,
+        )
+        .unwrap();
+        let out = run(&nodes, ev(json!({"ts": "22/Nov/2026:10:00:00 +0000"})));
+        assert_eq!(out[0].to_output()["@timestamp"], "2026-11-22T10:00:00.000Z");
+        assert_eq!(out[0].tags(), vec!["dated"]);
+        let iso = run(&nodes, ev(json!({"ts": "2026-01-02T03:04:05.006+01:00"})));
+        assert_eq!(iso[0].to_output()["@timestamp"], "2026-01-02T02:04:05.006Z");
+        let bad = run(&nodes, ev(json!({"ts": "yesterday"})));
+        assert_eq!(bad[0].tags(), vec!["_dateparsefailure"]);
+        assert!(pipeline(r#"filter { date { match => ["ts", "ISO8601"] timezone => "Europe/Paris" } }"#).is_err());
+    }
+
+    #[test]
     fn unknown_plugins_and_settings_are_load_time_errors() {
         let e = pipeline("filter {\n  grokk { match => {} }\n}").err().unwrap();
         assert!(e.message.contains("unknown filter plugin \"grokk\""));

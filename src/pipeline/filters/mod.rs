@@ -1,9 +1,10 @@
 //! Filter plugins. Each filter turns one event into zero (drop), one or more events,
 //! then — when it succeeded — the options every Logstash filter has are applied in
 //! Logstash's order: `add_field`, `add_tag`, `remove_field`, `remove_tag` (with sprintf
-//! in names and values). Implemented so far: `mutate`, `drop`, `json`; any other name
-//! is a load-time error.
+//! in names and values). Implemented so far: `mutate`, `drop`, `json`, `date`; any
+//! other name is a load-time error.
 
+mod date;
 mod drop;
 mod json;
 mod mutate;
@@ -90,10 +91,11 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         "mutate" => Box::new(mutate::Mutate::build(&mut s)?),
         "drop" => Box::new(drop::Drop::build(&mut s)?),
         "json" => Box::new(json::Json::build(&mut s)?),
+        "date" => Box::new(date::Date::build(&mut s)?),
         other => {
             return Err(PluginError {
                 pos: plugin.pos,
-                message: format!("unknown filter plugin \"{other}\" (available: drop, json, mutate)"),
+                message: format!("unknown filter plugin \"{other}\" (available: date, drop, json, mutate)"),
             })
         }
     };
