@@ -3,7 +3,8 @@
 //! Layout: `<data>/<topic>-<partition>/<base offset, 20 digits>.{log,index,timeindex}`.
 //! A partition log (`log::PartitionLog`) is the narrow interface the broker uses:
 //! append (which assigns offsets), plan a read from an offset, find an offset by
-//! timestamp, flush, enforce retention, roll, close, delete.
+//! timestamp, flush, enforce retention, roll, close, delete; `compaction` rewrites the
+//! sealed segments of `cleanup.policy=compact` logs through `replace_segment`.
 //!
 //! What it promises: an append that returned `Ok` is in the OS page cache and survives a
 //! process crash; after `flush` (or with `flush.messages`/`flush.ms`, or the broker's
