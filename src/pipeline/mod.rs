@@ -1,7 +1,7 @@
 //! Logstash-compatible pipelines. So far: the configuration language (`parser`,
 //! producing `ast`), the event model (`event`), sprintf formatting (`sprintf`, `time`),
 //! condition evaluation (`eval`), typed plugin settings (`settings`), the filters
-//! `mutate`, `drop`, `json` and `date` (`filters`), and the filter runtime (`runtime`) behind
+//! `mutate`, `drop`, `json`, `date`, `kv`, `truncate`, `prune` (`filters`), and the filter runtime (`runtime`) behind
 //! `logbridge pipeline check` and `logbridge pipeline run`. Inputs, outputs, the other
 //! filters and `serve --pipelines` come with the rest of the pipelines issue.
 

@@ -153,6 +153,25 @@ mod tests {
     }
 
     #[test]
+    fn kv_truncate_and_prune() {
+        let nodes = pipeline(
+            r#"filter {
+              kv { source => "msg" target => "kv" exclude_keys => ["secret"] }
+              truncate { fields => ["long"] length_bytes => 4 }
+              prune { blacklist_names => ["^tmp_"] }
+            }"#,
+        )
+        .unwrap();
+        let out = run(&nodes, ev(json!({"msg": "user=\"ann\" id=7 id=8 secret=x bare", "long": "héllo", "tmp_x": 1, "empty": ""})));
+        let o = out[0].to_output();
+        assert_eq!(o["kv"], json!({"user": "ann", "id": ["7", "8"]}));
+        assert_eq!(o["long"], "hél", "cut on a character boundary");
+        assert!(o.get("tmp_x").is_none() && o.get("empty").is_none());
+        assert!(o.get("@timestamp").is_some());
+        assert!(pipeline(r#"filter { truncate { } }"#).is_err(), "length_bytes is required");
+    }
+
+    #[test]
     fn unknown_plugins_and_settings_are_load_time_errors() {
         let e = pipeline("filter {\n  grokk { match => {} }\n}").err().unwrap();
         assert!(e.message.contains("unknown filter plugin \"grokk\""));

@@ -1,13 +1,16 @@
 //! Filter plugins. Each filter turns one event into zero (drop), one or more events,
 //! then — when it succeeded — the options every Logstash filter has are applied in
 //! Logstash's order: `add_field`, `add_tag`, `remove_field`, `remove_tag` (with sprintf
-//! in names and values). Implemented so far: `mutate`, `drop`, `json`, `date`; any
-//! other name is a load-time error.
+//! in names and values). Implemented so far: `mutate`, `drop`, `json`, `date`, `kv`,
+//! `truncate`, `prune`; any other name is a load-time error.
 
 mod date;
 mod drop;
 mod json;
+mod kv;
 mod mutate;
+mod prune;
+mod truncate;
 
 use serde_json::Value;
 
@@ -92,10 +95,13 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         "drop" => Box::new(drop::Drop::build(&mut s)?),
         "json" => Box::new(json::Json::build(&mut s)?),
         "date" => Box::new(date::Date::build(&mut s)?),
+        "kv" => Box::new(kv::Kv::build(&mut s)?),
+        "truncate" => Box::new(truncate::Truncate::build(&mut s)?),
+        "prune" => Box::new(prune::Prune::build(&mut s)?),
         other => {
             return Err(PluginError {
                 pos: plugin.pos,
-                message: format!("unknown filter plugin \"{other}\" (available: date, drop, json, mutate)"),
+                message: format!("unknown filter plugin \"{other}\" (available: date, drop, json, kv, mutate, prune, truncate)"),
             })
         }
     };
