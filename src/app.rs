@@ -22,7 +22,10 @@ pub enum ServeError {
     #[error("cannot open the data directory: {0}")]
     Open(#[from] OpenError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -31,7 +34,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     settings.validate()?;
     // TLS material is read before anything starts, so a bad path fails fast.
     let http_tls = match &settings.http_tls {
-        Some(t) => Some(crate::tls::acceptor(t, &[b"h2", b"http/1.1"]).map_err(SettingsError::from)?),
+        Some(t) => {
+            Some(crate::tls::acceptor(t, &[b"h2", b"http/1.1"]).map_err(SettingsError::from)?)
+        }
         None => None,
     };
     let beats_tls = match &settings.beats_tls {
@@ -41,17 +46,26 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let broker = Broker::open(settings.clone())?;
     let kafka = TcpListener::bind(&settings.kafka_listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: settings.kafka_listen.clone(), source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: settings.kafka_listen.clone(),
+            source,
+        })?;
     let http = TcpListener::bind(&settings.http_listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: settings.http_listen.clone(), source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: settings.http_listen.clone(),
+            source,
+        })?;
     let beats = if settings.beats_listen.is_empty() {
         None
     } else {
         Some(
             TcpListener::bind(&settings.beats_listen)
                 .await
-                .map_err(|source| ServeError::Bind { addr: settings.beats_listen.clone(), source })?,
+                .map_err(|source| ServeError::Bind {
+                    addr: settings.beats_listen.clone(),
+                    source,
+                })?,
         )
     };
     let kafka_addr = kafka.local_addr()?;
@@ -70,14 +84,30 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         &settings.beats_fallback_topic,
         settings.beats_key_field.as_deref(),
     ));
-    let beats_task = beats.map(|l| tokio::spawn(crate::beats::server::serve(broker.clone(), l, router, beats_tls, stop_rx.clone())));
-    let http_task = tokio::spawn(crate::http::serve(http, crate::http::router(broker.clone()), http_tls, stop_rx.clone()));
+    let beats_task = beats.map(|l| {
+        tokio::spawn(crate::beats::server::serve(
+            broker.clone(),
+            l,
+            router,
+            beats_tls,
+            stop_rx.clone(),
+        ))
+    });
+    let http_task = tokio::spawn(crate::http::serve(
+        http,
+        crate::http::router(broker.clone()),
+        http_tls,
+        stop_rx.clone(),
+    ));
 
     let stop_signal = shutdown_signal()?;
     tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), "logbridge ready");
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "logbridge ready kafka={kafka_addr} http={http_addr} beats={beats_addr}")?;
+        writeln!(
+            out,
+            "logbridge ready kafka={kafka_addr} http={http_addr} beats={beats_addr}"
+        )?;
         out.flush()?;
     }
 
@@ -94,7 +124,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let _ = http_task.await;
     let _ = maintenance.await;
     let closing = broker.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await.ok();
+    tokio::task::spawn_blocking(move || closing.close())
+        .await
+        .ok();
     tracing::info!("logbridge stopped cleanly");
     Ok(())
 }

@@ -15,7 +15,11 @@ use logbridge::client::{partition_for_key, KafkaClient};
 use logbridge::config::Settings;
 
 #[derive(Parser)]
-#[command(name = "logbridge", version, about = "Kafka-compatible log broker and pipeline appliance")]
+#[command(
+    name = "logbridge",
+    version,
+    about = "Kafka-compatible log broker and pipeline appliance"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,8 +92,12 @@ enum TopicsCommand {
         #[arg(long)]
         exclude_internal: bool,
     },
-    Describe { name: Option<String> },
-    Delete { name: String },
+    Describe {
+        name: Option<String>,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,7 +117,9 @@ enum PipelineCommand {
 enum GroupsCommand {
     List,
     /// Members, assignments, committed offsets, log end offsets and lag.
-    Describe { group: String },
+    Describe {
+        group: String,
+    },
     /// Set a group's committed offsets for a topic (refused while the group has members).
     ResetOffsets {
         group: String,
@@ -181,13 +191,17 @@ struct ConsumeArgs {
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected key=value, got '{s}'"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got '{s}'"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -209,21 +223,33 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Topics { command, bootstrap_server } => topics(command, &bootstrap_server).await,
-        Command::Groups { command, bootstrap_server } => groups(command, &bootstrap_server).await,
-        Command::Pipeline { command: PipelineCommand::Check { paths } } => {
+        Command::Topics {
+            command,
+            bootstrap_server,
+        } => topics(command, &bootstrap_server).await,
+        Command::Groups {
+            command,
+            bootstrap_server,
+        } => groups(command, &bootstrap_server).await,
+        Command::Pipeline {
+            command: PipelineCommand::Check { paths },
+        } => {
             for p in &paths {
                 logbridge::pipeline::check(p)?;
             }
             println!("Configuration OK");
             Ok(())
         }
-        Command::Pipeline { command: PipelineCommand::Run { path } } => {
+        Command::Pipeline {
+            command: PipelineCommand::Run { path },
+        } => {
             let pipeline = logbridge::pipeline::load(&path)?;
             let mut out = std::io::stdout().lock();
             for line in std::io::stdin().lock().lines() {
                 let line = line.context("reading stdin")?;
-                let event = pipeline.codec.decode(&line, logbridge::storage::segment::now_ms());
+                let event = pipeline
+                    .codec
+                    .decode(&line, logbridge::storage::segment::now_ms());
                 for e in logbridge::pipeline::runtime::run(&pipeline.filters, event) {
                     serde_json::to_writer(&mut out, &e.to_output())?;
                     out.write_all(b"\n")?;
@@ -268,9 +294,16 @@ async fn topics(command: TopicsCommand, bootstrap: &str) -> Result<()> {
     let mut client = KafkaClient::connect(bootstrap).await?;
     let mut out = std::io::stdout().lock();
     match command {
-        TopicsCommand::Create { name, partitions, replication_factor, configs } => {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
             let configs: BTreeMap<_, _> = configs.into_iter().collect();
-            client.create_topic(&name, partitions, replication_factor, &configs).await?;
+            client
+                .create_topic(&name, partitions, replication_factor, &configs)
+                .await?;
             writeln!(out, "Created topic {name}.")?;
         }
         TopicsCommand::List { exclude_internal } => {
@@ -287,15 +320,28 @@ async fn topics(command: TopicsCommand, bootstrap: &str) -> Result<()> {
             }
         }
         TopicsCommand::Describe { name } => {
-            let md = client.metadata(name.clone().map(|n| vec![n]), false).await?;
+            let md = client
+                .metadata(name.clone().map(|n| vec![n]), false)
+                .await?;
             for t in &md.topics {
                 let tname = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
                 if t.error_code != 0 {
-                    bail!("cannot describe topic '{tname}': error code {}", t.error_code);
+                    bail!(
+                        "cannot describe topic '{tname}': error code {}",
+                        t.error_code
+                    );
                 }
                 let configs = client.describe_topic_configs(&tname).await?;
-                let overrides: Vec<String> = configs.iter().filter(|c| c.2).map(|(k, v, _)| format!("{k}={v}")).collect();
-                let rf = t.partitions.first().map(|p| p.replica_nodes.len()).unwrap_or(0);
+                let overrides: Vec<String> = configs
+                    .iter()
+                    .filter(|c| c.2)
+                    .map(|(k, v, _)| format!("{k}={v}"))
+                    .collect();
+                let rf = t
+                    .partitions
+                    .first()
+                    .map(|p| p.replica_nodes.len())
+                    .unwrap_or(0);
                 writeln!(
                     out,
                     "Topic: {tname}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {rf}\tConfigs: {}",
@@ -306,7 +352,12 @@ async fn topics(command: TopicsCommand, bootstrap: &str) -> Result<()> {
                 let mut parts: Vec<_> = t.partitions.iter().collect();
                 parts.sort_by_key(|p| p.partition_index);
                 for p in parts {
-                    let ids = |v: &Vec<kafka_protocol::messages::BrokerId>| v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",");
+                    let ids = |v: &Vec<kafka_protocol::messages::BrokerId>| {
+                        v.iter()
+                            .map(|b| b.0.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    };
                     writeln!(
                         out,
                         "\tTopic: {tname}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}",
@@ -340,16 +391,25 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
             if d.state == "Dead" {
                 bail!("consumer group '{group}' does not exist");
             }
-            writeln!(out, "Group: {}\tState: {}\tProtocol: {}\tMembers: {}", d.group_id, d.state, d.protocol, d.members.len())?;
+            writeln!(
+                out,
+                "Group: {}\tState: {}\tProtocol: {}\tMembers: {}",
+                d.group_id,
+                d.state,
+                d.protocol,
+                d.members.len()
+            )?;
             // Every partition that is assigned or has a committed offset.
-            let mut rows: BTreeMap<(String, i32), (Option<i64>, Option<(String, String, String)>)> = BTreeMap::new();
+            let mut rows: BTreeMap<(String, i32), (Option<i64>, Option<(String, String, String)>)> =
+                BTreeMap::new();
             for (t, p, o) in client.committed(&group, None).await? {
                 rows.entry((t, p)).or_default().0 = Some(o);
             }
             for (member, client_id, host, assigned) in &d.members {
                 for (t, ps) in assigned {
                     for p in ps {
-                        rows.entry((t.clone(), *p)).or_default().1 = Some((member.clone(), host.clone(), client_id.clone()));
+                        rows.entry((t.clone(), *p)).or_default().1 =
+                            Some((member.clone(), host.clone(), client_id.clone()));
                     }
                 }
             }
@@ -364,7 +424,15 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
                 writeln!(out, "{t}\t{p}\t{cur}\t{end}\t{lag}\t{m}\t{h}\t{c}")?;
             }
         }
-        GroupsCommand::ResetOffsets { group, topic, to_earliest, to_latest, to_offset, to_datetime, dry_run } => {
+        GroupsCommand::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_offset,
+            to_datetime,
+            dry_run,
+        } => {
             let d = client.describe_group(&group).await?;
             if !d.members.is_empty() {
                 bail!("group '{group}' has {} active members; stop them before resetting offsets (state {})", d.members.len(), d.state);
@@ -396,7 +464,9 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
                 new_offsets.push((p, offset));
             }
             if !dry_run {
-                client.commit_standalone(&group, &topic, &new_offsets).await?;
+                client
+                    .commit_standalone(&group, &topic, &new_offsets)
+                    .await?;
             }
             writeln!(out, "GROUP\tTOPIC\tPARTITION\tNEW-OFFSET")?;
             for (p, o) in new_offsets {
@@ -410,7 +480,11 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.sss][Z|+HH:MM|-HH:MM]` to milliseconds since the epoch.
 fn parse_datetime_ms(s: &str) -> Result<i64> {
     let (date, time) = s.split_once('T').context("expected YYYY-MM-DDTHH:MM:SS")?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse()).collect::<Result<_, _>>().context("bad date")?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse())
+        .collect::<Result<_, _>>()
+        .context("bad date")?;
     if d.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
         bail!("bad date '{date}'");
     }
@@ -425,13 +499,23 @@ fn parse_datetime_ms(s: &str) -> Result<i64> {
         (time, 0)
     };
     let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse()).collect::<Result<_, _>>().context("bad time")?;
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse())
+        .collect::<Result<_, _>>()
+        .context("bad time")?;
     if t.len() != 3 || t[0] > 23 || t[1] > 59 || t[2] > 60 {
         bail!("bad time '{clock}'");
     }
-    let millis: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().context("bad fraction")?;
+    let millis: i64 = format!("{:0<3}", &frac[..frac.len().min(3)])
+        .parse()
+        .context("bad fraction")?;
     // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let (y, m) = if d[1] <= 2 { (d[0] - 1, d[1] + 9) } else { (d[0], d[1] - 3) };
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d[2] - 1;
@@ -445,8 +529,14 @@ mod tests {
     #[test]
     fn datetimes_parse_like_kafkas_tool() {
         assert_eq!(super::parse_datetime_ms("1970-01-01T00:00:00").unwrap(), 0);
-        assert_eq!(super::parse_datetime_ms("2026-11-22T10:00:00.5Z").unwrap(), 1_795_341_600_500);
-        assert_eq!(super::parse_datetime_ms("2026-11-22T12:00:00+02:00").unwrap(), 1_795_341_600_000);
+        assert_eq!(
+            super::parse_datetime_ms("2026-11-22T10:00:00.5Z").unwrap(),
+            1_795_341_600_500
+        );
+        assert_eq!(
+            super::parse_datetime_ms("2026-11-22T12:00:00+02:00").unwrap(),
+            1_795_341_600_000
+        );
         assert!(super::parse_datetime_ms("2026-13-01T00:00:00").is_err());
         assert!(super::parse_datetime_ms("yesterday").is_err());
     }
@@ -460,7 +550,10 @@ async fn produce(args: ProduceArgs) -> Result<()> {
     }
     if let Some(p) = args.partition {
         if p < 0 || p >= partitions {
-            bail!("partition {p} does not exist in topic '{}' ({partitions} partitions)", args.topic);
+            bail!(
+                "partition {p} does not exist in topic '{}' ({partitions} partitions)",
+                args.topic
+            );
         }
     }
     let compression = match args.compression {
@@ -496,12 +589,16 @@ async fn produce(args: ProduceArgs) -> Result<()> {
         count += 1;
         if batch.len() >= args.batch_size {
             let records = std::mem::take(batch);
-            client.produce(&args.topic, partition, records, compression).await?;
+            client
+                .produce(&args.topic, partition, records, compression)
+                .await?;
         }
     }
     for (partition, records) in pending {
         if !records.is_empty() {
-            client.produce(&args.topic, partition, records, compression).await?;
+            client
+                .produce(&args.topic, partition, records, compression)
+                .await?;
         }
     }
     eprintln!("produced {count} records to {}", args.topic);
@@ -512,13 +609,17 @@ async fn consume(args: ConsumeArgs) -> Result<()> {
     let mut client = KafkaClient::connect(&args.bootstrap_server).await?;
     let partitions = client.partitions(&args.topic, false).await?;
     let chosen: Vec<i32> = match args.partition {
-        Some(p) if p < 0 || p >= partitions => bail!("partition {p} does not exist in topic '{}'", args.topic),
+        Some(p) if p < 0 || p >= partitions => {
+            bail!("partition {p} does not exist in topic '{}'", args.topic)
+        }
         Some(p) => vec![p],
         None => (0..partitions).collect(),
     };
     let mut positions = BTreeMap::new();
     for p in chosen {
-        let start = client.list_offset(&args.topic, p, if args.from_beginning { -2 } else { -1 }).await?;
+        let start = client
+            .list_offset(&args.topic, p, if args.from_beginning { -2 } else { -1 })
+            .await?;
         positions.insert(p, start);
     }
     let mut seen = 0usize;
@@ -528,7 +629,10 @@ async fn consume(args: ConsumeArgs) -> Result<()> {
         if args.max_messages.is_some_and(|m| seen >= m) {
             break;
         }
-        if args.timeout_ms.is_some_and(|t| idle_since.elapsed().as_millis() as u64 >= t) {
+        if args
+            .timeout_ms
+            .is_some_and(|t| idle_since.elapsed().as_millis() as u64 >= t)
+        {
             break;
         }
         let records = client.fetch(&args.topic, &positions, 500).await?;

@@ -13,8 +13,13 @@ use tokio::sync::{watch, Semaphore};
 
 /// Runs `handle` for every accepted connection until `shutdown` becomes true, then
 /// waits for the running handlers.
-pub async fn accept_loop<F, Fut>(listener: TcpListener, max_connections: usize, shutdown: watch::Receiver<bool>, what: &'static str, handle: F)
-where
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    max_connections: usize,
+    shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    handle: F,
+) where
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {

@@ -35,7 +35,10 @@ pub struct TlsSettings {
 #[derive(Debug, Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no certificate in {0}")]
     NoCert(PathBuf),
     #[error("no private key in {0}")]
@@ -45,10 +48,16 @@ pub enum TlsError {
 }
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let f = File::open(path).map_err(|source| TlsError::Read { path: path.into(), source })?;
+    let f = File::open(path).map_err(|source| TlsError::Read {
+        path: path.into(),
+        source,
+    })?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(f))
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Read { path: path.into(), source })?;
+        .map_err(|source| TlsError::Read {
+            path: path.into(),
+            source,
+        })?;
     if certs.is_empty() {
         return Err(TlsError::NoCert(path.into()));
     }
@@ -56,9 +65,15 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let f = File::open(path).map_err(|source| TlsError::Read { path: path.into(), source })?;
+    let f = File::open(path).map_err(|source| TlsError::Read {
+        path: path.into(),
+        source,
+    })?;
     rustls_pemfile::private_key(&mut BufReader::new(f))
-        .map_err(|source| TlsError::Read { path: path.into(), source })?
+        .map_err(|source| TlsError::Read {
+            path: path.into(),
+            source,
+        })?
         .ok_or_else(|| TlsError::NoKey(path.into()))
 }
 

@@ -44,15 +44,27 @@ fn frame(api: i16, version: i16, correlation: i32, body: &[u8]) -> Vec<u8> {
 }
 
 fn batch(values: &[&'static [u8]]) -> BytesMut {
-    let records = values.iter().map(|v| (None, Some(Bytes::from_static(v)))).collect();
+    let records = values
+        .iter()
+        .map(|v| (None, Some(Bytes::from_static(v))))
+        .collect();
     BytesMut::from(&encode_batch(records, 1, Compression::None).unwrap()[..])
 }
 
 async fn produce_raw(client: &mut KafkaClient, topic: &str, records: Bytes) -> i16 {
-    let req = ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_string(topic.into())))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))])]);
-    match client.send(ApiKey::Produce, 9, RequestKind::Produce(req)).await.unwrap() {
+    let req = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])]);
+    match client
+        .send(ApiKey::Produce, 9, RequestKind::Produce(req))
+        .await
+        .unwrap()
+    {
         ResponseKind::Produce(r) => r.responses[0].partition_responses[0].error_code,
         _ => panic!("wrong response"),
     }
@@ -64,8 +76,20 @@ async fn every_kind_of_bad_input_is_contained() {
     let server = Server::start(dir.path(), &[]);
     // A well-behaved client, connected throughout.
     let mut good = KafkaClient::connect(&server.kafka).await.unwrap();
-    good.create_topic("bad", 1, 1, &BTreeMap::new()).await.unwrap();
-    assert_eq!(good.produce("bad", 0, vec![(None, Some(Bytes::from_static(b"before")))], Compression::None).await.unwrap(), 0);
+    good.create_topic("bad", 1, 1, &BTreeMap::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        good.produce(
+            "bad",
+            0,
+            vec![(None, Some(Bytes::from_static(b"before")))],
+            Compression::None
+        )
+        .await
+        .unwrap(),
+        0
+    );
 
     // Garbage, a truncated frame, an oversized or negative size prefix, an unknown API key.
     send_raw_expect_close(&server.kafka, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -94,8 +118,16 @@ async fn every_kind_of_bad_input_is_contained() {
         s.read_exact(&mut len).unwrap();
         let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
         s.read_exact(&mut body).unwrap();
-        assert_eq!(i32::from_be_bytes(body[0..4].try_into().unwrap()), 42, "correlation id");
-        assert_eq!(i16::from_be_bytes(body[4..6].try_into().unwrap()), 35, "UNSUPPORTED_VERSION");
+        assert_eq!(
+            i32::from_be_bytes(body[0..4].try_into().unwrap()),
+            42,
+            "correlation id"
+        );
+        assert_eq!(
+            i16::from_be_bytes(body[4..6].try_into().unwrap()),
+            35,
+            "UNSUPPORTED_VERSION"
+        );
     }
 
     // A batch with a wrong CRC: CORRUPT_MESSAGE, nothing appended.
@@ -106,15 +138,35 @@ async fn every_kind_of_bad_input_is_contained() {
     assert_eq!(produce_raw(&mut raw, "bad", corrupt.freeze()).await, 2);
     // A batch over max.message.bytes: MESSAGE_TOO_LARGE.
     let big: &'static [u8] = Box::leak(vec![7u8; 1_100_000].into_boxed_slice());
-    assert_eq!(produce_raw(&mut raw, "bad", batch(&[big]).freeze()).await, 10);
+    assert_eq!(
+        produce_raw(&mut raw, "bad", batch(&[big]).freeze()).await,
+        10
+    );
     // Random bytes where records belong: CORRUPT_MESSAGE.
-    assert_eq!(produce_raw(&mut raw, "bad", Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 2, 0, 0])).await, 2);
+    assert_eq!(
+        produce_raw(
+            &mut raw,
+            "bad",
+            Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 2, 0, 0])
+        )
+        .await,
+        2
+    );
     // Unknown topic: UNKNOWN_TOPIC_OR_PARTITION.
-    assert_eq!(produce_raw(&mut raw, "no-such-topic", batch(&[b"z"]).freeze()).await, 3);
+    assert_eq!(
+        produce_raw(&mut raw, "no-such-topic", batch(&[b"z"]).freeze()).await,
+        3
+    );
     // Transactions do not exist: a transaction coordinator lookup gets
     // COORDINATOR_NOT_AVAILABLE and the connection stays usable.
-    let fc = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("tx")).with_key_type(1);
-    match raw.send(ApiKey::FindCoordinator, 2, RequestKind::FindCoordinator(fc)).await.unwrap() {
+    let fc = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_static_str("tx"))
+        .with_key_type(1);
+    match raw
+        .send(ApiKey::FindCoordinator, 2, RequestKind::FindCoordinator(fc))
+        .await
+        .unwrap()
+    {
         ResponseKind::FindCoordinator(r) => assert_eq!(r.error_code, 15),
         _ => panic!("wrong response"),
     }
@@ -124,18 +176,32 @@ async fn every_kind_of_bad_input_is_contained() {
         .with_session_timeout_ms(10_000)
         .with_rebalance_timeout_ms(10_000)
         .with_protocol_type(StrBytes::from_static_str("consumer"));
-    match raw.send(ApiKey::JoinGroup, 5, RequestKind::JoinGroup(jg)).await.unwrap() {
+    match raw
+        .send(ApiKey::JoinGroup, 5, RequestKind::JoinGroup(jg))
+        .await
+        .unwrap()
+    {
         ResponseKind::JoinGroup(r) => assert_eq!(r.error_code, 23),
         _ => panic!("wrong response"),
     }
     // A heartbeat from a member nobody knows: UNKNOWN_MEMBER_ID.
-    let hb = HeartbeatRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g"))).with_generation_id(7).with_member_id(StrBytes::from_static_str("ghost"));
-    match raw.send(ApiKey::Heartbeat, 3, RequestKind::Heartbeat(hb)).await.unwrap() {
+    let hb = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+        .with_generation_id(7)
+        .with_member_id(StrBytes::from_static_str("ghost"));
+    match raw
+        .send(ApiKey::Heartbeat, 3, RequestKind::Heartbeat(hb))
+        .await
+        .unwrap()
+    {
         ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, 25),
         _ => panic!("wrong response"),
     }
     // A commit for a topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION.
-    let err = raw.commit_standalone("g", "no-such-topic", &[(0, 5)]).await.unwrap_err();
+    let err = raw
+        .commit_standalone("g", "no-such-topic", &[(0, 5)])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("UnknownTopicOrPartition"), "{err}");
     // A join with 4 MiB of member metadata is carried faithfully, not a crash.
     let big_meta = Bytes::from(vec![9u8; 4 << 20]);
@@ -144,13 +210,22 @@ async fn every_kind_of_bad_input_is_contained() {
         .with_session_timeout_ms(10_000)
         .with_rebalance_timeout_ms(10_000)
         .with_protocol_type(StrBytes::from_static_str("custom"))
-        .with_protocols(vec![kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol::default()
-            .with_name(StrBytes::from_static_str("p"))
-            .with_metadata(big_meta.clone())]);
-    match raw.send(ApiKey::JoinGroup, 3, RequestKind::JoinGroup(jg)).await.unwrap() {
+        .with_protocols(vec![
+            kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("p"))
+                .with_metadata(big_meta.clone()),
+        ]);
+    match raw
+        .send(ApiKey::JoinGroup, 3, RequestKind::JoinGroup(jg))
+        .await
+        .unwrap()
+    {
         ResponseKind::JoinGroup(r) => {
             assert_eq!(r.error_code, 0);
-            assert_eq!(r.members[0].metadata, big_meta, "the leader sees the metadata as sent");
+            assert_eq!(
+                r.members[0].metadata, big_meta,
+                "the leader sees the metadata as sent"
+            );
         }
         _ => panic!("wrong response"),
     }
@@ -161,12 +236,25 @@ async fn every_kind_of_bad_input_is_contained() {
     assert!(err.to_string().contains("OffsetOutOfRange"), "{err}");
 
     // The good client never noticed; nothing bad was appended.
-    assert_eq!(good.produce("bad", 0, vec![(None, Some(Bytes::from_static(b"after")))], Compression::None).await.unwrap(), 1);
+    assert_eq!(
+        good.produce(
+            "bad",
+            0,
+            vec![(None, Some(Bytes::from_static(b"after")))],
+            Compression::None
+        )
+        .await
+        .unwrap(),
+        1
+    );
     let mut from = BTreeMap::new();
     from.insert(0, 0);
     let got = good.fetch("bad", &from, 100).await.unwrap();
     let values: Vec<_> = got.iter().map(|r| r.value.clone().unwrap()).collect();
-    assert_eq!(values, vec![Bytes::from_static(b"before"), Bytes::from_static(b"after")]);
+    assert_eq!(
+        values,
+        vec![Bytes::from_static(b"before"), Bytes::from_static(b"after")]
+    );
     server.stop();
 }
 
@@ -175,7 +263,10 @@ fn silent_and_stalled_connections_are_closed() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("idle.toml");
     std::fs::write(&cfg, "connections_max_idle_ms = 300\n").unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
     // Connects and never sends anything: closed after the idle time.
     send_raw_expect_close(&server.kafka, &[]);
     // Sends a size and half a frame, then stalls: closed too.

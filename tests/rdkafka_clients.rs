@@ -6,7 +6,9 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -28,7 +30,10 @@ fn producer(bootstrap: &str, compression: &str) -> FutureProducer {
 }
 
 fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin")
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin")
 }
 
 async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
@@ -36,7 +41,10 @@ async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
-    let res = admin(bootstrap).create_topics(&[topic], &AdminOptions::new()).await.expect("create_topics");
+    let res = admin(bootstrap)
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("create_topics");
     assert!(res[0].is_ok(), "{:?}", res[0]);
 }
 
@@ -53,7 +61,8 @@ fn consume_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
@@ -63,9 +72,19 @@ fn consume_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -
             let m = msg.expect("consume error");
             let headers = m
                 .headers()
-                .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec())).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
                 .unwrap_or_default();
-            out.push((m.partition(), m.offset(), m.key().map(|k| k.to_vec()), m.payload().unwrap_or_default().to_vec(), headers));
+            out.push((
+                m.partition(),
+                m.offset(),
+                m.key().map(|k| k.to_vec()),
+                m.payload().unwrap_or_default().to_vec(),
+                headers,
+            ));
         }
     }
     out
@@ -84,8 +103,14 @@ async fn every_compression_round_trips_keys_values_and_headers() {
         for i in 0..n {
             let key = format!("key-{}", i % 17);
             let value = format!("{codec} value {i} {}", "x".repeat(i % 50));
-            let headers = OwnedHeaders::new().insert(Header { key: "seq", value: Some(&i.to_string()) });
-            let record = FutureRecord::to(&topic).key(&key).payload(&value).headers(headers);
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "seq",
+                value: Some(&i.to_string()),
+            });
+            let record = FutureRecord::to(&topic)
+                .key(&key)
+                .payload(&value)
+                .headers(headers);
             sends.push(p.send_result(record).map_err(|e| e.0).expect("enqueue"));
         }
         for s in sends {
@@ -97,14 +122,23 @@ async fn every_compression_round_trips_keys_values_and_headers() {
         let mut partition_of_key: HashMap<Vec<u8>, i32> = HashMap::new();
         let mut last_offset: BTreeMap<i32, i64> = BTreeMap::new();
         for (partition, offset, key, value, headers) in got {
-            let (_, seq) = headers.iter().find(|(k, _)| k == "seq").expect("seq header");
+            let (_, seq) = headers
+                .iter()
+                .find(|(k, _)| k == "seq")
+                .expect("seq header");
             let i: usize = String::from_utf8(seq.clone()).unwrap().parse().unwrap();
             assert!(!seen[i], "record {i} delivered twice ({codec})");
             seen[i] = true;
             assert_eq!(key.as_deref(), Some(format!("key-{}", i % 17).as_bytes()));
-            assert_eq!(value, format!("{codec} value {i} {}", "x".repeat(i % 50)).into_bytes());
+            assert_eq!(
+                value,
+                format!("{codec} value {i} {}", "x".repeat(i % 50)).into_bytes()
+            );
             // Same key, same partition; offsets increase within a partition.
-            assert_eq!(*partition_of_key.entry(key.unwrap()).or_insert(partition), partition);
+            assert_eq!(
+                *partition_of_key.entry(key.unwrap()).or_insert(partition),
+                partition
+            );
             if let Some(prev) = last_offset.insert(partition, offset) {
                 assert!(offset > prev);
             }
@@ -120,9 +154,20 @@ async fn one_mebibyte_values_with_a_raised_max_message_bytes() {
     let server = Server::start(dir.path(), &[]);
     create_topic(&server.kafka, "big", 1, &[("max.message.bytes", "3000000")]).await;
     let p = producer(&server.kafka, "none");
-    let values: Vec<Vec<u8>> = (0..4u32).map(|i| (0..1024 * 1024u32).map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8).collect()).collect();
+    let values: Vec<Vec<u8>> = (0..4u32)
+        .map(|i| {
+            (0..1024 * 1024u32)
+                .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
+                .collect()
+        })
+        .collect();
     for v in &values {
-        p.send(FutureRecord::<(), _>::to("big").payload(v), Duration::from_secs(10)).await.expect("delivery");
+        p.send(
+            FutureRecord::<(), _>::to("big").payload(v),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("delivery");
     }
     let got = consume_all(&server.kafka, "big", 1, values.len());
     let got_values: Vec<Vec<u8>> = got.into_iter().map(|g| g.3).collect();
@@ -131,10 +176,17 @@ async fn one_mebibyte_values_with_a_raised_max_message_bytes() {
     // Without the raised limit the same value is refused with MESSAGE_TOO_LARGE.
     create_topic(&server.kafka, "small-limit", 1, &[]).await;
     let err = p
-        .send(FutureRecord::<(), _>::to("small-limit").payload(&values[0]), Duration::from_secs(10))
+        .send(
+            FutureRecord::<(), _>::to("small-limit").payload(&values[0]),
+            Duration::from_secs(10),
+        )
         .await
         .expect_err("too large must fail");
-    assert!(format!("{:?}", err.0).contains("MessageSizeTooLarge"), "{:?}", err.0);
+    assert!(
+        format!("{:?}", err.0).contains("MessageSizeTooLarge"),
+        "{:?}",
+        err.0
+    );
     server.stop();
 }
 
@@ -151,7 +203,12 @@ async fn idempotent_producer_gets_dense_offsets_without_duplicates() {
         .set("batch.num.messages", "50")
         .create()
         .unwrap();
-    let sends: Vec<_> = (0..2000).map(|i| p.send_result(FutureRecord::<(), _>::to("idem").payload(&format!("{i}"))).unwrap()).collect();
+    let sends: Vec<_> = (0..2000)
+        .map(|i| {
+            p.send_result(FutureRecord::<(), _>::to("idem").payload(&format!("{i}")))
+                .unwrap()
+        })
+        .collect();
     let mut offsets = Vec::new();
     for s in sends {
         let (_, offset) = s.await.unwrap().expect("delivered");
@@ -161,7 +218,10 @@ async fn idempotent_producer_gets_dense_offsets_without_duplicates() {
     assert_eq!(offsets, expected, "offsets must be dense and in send order");
     p.flush(Duration::from_secs(5)).unwrap();
     let got = consume_all(&server.kafka, "idem", 1, 2000);
-    let values: Vec<String> = got.iter().map(|g| String::from_utf8(g.3.clone()).unwrap()).collect();
+    let values: Vec<String> = got
+        .iter()
+        .map(|g| String::from_utf8(g.3.clone()).unwrap())
+        .collect();
     let want: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
     assert_eq!(values, want);
     server.stop();
@@ -176,28 +236,68 @@ async fn admin_apis_create_describe_grow_and_delete() {
     create_topic(&server.kafka, "adm", 2, &[("retention.ms", "3600000")]).await;
 
     // Duplicate creation and an impossible replication factor are refused.
-    let dup = a.create_topics(&[NewTopic::new("adm", 1, TopicReplication::Fixed(1))], &opts).await.unwrap();
-    assert!(format!("{:?}", dup[0]).contains("TopicAlreadyExists"), "{:?}", dup[0]);
-    let rf = a.create_topics(&[NewTopic::new("rf3", 1, TopicReplication::Fixed(3))], &opts).await.unwrap();
-    assert!(format!("{:?}", rf[0]).contains("InvalidReplicationFactor"), "{:?}", rf[0]);
+    let dup = a
+        .create_topics(
+            &[NewTopic::new("adm", 1, TopicReplication::Fixed(1))],
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert!(
+        format!("{:?}", dup[0]).contains("TopicAlreadyExists"),
+        "{:?}",
+        dup[0]
+    );
+    let rf = a
+        .create_topics(
+            &[NewTopic::new("rf3", 1, TopicReplication::Fixed(3))],
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert!(
+        format!("{:?}", rf[0]).contains("InvalidReplicationFactor"),
+        "{:?}",
+        rf[0]
+    );
 
-    let described = a.describe_configs(&[ResourceSpecifier::Topic("adm")], &opts).await.unwrap();
+    let described = a
+        .describe_configs(&[ResourceSpecifier::Topic("adm")], &opts)
+        .await
+        .unwrap();
     let res = described[0].as_ref().expect("describe");
     let retention = res.get("retention.ms").expect("retention.ms entry");
     assert_eq!(retention.value.as_deref(), Some("3600000"));
     assert!(!retention.is_default);
-    assert_eq!(res.get("segment.bytes").and_then(|e| e.value.clone()).as_deref(), Some("1073741824"));
+    assert_eq!(
+        res.get("segment.bytes")
+            .and_then(|e| e.value.clone())
+            .as_deref(),
+        Some("1073741824")
+    );
 
-    let grown = a.create_partitions(&[NewPartitions::new("adm", 5)], &opts).await.unwrap();
+    let grown = a
+        .create_partitions(&[NewPartitions::new("adm", 5)], &opts)
+        .await
+        .unwrap();
     assert!(grown[0].is_ok(), "{:?}", grown[0]);
-    let shrink = a.create_partitions(&[NewPartitions::new("adm", 2)], &opts).await.unwrap();
+    let shrink = a
+        .create_partitions(&[NewPartitions::new("adm", 2)], &opts)
+        .await
+        .unwrap();
     assert!(shrink[0].is_err());
-    let md = a.inner().fetch_metadata(Some("adm"), Duration::from_secs(5)).unwrap();
+    let md = a
+        .inner()
+        .fetch_metadata(Some("adm"), Duration::from_secs(5))
+        .unwrap();
     assert_eq!(md.topics()[0].partitions().len(), 5);
 
     let deleted = a.delete_topics(&["adm"], &opts).await.unwrap();
     assert!(deleted[0].is_ok());
-    let md = a.inner().fetch_metadata(None, Duration::from_secs(5)).unwrap();
+    let md = a
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(5))
+        .unwrap();
     assert!(md.topics().iter().all(|t| t.name() != "adm"));
     server.stop();
 }
@@ -206,18 +306,40 @@ async fn admin_apis_create_describe_grow_and_delete() {
 async fn log_append_time_topics_stamp_broker_time() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    create_topic(&server.kafka, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await;
+    create_topic(
+        &server.kafka,
+        "lat",
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
     create_topic(&server.kafka, "ct", 1, &[]).await;
     let p = producer(&server.kafka, "lz4");
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     for topic in ["lat", "ct"] {
-        p.send(FutureRecord::<(), _>::to(topic).payload("x").timestamp(1_000), Duration::from_secs(10)).await.expect("delivery");
+        p.send(
+            FutureRecord::<(), _>::to(topic)
+                .payload("x")
+                .timestamp(1_000),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("delivery");
     }
-    let consumer: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", &server.kafka).set("group.id", "ts").set("enable.auto.commit", "false").create().unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &server.kafka)
+        .set("group.id", "ts")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset("lat", 0, Offset::Beginning).unwrap();
-    tpl.add_partition_offset("ct", 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset("lat", 0, Offset::Beginning)
+        .unwrap();
+    tpl.add_partition_offset("ct", 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let mut stamps = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);

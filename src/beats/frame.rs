@@ -20,7 +20,10 @@ pub enum Frame {
     /// One event as JSON (v2).
     Json { seq: u32, payload: Bytes },
     /// One event as key/value pairs (v1).
-    Data { seq: u32, pairs: Vec<(String, String)> },
+    Data {
+        seq: u32,
+        pairs: Vec<(String, String)>,
+    },
     /// zlib-compressed frames.
     Compressed(Bytes),
 }
@@ -71,13 +74,19 @@ pub fn decode(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, Fra
             let seq = u32_at(buf, 2);
             let len = u32_at(buf, 6) as usize;
             if len > max_frame {
-                return Err(FrameError::TooLarge { size: len as u64, max: max_frame });
+                return Err(FrameError::TooLarge {
+                    size: len as u64,
+                    max: max_frame,
+                });
             }
             if !need(buf, 10 + len) {
                 return Ok(None);
             }
             buf.advance(10);
-            Ok(Some(Frame::Json { seq, payload: buf.split_to(len).freeze() }))
+            Ok(Some(Frame::Json {
+                seq,
+                payload: buf.split_to(len).freeze(),
+            }))
         }
         (b'2', b'C') | (b'1', b'C') => {
             if !need(buf, 6) {
@@ -85,7 +94,10 @@ pub fn decode(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, Fra
             }
             let len = u32_at(buf, 2) as usize;
             if len > max_frame {
-                return Err(FrameError::TooLarge { size: len as u64, max: max_frame });
+                return Err(FrameError::TooLarge {
+                    size: len as u64,
+                    max: max_frame,
+                });
             }
             if !need(buf, 6 + len) {
                 return Ok(None);
@@ -110,7 +122,10 @@ pub fn decode(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, Fra
                     }
                     let len = u32_at(buf, pos) as usize;
                     if len > max_frame || pos + 4 + len > max_frame + 10 {
-                        return Err(FrameError::TooLarge { size: (pos + 4 + len) as u64, max: max_frame });
+                        return Err(FrameError::TooLarge {
+                            size: (pos + 4 + len) as u64,
+                            max: max_frame,
+                        });
                     }
                     if !need(buf, pos + 4 + len) {
                         return Ok(None);
@@ -123,8 +138,12 @@ pub fn decode(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, Fra
             }
             let mut pairs = Vec::with_capacity(spans.len());
             for s in spans {
-                let k = std::str::from_utf8(&buf[s[0]..s[1]]).map_err(|_| FrameError::Utf8)?.to_string();
-                let v = std::str::from_utf8(&buf[s[2]..s[3]]).map_err(|_| FrameError::Utf8)?.to_string();
+                let k = std::str::from_utf8(&buf[s[0]..s[1]])
+                    .map_err(|_| FrameError::Utf8)?
+                    .to_string();
+                let v = std::str::from_utf8(&buf[s[2]..s[3]])
+                    .map_err(|_| FrameError::Utf8)?
+                    .to_string();
                 pairs.push((k, v));
             }
             buf.advance(pos);
@@ -139,22 +158,37 @@ pub fn decode(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, Fra
 pub fn inflate(payload: &[u8], max: usize) -> Result<BytesMut, FrameError> {
     let mut out = Vec::new();
     let mut decoder = flate2::read::ZlibDecoder::new(payload).take(max as u64 + 1);
-    decoder.read_to_end(&mut out).map_err(|e| FrameError::Zlib(e.to_string()))?;
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| FrameError::Zlib(e.to_string()))?;
     if out.len() > max {
-        return Err(FrameError::TooLarge { size: out.len() as u64, max });
+        return Err(FrameError::TooLarge {
+            size: out.len() as u64,
+            max,
+        });
     }
     Ok(BytesMut::from(&out[..]))
 }
 
 /// Decodes every frame inside a compressed payload (which may nest further `C` frames,
 /// flattened here up to `depth` levels).
-pub fn decode_compressed(payload: &[u8], max: usize, depth: usize) -> Result<Vec<Frame>, FrameError> {
+pub fn decode_compressed(
+    payload: &[u8],
+    max: usize,
+    depth: usize,
+) -> Result<Vec<Frame>, FrameError> {
     let mut inner = inflate(payload, max)?;
     let mut frames = Vec::new();
     while !inner.is_empty() {
         match decode(&mut inner, max)? {
-            Some(Frame::Compressed(p)) if depth > 0 => frames.extend(decode_compressed(&p, max, depth - 1)?),
-            Some(Frame::Compressed(_)) => return Err(FrameError::Zlib("compressed frames nested too deeply".into())),
+            Some(Frame::Compressed(p)) if depth > 0 => {
+                frames.extend(decode_compressed(&p, max, depth - 1)?)
+            }
+            Some(Frame::Compressed(_)) => {
+                return Err(FrameError::Zlib(
+                    "compressed frames nested too deeply".into(),
+                ))
+            }
             Some(f) => frames.push(f),
             None => return Err(FrameError::TruncatedInner),
         }
@@ -210,9 +244,23 @@ mod tests {
             }
         }
         assert_eq!(frames[0], Frame::Window(2));
-        assert_eq!(frames[1], Frame::Json { seq: 1, payload: Bytes::from_static(br#"{"a":1}"#) });
-        let Frame::Compressed(p) = &frames[2] else { panic!() };
-        assert_eq!(decode_compressed(p, 1 << 20, 4).unwrap(), vec![Frame::Json { seq: 2, payload: Bytes::from_static(br#"{"b":2}"#) }]);
+        assert_eq!(
+            frames[1],
+            Frame::Json {
+                seq: 1,
+                payload: Bytes::from_static(br#"{"a":1}"#)
+            }
+        );
+        let Frame::Compressed(p) = &frames[2] else {
+            panic!()
+        };
+        assert_eq!(
+            decode_compressed(p, 1 << 20, 4).unwrap(),
+            vec![Frame::Json {
+                seq: 2,
+                payload: Bytes::from_static(br#"{"b":2}"#)
+            }]
+        );
     }
 
     #[test]
@@ -225,19 +273,40 @@ mod tests {
         b.put_slice(b"line");
         b.put_u32(5);
         b.put_slice(b"hello");
-        assert_eq!(decode(&mut b, 1024).unwrap(), Some(Frame::Data { seq: 7, pairs: vec![("line".into(), "hello".into())] }));
+        assert_eq!(
+            decode(&mut b, 1024).unwrap(),
+            Some(Frame::Data {
+                seq: 7,
+                pairs: vec![("line".into(), "hello".into())]
+            })
+        );
         assert!(b.is_empty());
     }
 
     #[test]
     fn bad_versions_types_sizes_and_bombs_are_errors() {
-        assert_eq!(decode(&mut BytesMut::from(&b"3W\0\0\0\x01"[..]), 10), Err(FrameError::Version(b'3')));
-        assert_eq!(decode(&mut BytesMut::from(&b"2X"[..]), 10), Err(FrameError::FrameType(b'X')));
+        assert_eq!(
+            decode(&mut BytesMut::from(&b"3W\0\0\0\x01"[..]), 10),
+            Err(FrameError::Version(b'3'))
+        );
+        assert_eq!(
+            decode(&mut BytesMut::from(&b"2X"[..]), 10),
+            Err(FrameError::FrameType(b'X'))
+        );
         let mut big = BytesMut::from(&b"2J\0\0\0\x01\x7f\xff\xff\xff"[..]);
-        assert!(matches!(decode(&mut big, 1000), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            decode(&mut big, 1000),
+            Err(FrameError::TooLarge { .. })
+        ));
         // 10 MB of zeros compresses to ~10 KB; with a 1 MB limit it is refused.
         let bomb = zlib(&vec![0u8; 10 << 20]);
-        assert!(matches!(inflate(&bomb, 1 << 20), Err(FrameError::TooLarge { .. })));
-        assert!(matches!(inflate(b"not zlib", 1 << 20), Err(FrameError::Zlib(_))));
+        assert!(matches!(
+            inflate(&bomb, 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            inflate(b"not zlib", 1 << 20),
+            Err(FrameError::Zlib(_))
+        ));
     }
 }

@@ -25,7 +25,12 @@ pub struct TopicPattern {
 fn parse_ref(inner: &str) -> Vec<String> {
     let inner = inner.trim();
     if inner.starts_with('[') {
-        inner.trim_start_matches('[').trim_end_matches(']').split("][").map(str::to_string).collect()
+        inner
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+            .map(str::to_string)
+            .collect()
     } else {
         vec![inner.to_string()]
     }
@@ -100,15 +105,24 @@ pub struct Router {
 
 impl Router {
     pub fn new(pattern: &str, fallback: &str, key_field: Option<&str>) -> Router {
-        Router { pattern: TopicPattern::parse(pattern), fallback: fallback.to_string(), key_field: key_field.map(parse_ref) }
+        Router {
+            pattern: TopicPattern::parse(pattern),
+            fallback: fallback.to_string(),
+            key_field: key_field.map(parse_ref),
+        }
     }
 
     pub fn topic(&self, event: &Value) -> String {
-        self.pattern.render(event).unwrap_or_else(|| self.fallback.clone())
+        self.pattern
+            .render(event)
+            .unwrap_or_else(|| self.fallback.clone())
     }
 
     pub fn key(&self, event: &Value) -> Option<String> {
-        self.key_field.as_ref().and_then(|p| lookup(event, p)).and_then(scalar)
+        self.key_field
+            .as_ref()
+            .and_then(|p| lookup(event, p))
+            .and_then(scalar)
     }
 }
 
@@ -121,12 +135,34 @@ mod tests {
     #[test]
     fn logstash_and_beats_field_references() {
         let e = json!({"fields": {"log_topic": "nginx", "service": "api"}, "host": {"name": "h1"}, "n": 7});
-        assert_eq!(TopicPattern::parse("%{[fields][log_topic]}").render(&e).as_deref(), Some("nginx"));
-        assert_eq!(TopicPattern::parse("%{[fields.log_topic]}").render(&e).as_deref(), Some("nginx"));
-        assert_eq!(TopicPattern::parse("filebeat-%{[fields][service]}-%{n}").render(&e).as_deref(), Some("filebeat-api-7"));
-        assert_eq!(TopicPattern::parse("static").render(&e).as_deref(), Some("static"));
+        assert_eq!(
+            TopicPattern::parse("%{[fields][log_topic]}")
+                .render(&e)
+                .as_deref(),
+            Some("nginx")
+        );
+        assert_eq!(
+            TopicPattern::parse("%{[fields.log_topic]}")
+                .render(&e)
+                .as_deref(),
+            Some("nginx")
+        );
+        assert_eq!(
+            TopicPattern::parse("filebeat-%{[fields][service]}-%{n}")
+                .render(&e)
+                .as_deref(),
+            Some("filebeat-api-7")
+        );
+        assert_eq!(
+            TopicPattern::parse("static").render(&e).as_deref(),
+            Some("static")
+        );
         assert_eq!(TopicPattern::parse("%{[fields][missing]}").render(&e), None);
-        assert_eq!(TopicPattern::parse("%{host}").render(&e), None, "an object is not a valid topic name");
+        assert_eq!(
+            TopicPattern::parse("%{host}").render(&e),
+            None,
+            "an object is not a valid topic name"
+        );
     }
 
     #[test]
@@ -134,8 +170,14 @@ mod tests {
         let r = Router::new("%{[fields][log_topic]}", "beats", Some("[host][name]"));
         assert_eq!(r.topic(&json!({"fields": {"log_topic": "web"}})), "web");
         assert_eq!(r.topic(&json!({"message": "x"})), "beats");
-        assert_eq!(r.topic(&json!({"fields": {"log_topic": "bad topic!"}})), "beats");
-        assert_eq!(r.key(&json!({"host": {"name": "h1"}})).as_deref(), Some("h1"));
+        assert_eq!(
+            r.topic(&json!({"fields": {"log_topic": "bad topic!"}})),
+            "beats"
+        );
+        assert_eq!(
+            r.key(&json!({"host": {"name": "h1"}})).as_deref(),
+            Some("h1")
+        );
         assert_eq!(r.key(&json!({})), None);
     }
 }

@@ -38,7 +38,13 @@ struct Window {
     bytes: usize,
 }
 
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener, router: Arc<Router>, tls: Option<TlsAcceptor>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    router: Arc<Router>,
+    tls: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+) {
     let max = broker.settings.max_connections;
     let stop = shutdown.clone();
     crate::net::accept_loop(listener, max, stop, "beats", move |stream, peer| {
@@ -92,7 +98,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 tracing::warn!(%peer, error = %e, "closing beats connection: bad frame");
                 return Ok(());
             }
-            if window.size.is_some_and(|n| window.events.len() >= n as usize) {
+            if window
+                .size
+                .is_some_and(|n| window.events.len() >= n as usize)
+            {
                 let events = std::mem::take(&mut window.events);
                 window = Window::default();
                 if !write_window(&broker, &router, &mut stream, peer, events).await? {
@@ -124,7 +133,10 @@ fn take_frame(window: &mut Window, frame: Frame, max: usize) -> Result<(), Frame
             window.events.push((seq, payload));
         }
         Frame::Data { seq, pairs } => {
-            let obj: serde_json::Map<String, serde_json::Value> = pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+            let obj: serde_json::Map<String, serde_json::Value> = pairs
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
             let payload = Bytes::from(serde_json::Value::Object(obj).to_string());
             window.bytes += payload.len();
             window.events.push((seq, payload));
@@ -136,7 +148,10 @@ fn take_frame(window: &mut Window, frame: Frame, max: usize) -> Result<(), Frame
         }
     }
     if window.bytes > max {
-        return Err(FrameError::TooLarge { size: window.bytes as u64, max });
+        return Err(FrameError::TooLarge {
+            size: window.bytes as u64,
+            max,
+        });
     }
     Ok(())
 }
@@ -161,16 +176,23 @@ async fn write_window<S: AsyncWrite + Unpin>(
                 continue;
             }
         };
-        by_topic.entry(router.topic(&parsed)).or_default().push(OutRecord {
-            key: router.key(&parsed).map(Bytes::from),
-            value: Some(payload),
-            headers: vec![("source".into(), Bytes::from_static(b"beats")), ("remote_addr".into(), remote.clone())],
-        });
+        by_topic
+            .entry(router.topic(&parsed))
+            .or_default()
+            .push(OutRecord {
+                key: router.key(&parsed).map(Bytes::from),
+                value: Some(payload),
+                headers: vec![
+                    ("source".into(), Bytes::from_static(b"beats")),
+                    ("remote_addr".into(), remote.clone()),
+                ],
+            });
     }
     let b = broker.clone();
     let mut append = tokio::task::spawn_blocking(move || -> Result<(), String> {
         for (topic, records) in by_topic {
-            b.ingest(&topic, records).map_err(|e| format!("{topic}: {e}"))?;
+            b.ingest(&topic, records)
+                .map_err(|e| format!("{topic}: {e}"))?;
         }
         Ok(())
     });

@@ -12,6 +12,11 @@ pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
 pub fn advertised() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
-        .map(|(k, lo, hi)| ApiVersion::default().with_api_key(*k as i16).with_min_version(*lo).with_max_version(*hi))
+        .map(|(k, lo, hi)| {
+            ApiVersion::default()
+                .with_api_key(*k as i16)
+                .with_min_version(*lo)
+                .with_max_version(*hi)
+        })
         .collect()
 }

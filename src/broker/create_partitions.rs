@@ -8,7 +8,11 @@ use kafka_protocol::protocol::StrBytes;
 use super::errors::{code, registry_code};
 use super::Broker;
 
-pub fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
+pub fn handle(
+    broker: &Broker,
+    req: CreatePartitionsRequest,
+    _version: i16,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
@@ -19,8 +23,13 @@ pub fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16) -> C
             .any(|a| a.broker_ids.iter().any(|b| b.0 != broker.node_id()));
         if bad_assignment {
             r.error_code = code(ResponseError::InvalidReplicaAssignment);
-            r.error_message = Some(StrBytes::from_static_str("assignments may only name this broker"));
-        } else if let Err(e) = broker.registry.add_partitions(&t.name.0, t.count, req.validate_only) {
+            r.error_message = Some(StrBytes::from_static_str(
+                "assignments may only name this broker",
+            ));
+        } else if let Err(e) = broker
+            .registry
+            .add_partitions(&t.name.0, t.count, req.validate_only)
+        {
             r.error_code = registry_code(&e);
             r.error_message = Some(StrBytes::from_string(e.to_string()));
         }

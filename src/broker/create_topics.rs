@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -16,22 +18,48 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatableTopicResult::default().with_name(t.name.clone());
-        let partitions = if t.num_partitions == -1 { broker.settings.num_partitions } else { t.num_partitions };
+        let partitions = if t.num_partitions == -1 {
+            broker.settings.num_partitions
+        } else {
+            t.num_partitions
+        };
         let overrides: BTreeMap<String, String> = t
             .configs
             .iter()
-            .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+            .filter_map(|c| {
+                c.value
+                    .as_ref()
+                    .map(|v| (c.name.to_string(), v.to_string()))
+            })
             .collect();
-        let bad_assignment = t.assignments.iter().any(|a| a.broker_ids.iter().any(|b| b.0 != broker.node_id()));
-        let outcome = if t.replication_factor > 1 || t.replication_factor == 0 || t.replication_factor < -1 || bad_assignment {
+        let bad_assignment = t
+            .assignments
+            .iter()
+            .any(|a| a.broker_ids.iter().any(|b| b.0 != broker.node_id()));
+        let outcome = if t.replication_factor > 1
+            || t.replication_factor == 0
+            || t.replication_factor < -1
+            || bad_assignment
+        {
             Err((
                 code(ResponseError::InvalidReplicationFactor),
-                format!("replication factor {} is larger than the 1 available broker", t.replication_factor),
+                format!(
+                    "replication factor {} is larger than the 1 available broker",
+                    t.replication_factor
+                ),
             ))
         } else if req.validate_only {
-            broker.registry.validate_create(&name, partitions, &overrides).map(|_| ()).map_err(|e| (registry_code(&e), e.to_string()))
+            broker
+                .registry
+                .validate_create(&name, partitions, &overrides)
+                .map(|_| ())
+                .map_err(|e| (registry_code(&e), e.to_string()))
         } else {
-            broker.registry.create(&name, partitions, overrides).map(|_| ()).map_err(|e| (registry_code(&e), e.to_string()))
+            broker
+                .registry
+                .create(&name, partitions, overrides)
+                .map(|_| ())
+                .map_err(|e| (registry_code(&e), e.to_string()))
         };
         match outcome {
             Ok(()) => {

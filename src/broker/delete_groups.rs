@@ -11,7 +11,9 @@ pub fn handle(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> Delet
         .into_iter()
         .map(|g| {
             let err = broker.groups.delete(&g.0);
-            DeletableGroupResult::default().with_group_id(g).with_error_code(err)
+            DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(err)
         })
         .collect();
     DeleteGroupsResponse::default().with_results(results)

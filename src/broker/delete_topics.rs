@@ -10,9 +10,15 @@ use super::Broker;
 
 pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
-        req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        req.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), uuid::Uuid::nil()))
+            .collect()
     };
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
@@ -23,13 +29,19 @@ pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> Delete
         let mut r = DeletableTopicResult::default();
         match resolved {
             None => {
-                r.error_code = code(if name.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition });
+                r.error_code = code(if name.is_none() {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                });
                 r.name = name;
             }
             Some(n) if n == crate::group::offsets::OFFSETS_TOPIC => {
                 r.error_code = code(ResponseError::InvalidTopicException);
                 if version >= 5 {
-                    r.error_message = Some(StrBytes::from_static_str("internal topics cannot be deleted"));
+                    r.error_message = Some(StrBytes::from_static_str(
+                        "internal topics cannot be deleted",
+                    ));
                 }
                 r.name = Some(TopicName(StrBytes::from_string(n)));
             }

@@ -2,7 +2,9 @@
 //! small set of broker configs.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -15,7 +17,11 @@ const SOURCE_TOPIC: i8 = 1;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
-pub fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
     let mut results = Vec::with_capacity(req.resources.len());
     for res in req.resources {
         let mut r = DescribeConfigsResult::default()
@@ -23,21 +29,48 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Des
             .with_resource_name(res.resource_name.clone());
         let entries: Option<Vec<(String, String, i8)>> = match res.resource_type {
             RESOURCE_TOPIC => broker.registry.get(&res.resource_name).and_then(|t| {
-                broker.settings.topic_log_config(&t.overrides.read()).ok().map(|c| {
-                    c.describe()
-                        .into_iter()
-                        .map(|(k, v, o)| (k, v, if o { SOURCE_TOPIC } else { SOURCE_DEFAULT }))
-                        .collect()
-                })
+                broker
+                    .settings
+                    .topic_log_config(&t.overrides.read())
+                    .ok()
+                    .map(|c| {
+                        c.describe()
+                            .into_iter()
+                            .map(|(k, v, o)| (k, v, if o { SOURCE_TOPIC } else { SOURCE_DEFAULT }))
+                            .collect()
+                    })
             }),
-            RESOURCE_BROKER if res.resource_name.as_str() == broker.node_id().to_string() || res.resource_name.is_empty() => {
+            RESOURCE_BROKER
+                if res.resource_name.as_str() == broker.node_id().to_string()
+                    || res.resource_name.is_empty() =>
+            {
                 let s = &broker.settings;
                 Some(vec![
-                    ("auto.create.topics.enable".into(), s.auto_create_topics.to_string(), SOURCE_STATIC_BROKER),
-                    ("num.partitions".into(), s.num_partitions.to_string(), SOURCE_STATIC_BROKER),
-                    ("message.max.bytes".into(), s.message_max_bytes.to_string(), SOURCE_STATIC_BROKER),
-                    ("socket.request.max.bytes".into(), s.socket_request_max_bytes.to_string(), SOURCE_STATIC_BROKER),
-                    ("log.retention.check.interval.ms".into(), s.retention_check_interval_ms.to_string(), SOURCE_STATIC_BROKER),
+                    (
+                        "auto.create.topics.enable".into(),
+                        s.auto_create_topics.to_string(),
+                        SOURCE_STATIC_BROKER,
+                    ),
+                    (
+                        "num.partitions".into(),
+                        s.num_partitions.to_string(),
+                        SOURCE_STATIC_BROKER,
+                    ),
+                    (
+                        "message.max.bytes".into(),
+                        s.message_max_bytes.to_string(),
+                        SOURCE_STATIC_BROKER,
+                    ),
+                    (
+                        "socket.request.max.bytes".into(),
+                        s.socket_request_max_bytes.to_string(),
+                        SOURCE_STATIC_BROKER,
+                    ),
+                    (
+                        "log.retention.check.interval.ms".into(),
+                        s.retention_check_interval_ms.to_string(),
+                        SOURCE_STATIC_BROKER,
+                    ),
                 ])
             }
             _ => None,
@@ -55,7 +88,9 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) -> Des
                 r.configs = entries
                     .into_iter()
                     .filter(|(k, _, _)| {
-                        res.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|w| w.as_str() == k))
+                        res.configuration_keys
+                            .as_ref()
+                            .is_none_or(|keys| keys.iter().any(|w| w.as_str() == k))
                     })
                     .map(|(k, v, source)| {
                         let mut e = DescribeConfigsResourceResult::default()

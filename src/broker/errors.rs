@@ -29,10 +29,13 @@ pub fn registry_code(e: &RegistryError) -> i16 {
         RegistryError::UnknownTopic(_) => code(ResponseError::UnknownTopicOrPartition),
         RegistryError::InvalidName { .. } => code(ResponseError::InvalidTopicException),
         RegistryError::InvalidPartitions(_) => code(ResponseError::InvalidPartitions),
-        RegistryError::Config(ConfigError::UnknownKey(_)) | RegistryError::Config(ConfigError::InvalidValue { .. }) => {
+        RegistryError::Config(ConfigError::UnknownKey(_))
+        | RegistryError::Config(ConfigError::InvalidValue { .. }) => {
             code(ResponseError::InvalidConfig)
         }
         RegistryError::Storage(s) => storage_code(s),
-        RegistryError::Io(_) | RegistryError::CorruptMeta { .. } => code(ResponseError::KafkaStorageError),
+        RegistryError::Io(_) | RegistryError::CorruptMeta { .. } => {
+            code(ResponseError::KafkaStorageError)
+        }
     }
 }

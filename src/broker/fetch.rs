@@ -40,10 +40,18 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
 fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
     let mut total = 0usize;
     let mut had_error = false;
-    let max_total = if version >= 3 { req.max_bytes.max(0) as usize } else { usize::MAX };
+    let max_total = if version >= 3 {
+        req.max_bytes.max(0) as usize
+    } else {
+        usize::MAX
+    };
     let mut responses = Vec::with_capacity(req.topics.len());
     for ft in &req.topics {
-        let topic = if version >= 13 { broker.registry.get_by_id(&ft.topic_id) } else { broker.registry.get(&ft.topic.0) };
+        let topic = if version >= 13 {
+            broker.registry.get_by_id(&ft.topic_id)
+        } else {
+            broker.registry.get(&ft.topic.0)
+        };
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let mut pd = PartitionData::default().with_partition_index(fp.partition);
@@ -59,8 +67,16 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             };
             let (plan, hw, start) = {
                 let log = partition.log.lock();
-                let budget = if total >= max_total { 0 } else { (fp.partition_max_bytes.max(0) as usize).min(max_total - total) };
-                let plan = if budget == 0 && total > 0 { Ok(None) } else { log.read(fp.fetch_offset, budget as u64) };
+                let budget = if total >= max_total {
+                    0
+                } else {
+                    (fp.partition_max_bytes.max(0) as usize).min(max_total - total)
+                };
+                let plan = if budget == 0 && total > 0 {
+                    Ok(None)
+                } else {
+                    log.read(fp.fetch_offset, budget as u64)
+                };
                 (plan, log.log_end_offset(), log.log_start_offset())
             };
             pd.high_watermark = hw;
@@ -73,7 +89,11 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             }
             match plan.and_then(|p| p.map(|p| p.read()).transpose().map_err(StorageError::from)) {
                 Ok(Some(records)) => {
-                    let records = if version < 4 { down_convert(records, version) } else { records };
+                    let records = if version < 4 {
+                        down_convert(records, version)
+                    } else {
+                        records
+                    };
                     total += records.len();
                     pd.records = Some(records);
                 }
@@ -94,7 +114,11 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
         }
         responses.push(tr);
     }
-    (FetchResponse::default().with_responses(responses), total, had_error)
+    (
+        FetchResponse::default().with_responses(responses),
+        total,
+        had_error,
+    )
 }
 
 fn down_convert(records: Bytes, version: i16) -> Bytes {

@@ -8,7 +8,11 @@ use kafka_protocol::protocol::StrBytes;
 use super::Broker;
 use crate::group::group::code;
 
-pub fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let (host, port) = broker.advertised();
     let node = broker.node_id();
     let answer = |error: i16| -> (i16, i32, String, i32) {
@@ -18,7 +22,11 @@ pub fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> Fin
             (error, -1, String::new(), -1)
         }
     };
-    let error = if req.key_type == 0 { code::NONE } else { code::COORDINATOR_NOT_AVAILABLE };
+    let error = if req.key_type == 0 {
+        code::NONE
+    } else {
+        code::COORDINATOR_NOT_AVAILABLE
+    };
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req
@@ -26,7 +34,12 @@ pub fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> Fin
             .into_iter()
             .map(|key| {
                 let (e, n, h, p) = answer(error);
-                Coordinator::default().with_key(key).with_error_code(e).with_node_id(BrokerId(n)).with_host(StrBytes::from_string(h)).with_port(p)
+                Coordinator::default()
+                    .with_key(key)
+                    .with_error_code(e)
+                    .with_node_id(BrokerId(n))
+                    .with_host(StrBytes::from_string(h))
+                    .with_port(p)
             })
             .collect();
     } else {

@@ -6,5 +6,10 @@ use super::Broker;
 
 pub fn handle(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
-    HeartbeatResponse::default().with_error_code(broker.groups.heartbeat(&req.group_id.0, &req.member_id, &instance_id, req.generation_id))
+    HeartbeatResponse::default().with_error_code(broker.groups.heartbeat(
+        &req.group_id.0,
+        &req.member_id,
+        &instance_id,
+        req.generation_id,
+    ))
 }

@@ -49,7 +49,10 @@ impl Broker {
         if records.is_empty() {
             return Ok(0);
         }
-        let t = self.registry.get_or_auto_create(topic)?.ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
+        let t = self
+            .registry
+            .get_or_auto_create(topic)?
+            .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
         let partitions = t.partition_count();
         let spread = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) as i32;
         let mut by_partition: BTreeMap<i32, Vec<OutRecord>> = BTreeMap::new();
@@ -64,11 +67,15 @@ impl Broker {
         let mut count = 0;
         let mut to_sync = Vec::new();
         for (p, recs) in by_partition {
-            let partition = t.partition(p).ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
+            let partition = t
+                .partition(p)
+                .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
             let compression = compression_for(&partition.log.lock().config().compression_type);
-            let bytes = encode_records(&recs, now, compression).map_err(|e| IngestError::Encode(e.to_string()))?;
+            let bytes = encode_records(&recs, now, compression)
+                .map_err(|e| IngestError::Encode(e.to_string()))?;
             let bytes = BytesMut::from(&bytes[..]);
-            let headers = batch::validate_batches(&bytes).map_err(|e| IngestError::Encode(e.to_string()))?;
+            let headers =
+                batch::validate_batches(&bytes).map_err(|e| IngestError::Encode(e.to_string()))?;
             let info = partition.log.lock().append(bytes, headers, now)?;
             if let Some(f) = info.file {
                 to_sync.push(f);

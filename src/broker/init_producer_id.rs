@@ -8,10 +8,18 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::errors::code;
 use super::Broker;
 
-pub fn handle(broker: &Broker, req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
-    let mut r = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+pub fn handle(
+    broker: &Broker,
+    req: InitProducerIdRequest,
+    _version: i16,
+) -> InitProducerIdResponse {
+    let mut r = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
-        tracing::info!("InitProducerId with a transactional id refused: transactions are not supported");
+        tracing::info!(
+            "InitProducerId with a transactional id refused: transactions are not supported"
+        );
         r.error_code = code(ResponseError::TransactionalIdAuthorizationFailed);
         return r;
     }

@@ -8,7 +8,13 @@ use kafka_protocol::protocol::StrBytes;
 use super::Broker;
 use crate::group::group::JoinRequest;
 
-pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, client_id: &str, client_host: &str) -> JoinGroupResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: JoinGroupRequest,
+    version: i16,
+    client_id: &str,
+    client_host: &str,
+) -> JoinGroupResponse {
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
@@ -16,9 +22,17 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, client
         client_host: client_host.to_string(),
         session_timeout_ms: req.session_timeout_ms as i64,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
-        rebalance_timeout_ms: if version >= 1 { req.rebalance_timeout_ms as i64 } else { req.session_timeout_ms as i64 },
+        rebalance_timeout_ms: if version >= 1 {
+            req.rebalance_timeout_ms as i64
+        } else {
+            req.session_timeout_ms as i64
+        },
         protocol_type: req.protocol_type.to_string(),
-        protocols: req.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        protocols: req
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
         require_known_member_id: version >= 4,
     };
     let out = broker.groups.join(&req.group_id.0, join).await;
@@ -26,7 +40,9 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, client
     let mut resp = JoinGroupResponse::default()
         .with_error_code(out.error)
         .with_generation_id(out.generation)
-        .with_protocol_name(Some(StrBytes::from_string(out.protocol.clone().unwrap_or_default())))
+        .with_protocol_name(Some(StrBytes::from_string(
+            out.protocol.clone().unwrap_or_default(),
+        )))
         .with_leader(StrBytes::from_string(out.leader))
         .with_member_id(StrBytes::from_string(out.member_id))
         .with_members(

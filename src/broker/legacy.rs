@@ -7,7 +7,9 @@
 //! clients that old are rare, and every current client sends v2 batches.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{
+    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -47,7 +49,8 @@ fn check_uncompressed(buf: &[u8]) -> Result<(), LegacyError> {
 pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
     check_uncompressed(&message_set)?;
     let mut buf = message_set;
-    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    let sets = RecordBatchDecoder::decode_all(&mut buf)
+        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
     let mut records: Vec<_> = sets.into_iter().flat_map(|s| s.records).collect();
     if records.is_empty() {
         return Err(LegacyError::Malformed("empty message set".into()));
@@ -63,25 +66,46 @@ pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
         }
     }
     let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(&mut out, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    RecordBatchEncoder::encode(
+        &mut out,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| LegacyError::Malformed(e.to_string()))?;
     Ok(out)
 }
 
 /// Down-converts stored v2 batches to an uncompressed magic `magic` (0 or 1) message set.
 pub fn downconvert(batches: Bytes, magic: i8) -> Result<Bytes, LegacyError> {
     let mut buf = batches;
-    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| LegacyError::Malformed(e.to_string()))?;
-    let records: Vec<_> = sets.into_iter().flat_map(|s| s.records).filter(|r| !r.control).collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(&mut out, records.iter(), &RecordEncodeOptions { version: magic, compression: Compression::None })
+    let sets = RecordBatchDecoder::decode_all(&mut buf)
         .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    let records: Vec<_> = sets
+        .into_iter()
+        .flat_map(|s| s.records)
+        .filter(|r| !r.control)
+        .collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: magic,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| LegacyError::Malformed(e.to_string()))?;
     // The encoder writes offset 0 into every legacy message; old clients need the real
     // absolute offsets, so stamp them in message by message.
     let mut pos = 0usize;
     for r in &records {
         if pos + 12 > out.len() {
-            return Err(LegacyError::Malformed("message set shorter than its records".into()));
+            return Err(LegacyError::Malformed(
+                "message set shorter than its records".into(),
+            ));
         }
         out[pos..pos + 8].copy_from_slice(&r.offset.to_be_bytes());
         let size = i32::from_be_bytes(out[pos + 8..pos + 12].try_into().expect("4 bytes"));
@@ -116,7 +140,15 @@ mod tests {
     fn v1_message_set_round_trips_through_a_v2_batch() {
         let records = [rec(0, b"a"), rec(1, b"bb")];
         let mut legacy = BytesMut::new();
-        RecordBatchEncoder::encode(&mut legacy, records.iter(), &RecordEncodeOptions { version: 1, compression: Compression::None }).unwrap();
+        RecordBatchEncoder::encode(
+            &mut legacy,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 1,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
         let v2 = upconvert(legacy.freeze()).unwrap();
         let hdr = crate::storage::batch::validate_batch(&v2).unwrap();
         assert_eq!(hdr.record_count, 2);
@@ -124,17 +156,41 @@ mod tests {
         assert_eq!(magic_of(&back), Some(0));
         let mut b = back;
         let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
-        let values: Vec<_> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.value.clone().unwrap())).collect();
-        assert_eq!(values, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bb")]);
-        let offsets: Vec<i64> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.offset)).collect();
-        assert_eq!(offsets, vec![0, 1], "absolute offsets survive down-conversion");
+        let values: Vec<_> = sets
+            .iter()
+            .flat_map(|s| s.records.iter().map(|r| r.value.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"bb")]
+        );
+        let offsets: Vec<i64> = sets
+            .iter()
+            .flat_map(|s| s.records.iter().map(|r| r.offset))
+            .collect();
+        assert_eq!(
+            offsets,
+            vec![0, 1],
+            "absolute offsets survive down-conversion"
+        );
     }
 
     #[test]
     fn compressed_legacy_sets_are_refused() {
         let records = [rec(0, b"a")];
         let mut legacy = BytesMut::new();
-        RecordBatchEncoder::encode(&mut legacy, records.iter(), &RecordEncodeOptions { version: 1, compression: Compression::Gzip }).unwrap();
-        assert!(matches!(upconvert(legacy.freeze()), Err(LegacyError::Compressed)));
+        RecordBatchEncoder::encode(
+            &mut legacy,
+            records.iter(),
+            &RecordEncodeOptions {
+                version: 1,
+                compression: Compression::Gzip,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            upconvert(legacy.freeze()),
+            Err(LegacyError::Compressed)
+        ));
     }
 }

@@ -5,7 +5,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::records::RecordBatchDecoder;
 
@@ -26,15 +28,20 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
         let topic = broker.registry.get(&t.name.0);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
-            let mut r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            match topic.as_ref().and_then(|tp| tp.partition(p.partition_index)) {
+            let mut r =
+                ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            match topic
+                .as_ref()
+                .and_then(|tp| tp.partition(p.partition_index))
+            {
                 None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
                 Some(partition) => {
                     let log = partition.log.lock();
                     match lookup(&log, p.timestamp) {
                         Ok((offset, ts)) => {
                             if version == 0 {
-                                r.old_style_offsets = if offset >= 0 { vec![offset] } else { vec![] };
+                                r.old_style_offsets =
+                                    if offset >= 0 { vec![offset] } else { vec![] };
                             } else {
                                 r.offset = offset;
                                 r.timestamp = ts;
@@ -49,7 +56,11 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
             }
             partitions.push(r);
         }
-        topics.push(ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions));
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
     }
     ListOffsetsResponse::default().with_topics(topics)
 }
@@ -83,7 +94,8 @@ fn first_record_at_or_after(log: &PartitionLog, ts: i64) -> Result<(i64, i64), S
         return Ok((-1, -1));
     };
     let mut bytes: Bytes = plan.read()?;
-    let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+    let sets = RecordBatchDecoder::decode_all(&mut bytes)
+        .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
     for record in sets.iter().flat_map(|s| s.records.iter()) {
         if record.offset >= base && record.timestamp >= ts {
             return Ok((record.offset, record.timestamp));

@@ -44,7 +44,12 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: watch::
     .await
 }
 
-async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+async fn connection(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
@@ -81,15 +86,22 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mu
         }
         let request = match decode_request(frame.freeze()) {
             Ok(r) => r,
-            Err(DecodeError::UnsupportedVersion { api: ApiKey::ApiVersions, version, correlation_id }) => {
+            Err(DecodeError::UnsupportedVersion {
+                api: ApiKey::ApiVersions,
+                version,
+                correlation_id,
+            }) => {
                 // KIP-511: answer with UNSUPPORTED_VERSION and our table, encoded as v0.
                 tracing::info!(%peer, version, "ApiVersions at an unsupported version: answering with v0");
                 let body = ResponseKind::ApiVersions(
                     ApiVersionsResponse::default()
-                        .with_error_code(code(kafka_protocol::error::ResponseError::UnsupportedVersion))
+                        .with_error_code(code(
+                            kafka_protocol::error::ResponseError::UnsupportedVersion,
+                        ))
                         .with_api_keys(super::api_versions::advertised()),
                 );
-                let bytes = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map_err(std::io::Error::other)?;
+                let bytes = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
+                    .map_err(std::io::Error::other)?;
                 wr.write_all(&bytes).await?;
                 wr.flush().await?;
                 continue;

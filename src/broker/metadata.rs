@@ -3,7 +3,9 @@
 //! `auto_create_topics` is on.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
@@ -32,7 +34,12 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
     if all {
-        resp.topics = broker.registry.list().iter().map(|t| topic_entry(node, t, version)).collect();
+        resp.topics = broker
+            .registry
+            .list()
+            .iter()
+            .map(|t| topic_entry(node, t, version))
+            .collect();
         return resp;
     }
     for wanted in req.topics.unwrap_or_default() {
@@ -45,10 +52,16 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
         let entry = match found {
             Ok(Some(t)) => topic_entry(node, &t, version),
             Ok(None) => MetadataResponseTopic::default()
-                .with_error_code(if by_name.is_some() { code(ResponseError::UnknownTopicOrPartition) } else { code(ResponseError::UnknownTopicId) })
+                .with_error_code(if by_name.is_some() {
+                    code(ResponseError::UnknownTopicOrPartition)
+                } else {
+                    code(ResponseError::UnknownTopicId)
+                })
                 .with_name(wanted.name.clone())
                 .with_topic_id(wanted.topic_id),
-            Err(e) => MetadataResponseTopic::default().with_error_code(registry_code(&e)).with_name(wanted.name.clone()),
+            Err(e) => MetadataResponseTopic::default()
+                .with_error_code(registry_code(&e))
+                .with_name(wanted.name.clone()),
         };
         resp.topics.push(entry);
     }

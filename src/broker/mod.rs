@@ -22,9 +22,9 @@ mod init_producer_id;
 mod join_group;
 mod leave_group;
 pub mod legacy;
-pub mod listener;
 mod list_groups;
 mod list_offsets;
+pub mod listener;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -86,15 +86,23 @@ impl Broker {
         if clean {
             std::fs::remove_file(&marker)?;
         }
-        let producer_ids = ProducerIdAllocator::open(&settings.data_dir.join("__meta")).map_err(RegistryError::from)?;
+        let producer_ids = ProducerIdAllocator::open(&settings.data_dir.join("__meta"))
+            .map_err(RegistryError::from)?;
         let offsets_topic = match registry.get(OFFSETS_TOPIC) {
             Some(t) => t,
             None => {
                 // Kafka's settings for the offsets topic: compacted, 100 MiB segments.
                 let mut configs = std::collections::BTreeMap::new();
                 configs.insert("cleanup.policy".to_string(), "compact".to_string());
-                configs.insert("segment.bytes".to_string(), settings.offsets_topic_segment_bytes.to_string());
-                registry.create(OFFSETS_TOPIC, settings.offsets_topic_num_partitions, configs)?
+                configs.insert(
+                    "segment.bytes".to_string(),
+                    settings.offsets_topic_segment_bytes.to_string(),
+                );
+                registry.create(
+                    OFFSETS_TOPIC,
+                    settings.offsets_topic_num_partitions,
+                    configs,
+                )?
             }
         };
         let coordinator = GroupCoordinator::new(
@@ -109,7 +117,12 @@ impl Broker {
             },
             OffsetStore::load(offsets_topic, settings.fsync_before_ack)?,
         );
-        let advertised = settings.advertised(settings.kafka_listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9092))));
+        let advertised = settings.advertised(
+            settings
+                .kafka_listen
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9092))),
+        );
         Ok(Arc::new(Broker {
             settings,
             registry,
@@ -137,7 +150,12 @@ impl Broker {
     /// with acks=0).
     pub async fn handle(&self, req: Request, peer: SocketAddr) -> Option<ResponseKind> {
         let v = req.version;
-        let client_id = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        let client_id = req
+            .header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
         Some(match req.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, v)),
@@ -150,23 +168,51 @@ impl Broker {
                 ResponseKind::Produce(resp)
             }
             RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, v).await),
-            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, v)),
-            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, v)),
-            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, v)),
-            RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions::handle(self, r, v)),
-            RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v)),
-            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r, v)),
-            RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v)),
-            RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(self, r, v, &client_id, &format!("/{}", peer.ip())).await),
-            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self, r, v).await),
+            RequestKind::ListOffsets(r) => {
+                ResponseKind::ListOffsets(list_offsets::handle(self, r, v))
+            }
+            RequestKind::CreateTopics(r) => {
+                ResponseKind::CreateTopics(create_topics::handle(self, r, v))
+            }
+            RequestKind::DeleteTopics(r) => {
+                ResponseKind::DeleteTopics(delete_topics::handle(self, r, v))
+            }
+            RequestKind::CreatePartitions(r) => {
+                ResponseKind::CreatePartitions(create_partitions::handle(self, r, v))
+            }
+            RequestKind::DescribeConfigs(r) => {
+                ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v))
+            }
+            RequestKind::InitProducerId(r) => {
+                ResponseKind::InitProducerId(init_producer_id::handle(self, r, v))
+            }
+            RequestKind::FindCoordinator(r) => {
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v))
+            }
+            RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
+                join_group::handle(self, r, v, &client_id, &format!("/{}", peer.ip())).await,
+            ),
+            RequestKind::SyncGroup(r) => {
+                ResponseKind::SyncGroup(sync_group::handle(self, r, v).await)
+            }
             RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r, v)),
             RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, v)),
-            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(self, r, v)),
-            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self, r, v)),
-            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r, v)),
+            RequestKind::OffsetCommit(r) => {
+                ResponseKind::OffsetCommit(offset_commit::handle(self, r, v))
+            }
+            RequestKind::OffsetFetch(r) => {
+                ResponseKind::OffsetFetch(offset_fetch::handle(self, r, v))
+            }
+            RequestKind::DescribeGroups(r) => {
+                ResponseKind::DescribeGroups(describe_groups::handle(self, r, v))
+            }
             RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r, v)),
-            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r, v)),
-            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r, v)),
+            RequestKind::DeleteGroups(r) => {
+                ResponseKind::DeleteGroups(delete_groups::handle(self, r, v))
+            }
+            RequestKind::OffsetDelete(r) => {
+                ResponseKind::OffsetDelete(offset_delete::handle(self, r, v))
+            }
             other => {
                 // `protocol::versions` lets only the APIs above through.
                 tracing::error!(request = ?std::mem::discriminant(&other), "request for an API without a handler");
@@ -177,9 +223,16 @@ impl Broker {
 
     /// Background work: `flush.ms`, retention and the group coordinator's clock, until
     /// `shutdown` fires.
-    pub async fn run_maintenance(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut flush_tick = tokio::time::interval(Duration::from_millis(self.settings.flush_check_interval_ms.max(10)));
-        let mut retention_tick = tokio::time::interval(Duration::from_millis(self.settings.retention_check_interval_ms.max(10)));
+    pub async fn run_maintenance(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut flush_tick = tokio::time::interval(Duration::from_millis(
+            self.settings.flush_check_interval_ms.max(10),
+        ));
+        let mut retention_tick = tokio::time::interval(Duration::from_millis(
+            self.settings.retention_check_interval_ms.max(10),
+        ));
         let mut group_tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
@@ -217,13 +270,29 @@ impl Broker {
             let mut log = p.log.lock();
             match log.enforce_retention(now) {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(topic, partition = p.index, segments = n, "retention deleted segments"),
-                Err(e) => tracing::error!(topic, partition = p.index, error = %e, "retention failed"),
+                Ok(n) => tracing::info!(
+                    topic,
+                    partition = p.index,
+                    segments = n,
+                    "retention deleted segments"
+                ),
+                Err(e) => {
+                    tracing::error!(topic, partition = p.index, error = %e, "retention failed")
+                }
             }
             if log.needs_compaction() {
                 match crate::storage::compaction::compact(&mut log, now) {
-                    Ok(s) => tracing::info!(topic, partition = p.index, segments = s.segments, before = s.records_before, after = s.records_after, "compacted"),
-                    Err(e) => tracing::error!(topic, partition = p.index, error = %e, "compaction failed"),
+                    Ok(s) => tracing::info!(
+                        topic,
+                        partition = p.index,
+                        segments = s.segments,
+                        before = s.records_before,
+                        after = s.records_after,
+                        "compacted"
+                    ),
+                    Err(e) => {
+                        tracing::error!(topic, partition = p.index, error = %e, "compaction failed")
+                    }
                 }
             }
         }

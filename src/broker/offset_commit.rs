@@ -2,7 +2,9 @@
 //! group without members), then makes the offsets durable in `__consumer_offsets`.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::errors::code;
@@ -14,8 +16,14 @@ pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Offset
     let group = req.group_id.0.to_string();
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
     // v0 commits are "simple" (ZooKeeper-era) commits without a generation.
-    let generation = if version == 0 { -1 } else { req.generation_id_or_member_epoch };
-    let verdict = broker.groups.check_commit(&group, &req.member_id, &instance_id, generation);
+    let generation = if version == 0 {
+        -1
+    } else {
+        req.generation_id_or_member_epoch
+    };
+    let verdict = broker
+        .groups
+        .check_commit(&group, &req.member_id, &instance_id, generation);
     let now = now_ms();
     let max_meta = broker.groups.config().offset_metadata_max_bytes;
     let mut to_write = Vec::new();
@@ -26,25 +34,53 @@ pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Offset
         for p in &t.partitions {
             let error = if let Err(refused) = verdict {
                 refused.0
-            } else if topic.as_ref().and_then(|tp| tp.partition(p.partition_index)).is_none() {
+            } else if topic
+                .as_ref()
+                .and_then(|tp| tp.partition(p.partition_index))
+                .is_none()
+            {
                 code(ResponseError::UnknownTopicOrPartition)
-            } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > max_meta) {
+            } else if p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > max_meta)
+            {
                 code(ResponseError::OffsetMetadataTooLarge)
             } else {
                 to_write.push((
                     (t.name.0.to_string(), p.partition_index),
                     Committed {
                         offset: p.committed_offset,
-                        leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
-                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
-                        commit_timestamp: if version == 1 && p.commit_timestamp >= 0 { p.commit_timestamp } else { now },
+                        leader_epoch: if version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        },
+                        metadata: p
+                            .committed_metadata
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
+                        commit_timestamp: if version == 1 && p.commit_timestamp >= 0 {
+                            p.commit_timestamp
+                        } else {
+                            now
+                        },
                     },
                 ));
                 0
             };
-            parts.push(OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(error));
+            parts.push(
+                OffsetCommitResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(error),
+            );
         }
-        topics.push(OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(parts));
+        topics.push(
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(parts),
+        );
     }
     if !to_write.is_empty() {
         if let Err(e) = broker.groups.commit(&group, to_write) {

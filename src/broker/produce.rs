@@ -32,7 +32,9 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                 r.error_code = code(ResponseError::InvalidRequiredAcks);
             } else if req.transactional_id.is_some() {
                 r.error_code = code(ResponseError::TransactionalIdAuthorizationFailed);
-                r.error_message = Some(StrBytes::from_static_str("transactions are not supported by logbridge"));
+                r.error_message = Some(StrBytes::from_static_str(
+                    "transactions are not supported by logbridge",
+                ));
             } else {
                 match topic.as_ref().and_then(|t| t.partition(index)) {
                     None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
@@ -62,13 +64,19 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
             }
             partition_responses.push(r);
         }
-        responses.push(TopicProduceResponse::default().with_name(topic_data.name).with_partition_responses(partition_responses));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partition_responses),
+        );
     }
     if appended {
         broker.data_arrived.notify_waiters();
     }
     if acks == -1 && broker.settings.fsync_before_ack && !to_sync.is_empty() {
-        let result = tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|f| f.sync_data())).await;
+        let result =
+            tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|f| f.sync_data()))
+                .await;
         if !matches!(result, Ok(Ok(()))) {
             tracing::error!("fsync before acknowledging acks=all failed");
             for t in &mut responses {
@@ -103,16 +111,31 @@ fn append_partition(
     pd: PartitionProduceData,
     version: i16,
 ) -> Result<Outcome, (i16, String)> {
-    let records = pd.records.ok_or_else(|| (code(ResponseError::CorruptMessage), "no records".to_string()))?;
+    let records = pd.records.ok_or_else(|| {
+        (
+            code(ResponseError::CorruptMessage),
+            "no records".to_string(),
+        )
+    })?;
     let max = partition.log.lock().config().max_message_bytes;
     let bytes = match legacy::magic_of(&records) {
         Some(2) => BytesMut::from(&records[..]),
         Some(0 | 1) if version <= 2 => legacy::upconvert(records).map_err(|e| match e {
-            legacy::LegacyError::Compressed => (code(ResponseError::UnsupportedForMessageFormat), e.to_string()),
-            legacy::LegacyError::Malformed(_) => (code(ResponseError::CorruptMessage), e.to_string()),
+            legacy::LegacyError::Compressed => (
+                code(ResponseError::UnsupportedForMessageFormat),
+                e.to_string(),
+            ),
+            legacy::LegacyError::Malformed(_) => {
+                (code(ResponseError::CorruptMessage), e.to_string())
+            }
         })?,
         Some(m) => return Err(batch_error(BatchError::UnsupportedMagic(m))),
-        None => return Err((code(ResponseError::CorruptMessage), format!("records of {} bytes", records.len()))),
+        None => {
+            return Err((
+                code(ResponseError::CorruptMessage),
+                format!("records of {} bytes", records.len()),
+            ))
+        }
     };
     let headers = batch::validate_batches(&bytes).map_err(batch_error)?;
     if headers.is_empty() {
@@ -122,18 +145,34 @@ fn append_partition(
         if h.total_len() > max {
             return Err((
                 code(ResponseError::MessageTooLarge),
-                format!("batch of {} bytes exceeds max.message.bytes {}", h.total_len(), max),
+                format!(
+                    "batch of {} bytes exceeds max.message.bytes {}",
+                    h.total_len(),
+                    max
+                ),
             ));
         }
         if h.is_transactional() || h.is_control() {
-            return Err((code(ResponseError::InvalidRecord), "transactional batches are not supported".into()));
+            return Err((
+                code(ResponseError::InvalidRecord),
+                "transactional batches are not supported".into(),
+            ));
         }
     }
-    let info = partition.log.lock().append(bytes, headers, now_ms()).map_err(|e| {
-        if let crate::storage::StorageError::Io(io) = &e {
-            tracing::error!(partition = partition.index, error = %io, "append failed");
-        }
-        (storage_code(&e), e.to_string())
-    })?;
-    Ok(Outcome { base_offset: info.base_offset, log_append_time_ms: info.log_append_time_ms, log_start_offset: info.log_start_offset, file: info.file })
+    let info = partition
+        .log
+        .lock()
+        .append(bytes, headers, now_ms())
+        .map_err(|e| {
+            if let crate::storage::StorageError::Io(io) = &e {
+                tracing::error!(partition = partition.index, error = %io, "append failed");
+            }
+            (storage_code(&e), e.to_string())
+        })?;
+    Ok(Outcome {
+        base_offset: info.base_offset,
+        log_append_time_ms: info.log_append_time_ms,
+        log_start_offset: info.log_start_offset,
+        file: info.file,
+    })
 }

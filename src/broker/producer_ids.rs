@@ -24,7 +24,10 @@ impl ProducerIdAllocator {
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
-        Ok(ProducerIdAllocator { path, state: Mutex::new((reserved_until, reserved_until)) })
+        Ok(ProducerIdAllocator {
+            path,
+            state: Mutex::new((reserved_until, reserved_until)),
+        })
     }
 
     fn persist(&self, until: i64) -> io::Result<()> {

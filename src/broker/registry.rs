@@ -86,7 +86,12 @@ pub struct Registry {
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), RegistryError> {
-    let bad = |why| Err(RegistryError::InvalidName { name: name.to_string(), why });
+    let bad = |why| {
+        Err(RegistryError::InvalidName {
+            name: name.to_string(),
+            why,
+        })
+    };
     if name.is_empty() {
         return bad("empty");
     }
@@ -96,7 +101,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), RegistryError> {
     if name.len() > 249 {
         return bad("longer than 249 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
         return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -128,13 +136,20 @@ impl Registry {
                 continue;
             }
             let text = fs::read_to_string(&path)?;
-            let meta: TopicMeta = serde_json::from_str(&text)
-                .map_err(|e| RegistryError::CorruptMeta { path: path.clone(), why: e.to_string() })?;
+            let meta: TopicMeta =
+                serde_json::from_str(&text).map_err(|e| RegistryError::CorruptMeta {
+                    path: path.clone(),
+                    why: e.to_string(),
+                })?;
             let config = settings.topic_log_config(&meta.configs)?;
             let mut parts = Vec::new();
             for p in 0..meta.partitions {
-                let log = PartitionLog::open(&reg.partition_dir(&meta.name, p), config.clone(), clean)?;
-                parts.push(Arc::new(Partition { index: p, log: Mutex::new(log) }));
+                let log =
+                    PartitionLog::open(&reg.partition_dir(&meta.name, p), config.clone(), clean)?;
+                parts.push(Arc::new(Partition {
+                    index: p,
+                    log: Mutex::new(log),
+                }));
             }
             let topic = Arc::new(Topic {
                 name: meta.name.clone(),
@@ -182,7 +197,12 @@ impl Registry {
     }
 
     /// Checks a creation without doing it (CreateTopics `validate_only`).
-    pub fn validate_create(&self, name: &str, partitions: i32, overrides: &BTreeMap<String, String>) -> Result<LogConfig, RegistryError> {
+    pub fn validate_create(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, RegistryError> {
         validate_topic_name(name)?;
         if self.topics.read().contains_key(name) {
             return Err(RegistryError::AlreadyExists(name.to_string()));
@@ -193,7 +213,12 @@ impl Registry {
         Ok(self.settings.topic_log_config(overrides)?)
     }
 
-    pub fn create(&self, name: &str, partitions: i32, overrides: BTreeMap<String, String>) -> Result<Arc<Topic>, RegistryError> {
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, RegistryError> {
         let _guard = self.admin.lock();
         let config = self.validate_create(name, partitions, &overrides)?;
         let mut parts = Vec::new();
@@ -204,7 +229,10 @@ impl Registry {
                 fs::remove_dir_all(&dir)?;
             }
             let log = PartitionLog::open(&dir, config.clone(), true)?;
-            parts.push(Arc::new(Partition { index: p, log: Mutex::new(log) }));
+            parts.push(Arc::new(Partition {
+                index: p,
+                log: Mutex::new(log),
+            }));
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -237,7 +265,11 @@ impl Registry {
 
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, RegistryError> {
         let _guard = self.admin.lock();
-        let topic = self.topics.write().remove(name).ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
         self.by_id.write().remove(&topic.id);
         fs::remove_file(Self::meta_dir(&self.data_dir).join(format!("{name}.json")))?;
         for p in topic.partitions.read().iter() {
@@ -251,9 +283,16 @@ impl Registry {
     }
 
     /// Grows a topic to `count` partitions (CreatePartitions).
-    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), RegistryError> {
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), RegistryError> {
         let _guard = self.admin.lock();
-        let topic = self.get(name).ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
         let current = topic.partition_count();
         if count <= current || count > 100_000 {
             return Err(RegistryError::InvalidPartitions(count));
@@ -265,7 +304,10 @@ impl Registry {
         let mut new_parts = Vec::new();
         for p in current..count {
             let log = PartitionLog::open(&self.partition_dir(name, p), config.clone(), true)?;
-            new_parts.push(Arc::new(Partition { index: p, log: Mutex::new(log) }));
+            new_parts.push(Arc::new(Partition {
+                index: p,
+                log: Mutex::new(log),
+            }));
         }
         topic.partitions.write().extend(new_parts);
         self.write_meta(&topic)?;
@@ -278,7 +320,11 @@ impl Registry {
             .into_iter()
             .flat_map(|t| {
                 let name = t.name.clone();
-                t.partitions.read().iter().map(move |p| (name.clone(), p.clone())).collect::<Vec<_>>()
+                t.partitions
+                    .read()
+                    .iter()
+                    .map(move |p| (name.clone(), p.clone()))
+                    .collect::<Vec<_>>()
             })
             .collect()
     }

@@ -8,15 +8,31 @@ use crate::group::group::code;
 
 pub async fn handle(broker: &Broker, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
-    let assignments = req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect();
-    let out = broker.groups.sync(&req.group_id.0, &req.member_id, &instance_id, req.generation_id, assignments).await;
-    let mut resp = SyncGroupResponse::default().with_error_code(out.error).with_assignment(out.assignment);
+    let assignments = req
+        .assignments
+        .into_iter()
+        .map(|a| (a.member_id.to_string(), a.assignment))
+        .collect();
+    let out = broker
+        .groups
+        .sync(
+            &req.group_id.0,
+            &req.member_id,
+            &instance_id,
+            req.generation_id,
+            assignments,
+        )
+        .await;
+    let mut resp = SyncGroupResponse::default()
+        .with_error_code(out.error)
+        .with_assignment(out.assignment);
     if version >= 5 {
         // v5 clients send the protocol they joined with; a mismatch is inconsistent.
-        let mismatch = |sent: &Option<StrBytes>, ours: &Option<String>| {
-            matches!((sent, ours), (Some(s), Some(o)) if s.as_str() != o.as_str())
-        };
-        if out.error == code::NONE && (mismatch(&req.protocol_type, &out.protocol_type) || mismatch(&req.protocol_name, &out.protocol)) {
+        let mismatch = |sent: &Option<StrBytes>, ours: &Option<String>| matches!((sent, ours), (Some(s), Some(o)) if s.as_str() != o.as_str());
+        if out.error == code::NONE
+            && (mismatch(&req.protocol_type, &out.protocol_type)
+                || mismatch(&req.protocol_name, &out.protocol))
+        {
             return SyncGroupResponse::default().with_error_code(code::INCONSISTENT_GROUP_PROTOCOL);
         }
         resp.protocol_type = out.protocol_type.map(StrBytes::from_string);

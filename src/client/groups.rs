@@ -1,7 +1,9 @@
 //! Consumer-group requests of the small client: list, describe, committed offsets,
 //! and a standalone offset commit (what `groups reset-offsets` sends).
 
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -23,12 +25,23 @@ pub struct GroupDescription {
 impl KafkaClient {
     /// (group id, state) of every group.
     pub async fn list_groups(&mut self) -> Result<Vec<(String, String)>, ClientError> {
-        match self.send(ApiKey::ListGroups, 4, RequestKind::ListGroups(ListGroupsRequest::default())).await? {
+        match self
+            .send(
+                ApiKey::ListGroups,
+                4,
+                RequestKind::ListGroups(ListGroupsRequest::default()),
+            )
+            .await?
+        {
             ResponseKind::ListGroups(r) => {
                 if r.error_code != 0 {
                     return Err(kafka_err("cannot list groups", r.error_code, None));
                 }
-                let mut v: Vec<_> = r.groups.into_iter().map(|g| (g.group_id.0.to_string(), g.group_state.to_string())).collect();
+                let mut v: Vec<_> = r
+                    .groups
+                    .into_iter()
+                    .map(|g| (g.group_id.0.to_string(), g.group_state.to_string()))
+                    .collect();
                 v.sort();
                 Ok(v)
             }
@@ -37,12 +50,23 @@ impl KafkaClient {
     }
 
     pub async fn describe_group(&mut self, group: &str) -> Result<GroupDescription, ClientError> {
-        let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.into()))]);
-        match self.send(ApiKey::DescribeGroups, 4, RequestKind::DescribeGroups(req)).await? {
+        let req = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(group.into()))]);
+        match self
+            .send(ApiKey::DescribeGroups, 4, RequestKind::DescribeGroups(req))
+            .await?
+        {
             ResponseKind::DescribeGroups(r) => {
-                let g = r.groups.into_iter().next().ok_or_else(|| ClientError::Protocol("empty DescribeGroups response".into()))?;
+                let g =
+                    r.groups.into_iter().next().ok_or_else(|| {
+                        ClientError::Protocol("empty DescribeGroups response".into())
+                    })?;
                 if g.error_code != 0 {
-                    return Err(kafka_err(format!("cannot describe group '{group}'"), g.error_code, None));
+                    return Err(kafka_err(
+                        format!("cannot describe group '{group}'"),
+                        g.error_code,
+                        None,
+                    ));
                 }
                 let consumer = g.protocol_type.as_str() == "consumer";
                 Ok(GroupDescription {
@@ -54,8 +78,17 @@ impl KafkaClient {
                         .members
                         .into_iter()
                         .map(|m| {
-                            let assigned = if consumer { parse_assignment(&m.member_assignment) } else { vec![] };
-                            (m.member_id.to_string(), m.client_id.to_string(), m.client_host.to_string(), assigned)
+                            let assigned = if consumer {
+                                parse_assignment(&m.member_assignment)
+                            } else {
+                                vec![]
+                            };
+                            (
+                                m.member_id.to_string(),
+                                m.client_id.to_string(),
+                                m.client_host.to_string(),
+                                assigned,
+                            )
                         })
                         .collect(),
                 })
@@ -66,22 +99,43 @@ impl KafkaClient {
 
     /// Committed offsets of a group: (topic, partition, offset); all of them when
     /// `topics` is None.
-    pub async fn committed(&mut self, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Result<Vec<(String, i32, i64)>, ClientError> {
-        let req = OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.into()))).with_topics(topics.map(|ts| {
-            ts.into_iter()
-                .map(|(t, ps)| OffsetFetchRequestTopic::default().with_name(TopicName(StrBytes::from_string(t))).with_partition_indexes(ps))
-                .collect()
-        }));
-        match self.send(ApiKey::OffsetFetch, 5, RequestKind::OffsetFetch(req)).await? {
+    pub async fn committed(
+        &mut self,
+        group: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<Vec<(String, i32, i64)>, ClientError> {
+        let req = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.into())))
+            .with_topics(topics.map(|ts| {
+                ts.into_iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t)))
+                            .with_partition_indexes(ps)
+                    })
+                    .collect()
+            }));
+        match self
+            .send(ApiKey::OffsetFetch, 5, RequestKind::OffsetFetch(req))
+            .await?
+        {
             ResponseKind::OffsetFetch(r) => {
                 if r.error_code != 0 {
-                    return Err(kafka_err(format!("cannot fetch offsets of group '{group}'"), r.error_code, None));
+                    return Err(kafka_err(
+                        format!("cannot fetch offsets of group '{group}'"),
+                        r.error_code,
+                        None,
+                    ));
                 }
                 let mut out = Vec::new();
                 for t in r.topics {
                     for p in t.partitions {
                         if p.error_code != 0 {
-                            return Err(kafka_err(format!("cannot fetch offsets of group '{group}'"), p.error_code, None));
+                            return Err(kafka_err(
+                                format!("cannot fetch offsets of group '{group}'"),
+                                p.error_code,
+                                None,
+                            ));
                         }
                         out.push((t.name.0.to_string(), p.partition_index, p.committed_offset));
                     }
@@ -94,22 +148,40 @@ impl KafkaClient {
     }
 
     /// Commits offsets outside any generation (allowed only while the group is empty).
-    pub async fn commit_standalone(&mut self, group: &str, topic: &str, offsets: &[(i32, i64)]) -> Result<(), ClientError> {
+    pub async fn commit_standalone(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(i32, i64)],
+    ) -> Result<(), ClientError> {
         let req = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.into())))
             .with_generation_id_or_member_epoch(-1)
-            .with_topics(vec![OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.into()))).with_partitions(
-                offsets
-                    .iter()
-                    .map(|(p, o)| OffsetCommitRequestPartition::default().with_partition_index(*p).with_committed_offset(*o))
-                    .collect(),
-            )]);
-        match self.send(ApiKey::OffsetCommit, 5, RequestKind::OffsetCommit(req)).await? {
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(
+                    offsets
+                        .iter()
+                        .map(|(p, o)| {
+                            OffsetCommitRequestPartition::default()
+                                .with_partition_index(*p)
+                                .with_committed_offset(*o)
+                        })
+                        .collect(),
+                )]);
+        match self
+            .send(ApiKey::OffsetCommit, 5, RequestKind::OffsetCommit(req))
+            .await?
+        {
             ResponseKind::OffsetCommit(r) => {
                 for t in r.topics {
                     for p in t.partitions {
                         if p.error_code != 0 {
-                            return Err(kafka_err(format!("cannot commit offsets of group '{group}'"), p.error_code, None));
+                            return Err(kafka_err(
+                                format!("cannot commit offsets of group '{group}'"),
+                                p.error_code,
+                                None,
+                            ));
                         }
                     }
                 }

@@ -25,33 +25,51 @@ use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub use crate::protocol::partitioner::partition_for_key;
 pub use crate::protocol::records::encode_batch;
 pub use groups::GroupDescription;
-pub use crate::protocol::partitioner::partition_for_key;
 
 use crate::protocol::codec::{decode_response, encode_request};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error("{context}: {error} (error code {code})")]
-    Kafka { context: String, code: i16, error: String },
+    Kafka {
+        context: String,
+        code: i16,
+        error: String,
+    },
     #[error("timed out waiting for the broker")]
     Timeout,
 }
 
-pub(crate) fn kafka_err(context: impl Into<String>, code: i16, message: Option<&StrBytes>) -> ClientError {
-    let name = code.err().map(|e| format!("{e:?}")).unwrap_or_else(|| "NONE".into());
+pub(crate) fn kafka_err(
+    context: impl Into<String>,
+    code: i16,
+    message: Option<&StrBytes>,
+) -> ClientError {
+    let name = code
+        .err()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| "NONE".into());
     let error = match message {
         Some(m) if !m.is_empty() => format!("{name}: {m}"),
         _ => name,
     };
-    ClientError::Kafka { context: context.into(), code, error }
+    ClientError::Kafka {
+        context: context.into(),
+        code,
+        error,
+    }
 }
 
 /// A consumed record.
@@ -76,48 +94,82 @@ impl KafkaClient {
     pub async fn connect(addr: &str) -> Result<KafkaClient, ClientError> {
         let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
             .await
-            .map_err(|_| ClientError::Connect { addr: addr.into(), source: std::io::ErrorKind::TimedOut.into() })?
-            .map_err(|source| ClientError::Connect { addr: addr.into(), source })?;
+            .map_err(|_| ClientError::Connect {
+                addr: addr.into(),
+                source: std::io::ErrorKind::TimedOut.into(),
+            })?
+            .map_err(|source| ClientError::Connect {
+                addr: addr.into(),
+                source,
+            })?;
         stream.set_nodelay(true)?;
-        Ok(KafkaClient { stream, correlation_id: 0, timeout: Duration::from_secs(30) })
+        Ok(KafkaClient {
+            stream,
+            correlation_id: 0,
+            timeout: Duration::from_secs(30),
+        })
     }
 
     /// Sends one request and waits for its response.
-    pub async fn send(&mut self, api: ApiKey, version: i16, body: RequestKind) -> Result<ResponseKind, ClientError> {
+    pub async fn send(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> Result<ResponseKind, ClientError> {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
             .with_request_api_version(version)
             .with_correlation_id(self.correlation_id)
             .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let frame = encode_request(&header, &body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame =
+            encode_request(&header, &body).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.stream.write_all(&frame).await?;
         let read = async {
             let size = self.stream.read_i32().await?;
             if !(0..=256 * 1024 * 1024).contains(&size) {
-                return Err(ClientError::Protocol(format!("response size {size} out of range")));
+                return Err(ClientError::Protocol(format!(
+                    "response size {size} out of range"
+                )));
             }
             let mut buf = BytesMut::zeroed(size as usize);
             self.stream.read_exact(&mut buf).await?;
             Ok::<_, ClientError>(buf.freeze())
         };
-        let buf = tokio::time::timeout(self.timeout, read).await.map_err(|_| ClientError::Timeout)??;
-        let (correlation_id, resp) = decode_response(api, version, buf).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let buf = tokio::time::timeout(self.timeout, read)
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        let (correlation_id, resp) =
+            decode_response(api, version, buf).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if correlation_id != self.correlation_id {
-            return Err(ClientError::Protocol(format!("correlation id {correlation_id}, expected {}", self.correlation_id)));
+            return Err(ClientError::Protocol(format!(
+                "correlation id {correlation_id}, expected {}",
+                self.correlation_id
+            )));
         }
         Ok(resp)
     }
 
-    pub async fn metadata(&mut self, topics: Option<Vec<String>>, auto_create: bool) -> Result<MetadataResponse, ClientError> {
+    pub async fn metadata(
+        &mut self,
+        topics: Option<Vec<String>>,
+        auto_create: bool,
+    ) -> Result<MetadataResponse, ClientError> {
         let req = MetadataRequest::default()
             .with_topics(topics.map(|ts| {
                 ts.into_iter()
-                    .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t)))))
+                    .map(|t| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(t))))
+                    })
                     .collect()
             }))
             .with_allow_auto_topic_creation(auto_create);
-        match self.send(ApiKey::Metadata, 12, RequestKind::Metadata(req)).await? {
+        match self
+            .send(ApiKey::Metadata, 12, RequestKind::Metadata(req))
+            .await?
+        {
             ResponseKind::Metadata(m) => Ok(m),
             _ => Err(ClientError::Protocol("unexpected response".into())),
         }
@@ -125,15 +177,26 @@ impl KafkaClient {
 
     /// Partition count of `topic` (creating it if the broker auto-creates).
     pub async fn partitions(&mut self, topic: &str, auto_create: bool) -> Result<i32, ClientError> {
-        let md = self.metadata(Some(vec![topic.to_string()]), auto_create).await?;
-        let t = md.topics.first().ok_or_else(|| ClientError::Protocol("empty metadata".into()))?;
+        let md = self
+            .metadata(Some(vec![topic.to_string()]), auto_create)
+            .await?;
+        let t = md
+            .topics
+            .first()
+            .ok_or_else(|| ClientError::Protocol("empty metadata".into()))?;
         if t.error_code != 0 {
             return Err(kafka_err(format!("topic '{topic}'"), t.error_code, None));
         }
         Ok(t.partitions.len() as i32)
     }
 
-    pub async fn create_topic(&mut self, name: &str, partitions: i32, replication_factor: i16, configs: &BTreeMap<String, String>) -> Result<(), ClientError> {
+    pub async fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ClientError> {
         let topic = CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_string(name.into())))
             .with_num_partitions(partitions)
@@ -141,13 +204,26 @@ impl KafkaClient {
             .with_configs(
                 configs
                     .iter()
-                    .map(|(k, v)| CreatableTopicConfig::default().with_name(StrBytes::from_string(k.clone())).with_value(Some(StrBytes::from_string(v.clone()))))
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.clone()))
+                            .with_value(Some(StrBytes::from_string(v.clone())))
+                    })
                     .collect(),
             );
-        let req = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(30_000);
-        match self.send(ApiKey::CreateTopics, 4, RequestKind::CreateTopics(req)).await? {
+        let req = CreateTopicsRequest::default()
+            .with_topics(vec![topic])
+            .with_timeout_ms(30_000);
+        match self
+            .send(ApiKey::CreateTopics, 4, RequestKind::CreateTopics(req))
+            .await?
+        {
             ResponseKind::CreateTopics(r) => match r.topics.first() {
-                Some(t) if t.error_code != 0 => Err(kafka_err(format!("cannot create topic '{name}'"), t.error_code, t.error_message.as_ref())),
+                Some(t) if t.error_code != 0 => Err(kafka_err(
+                    format!("cannot create topic '{name}'"),
+                    t.error_code,
+                    t.error_message.as_ref(),
+                )),
                 Some(_) => Ok(()),
                 None => Err(ClientError::Protocol("empty CreateTopics response".into())),
             },
@@ -156,10 +232,19 @@ impl KafkaClient {
     }
 
     pub async fn delete_topic(&mut self, name: &str) -> Result<(), ClientError> {
-        let req = DeleteTopicsRequest::default().with_topic_names(vec![TopicName(StrBytes::from_string(name.into()))]).with_timeout_ms(30_000);
-        match self.send(ApiKey::DeleteTopics, 3, RequestKind::DeleteTopics(req)).await? {
+        let req = DeleteTopicsRequest::default()
+            .with_topic_names(vec![TopicName(StrBytes::from_string(name.into()))])
+            .with_timeout_ms(30_000);
+        match self
+            .send(ApiKey::DeleteTopics, 3, RequestKind::DeleteTopics(req))
+            .await?
+        {
             ResponseKind::DeleteTopics(r) => match r.responses.first() {
-                Some(t) if t.error_code != 0 => Err(kafka_err(format!("cannot delete topic '{name}'"), t.error_code, None)),
+                Some(t) if t.error_code != 0 => Err(kafka_err(
+                    format!("cannot delete topic '{name}'"),
+                    t.error_code,
+                    None,
+                )),
                 Some(_) => Ok(()),
                 None => Err(ClientError::Protocol("empty DeleteTopics response".into())),
             },
@@ -168,21 +253,45 @@ impl KafkaClient {
     }
 
     /// Topic configs as (name, value, is_override).
-    pub async fn describe_topic_configs(&mut self, name: &str) -> Result<Vec<(String, String, bool)>, ClientError> {
-        let req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(StrBytes::from_string(name.into()))
-            .with_configuration_keys(None)]);
-        match self.send(ApiKey::DescribeConfigs, 2, RequestKind::DescribeConfigs(req)).await? {
+    pub async fn describe_topic_configs(
+        &mut self,
+        name: &str,
+    ) -> Result<Vec<(String, String, bool)>, ClientError> {
+        let req = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(name.into()))
+                .with_configuration_keys(None),
+        ]);
+        match self
+            .send(
+                ApiKey::DescribeConfigs,
+                2,
+                RequestKind::DescribeConfigs(req),
+            )
+            .await?
+        {
             ResponseKind::DescribeConfigs(r) => {
-                let res = r.results.first().ok_or_else(|| ClientError::Protocol("empty DescribeConfigs response".into()))?;
+                let res = r.results.first().ok_or_else(|| {
+                    ClientError::Protocol("empty DescribeConfigs response".into())
+                })?;
                 if res.error_code != 0 {
-                    return Err(kafka_err(format!("cannot describe topic '{name}'"), res.error_code, res.error_message.as_ref()));
+                    return Err(kafka_err(
+                        format!("cannot describe topic '{name}'"),
+                        res.error_code,
+                        res.error_message.as_ref(),
+                    ));
                 }
                 Ok(res
                     .configs
                     .iter()
-                    .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(), c.config_source == 1))
+                    .map(|c| {
+                        (
+                            c.name.to_string(),
+                            c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                            c.config_source == 1,
+                        )
+                    })
                     .collect())
             }
             _ => Err(ClientError::Protocol("unexpected response".into())),
@@ -190,12 +299,27 @@ impl KafkaClient {
     }
 
     /// Produces one batch to one partition with acks=all; returns the base offset.
-    pub async fn produce(&mut self, topic: &str, partition: i32, records: Vec<(Option<Bytes>, Option<Bytes>)>, compression: Compression) -> Result<i64, ClientError> {
-        let buf = encode_batch(records, crate::storage::segment::now_ms(), compression).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(buf))])]);
-        match self.send(ApiKey::Produce, 7, RequestKind::Produce(req)).await? {
+    pub async fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: Vec<(Option<Bytes>, Option<Bytes>)>,
+        compression: Compression,
+    ) -> Result<i64, ClientError> {
+        let buf = encode_batch(records, crate::storage::segment::now_ms(), compression)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(buf))])]);
+        match self
+            .send(ApiKey::Produce, 7, RequestKind::Produce(req))
+            .await?
+        {
             ResponseKind::Produce(r) => {
                 let p = r
                     .responses
@@ -203,7 +327,11 @@ impl KafkaClient {
                     .and_then(|t| t.partition_responses.first())
                     .ok_or_else(|| ClientError::Protocol("empty Produce response".into()))?;
                 if p.error_code != 0 {
-                    return Err(kafka_err(format!("produce to {topic}-{partition} failed"), p.error_code, p.error_message.as_ref()));
+                    return Err(kafka_err(
+                        format!("produce to {topic}-{partition} failed"),
+                        p.error_code,
+                        p.error_message.as_ref(),
+                    ));
                 }
                 Ok(p.base_offset)
             }
@@ -212,11 +340,23 @@ impl KafkaClient {
     }
 
     /// ListOffsets for one partition: -2 earliest, -1 latest, or a timestamp.
-    pub async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
-        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)])]);
-        match self.send(ApiKey::ListOffsets, 5, RequestKind::ListOffsets(req)).await? {
+    pub async fn list_offset(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<i64, ClientError> {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_timestamp(timestamp)])]);
+        match self
+            .send(ApiKey::ListOffsets, 5, RequestKind::ListOffsets(req))
+            .await?
+        {
             ResponseKind::ListOffsets(r) => {
                 let p = r
                     .topics
@@ -224,7 +364,11 @@ impl KafkaClient {
                     .and_then(|t| t.partitions.first())
                     .ok_or_else(|| ClientError::Protocol("empty ListOffsets response".into()))?;
                 if p.error_code != 0 {
-                    return Err(kafka_err(format!("list offsets of {topic}-{partition}"), p.error_code, None));
+                    return Err(kafka_err(
+                        format!("list offsets of {topic}-{partition}"),
+                        p.error_code,
+                        None,
+                    ));
                 }
                 Ok(p.offset)
             }
@@ -233,20 +377,35 @@ impl KafkaClient {
     }
 
     /// Fetches from several partitions at once: `positions` maps partition → next offset.
-    pub async fn fetch(&mut self, topic: &str, positions: &BTreeMap<i32, i64>, max_wait_ms: i32) -> Result<Vec<Consumed>, ClientError> {
+    pub async fn fetch(
+        &mut self,
+        topic: &str,
+        positions: &BTreeMap<i32, i64>,
+        max_wait_ms: i32,
+    ) -> Result<Vec<Consumed>, ClientError> {
         let req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(1)
             .with_max_bytes(50 * 1024 * 1024)
             .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.into()))).with_partitions(
-                positions
-                    .iter()
-                    .map(|(p, o)| FetchPartition::default().with_partition(*p).with_fetch_offset(*o).with_partition_max_bytes(1024 * 1024))
-                    .collect(),
-            )]);
-        let resp = match self.send(ApiKey::Fetch, 11, RequestKind::Fetch(req)).await? {
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(
+                    positions
+                        .iter()
+                        .map(|(p, o)| {
+                            FetchPartition::default()
+                                .with_partition(*p)
+                                .with_fetch_offset(*o)
+                                .with_partition_max_bytes(1024 * 1024)
+                        })
+                        .collect(),
+                )]);
+        let resp = match self
+            .send(ApiKey::Fetch, 11, RequestKind::Fetch(req))
+            .await?
+        {
             ResponseKind::Fetch(r) => r,
             _ => return Err(ClientError::Protocol("unexpected response".into())),
         };
@@ -254,17 +413,33 @@ impl KafkaClient {
         for t in resp.responses {
             for p in t.partitions {
                 if p.error_code != 0 {
-                    return Err(kafka_err(format!("fetch from {topic}-{}", p.partition_index), p.error_code, None));
+                    return Err(kafka_err(
+                        format!("fetch from {topic}-{}", p.partition_index),
+                        p.error_code,
+                        None,
+                    ));
                 }
-                let Some(mut records) = p.records else { continue };
+                let Some(mut records) = p.records else {
+                    continue;
+                };
                 let from = positions.get(&p.partition_index).copied().unwrap_or(0);
                 while !records.is_empty() {
                     let set = match RecordBatchDecoder::decode(&mut records) {
                         Ok(s) => s,
                         Err(_) => break, // a partial batch at the end of the response
                     };
-                    for r in set.records.into_iter().filter(|r| !r.control && r.offset >= from) {
-                        out.push(Consumed { partition: p.partition_index, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value });
+                    for r in set
+                        .records
+                        .into_iter()
+                        .filter(|r| !r.control && r.offset >= from)
+                    {
+                        out.push(Consumed {
+                            partition: p.partition_index,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            key: r.key,
+                            value: r.value,
+                        });
                     }
                 }
             }

@@ -15,9 +15,15 @@ use crate::storage::config::LogConfig;
 #[derive(Debug, Error)]
 pub enum SettingsError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("invalid listen address '{0}' (expected HOST:PORT)")]
     BadAddress(String),
     #[error("invalid topic defaults: {0}")]
@@ -141,36 +147,56 @@ impl Default for Settings {
 impl Settings {
     /// Loads a TOML file over the embedded defaults.
     pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.into(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| SettingsError::Parse {
+            path: path.into(),
+            source,
+        })
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {
         for addr in [&self.kafka_listen, &self.http_listen] {
-            addr.parse::<SocketAddr>().map_err(|_| SettingsError::BadAddress(addr.clone()))?;
+            addr.parse::<SocketAddr>()
+                .map_err(|_| SettingsError::BadAddress(addr.clone()))?;
         }
         if !self.beats_listen.is_empty() {
-            self.beats_listen.parse::<SocketAddr>().map_err(|_| SettingsError::BadAddress(self.beats_listen.clone()))?;
+            self.beats_listen
+                .parse::<SocketAddr>()
+                .map_err(|_| SettingsError::BadAddress(self.beats_listen.clone()))?;
         }
         crate::broker::registry::validate_topic_name(&self.beats_fallback_topic)
             .map_err(|e| SettingsError::Invalid(format!("beats_fallback_topic: {e}")))?;
         if !(1..=1000).contains(&self.offsets_topic_num_partitions) {
-            return Err(SettingsError::Invalid("offsets_topic_num_partitions must be between 1 and 1000".into()));
+            return Err(SettingsError::Invalid(
+                "offsets_topic_num_partitions must be between 1 and 1000".into(),
+            ));
         }
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
-            return Err(SettingsError::Invalid("group_min_session_timeout_ms exceeds group_max_session_timeout_ms".into()));
+            return Err(SettingsError::Invalid(
+                "group_min_session_timeout_ms exceeds group_max_session_timeout_ms".into(),
+            ));
         }
         if self.num_partitions < 1 {
-            return Err(SettingsError::Invalid("num_partitions must be at least 1".into()));
+            return Err(SettingsError::Invalid(
+                "num_partitions must be at least 1".into(),
+            ));
         }
         self.topic_log_config(&BTreeMap::new())?;
         Ok(())
     }
 
     /// The log config of a topic with the given overrides, over the broker defaults.
-    pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, crate::storage::config::ConfigError> {
+    pub fn topic_log_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, crate::storage::config::ConfigError> {
         let mut defaults = self.topic_defaults.clone();
-        defaults.entry("max.message.bytes".into()).or_insert_with(|| self.message_max_bytes.to_string());
+        defaults
+            .entry("max.message.bytes".into())
+            .or_insert_with(|| self.message_max_bytes.to_string());
         LogConfig::from_map(&defaults, overrides)
     }
 
@@ -202,7 +228,10 @@ mod tests {
 
     #[test]
     fn shipped_example_configs_are_valid() {
-        for text in [include_str!("../../config/single-node.toml"), include_str!("../../config/durable.toml")] {
+        for text in [
+            include_str!("../../config/single-node.toml"),
+            include_str!("../../config/durable.toml"),
+        ] {
             let s: Settings = toml::from_str(text).unwrap();
             s.validate().unwrap();
         }
@@ -212,7 +241,10 @@ mod tests {
     fn toml_overrides_and_unknown_keys() {
         let s: Settings = toml::from_str("data_dir = \"/tmp/x\"\nnum_partitions = 3\n[topic_defaults]\n\"retention.ms\" = \"1000\"\n").unwrap();
         assert_eq!(s.num_partitions, 3);
-        assert_eq!(s.topic_log_config(&BTreeMap::new()).unwrap().retention_ms, 1000);
+        assert_eq!(
+            s.topic_log_config(&BTreeMap::new()).unwrap().retention_ms,
+            1000
+        );
         assert!(toml::from_str::<Settings>("no_such_key = 1").is_err());
     }
 }

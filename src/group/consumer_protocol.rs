@@ -32,15 +32,20 @@ pub fn parse_assignment(b: &[u8]) -> Vec<(String, Vec<i32>)> {
         b.get(at..at + 2).map(|s| i16::from_be_bytes([s[0], s[1]]))
     }
     fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-        b.get(at..at + 4).map(|s| i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        b.get(at..at + 4)
+            .map(|s| i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
     let mut out = Vec::new();
-    let Some(count) = i32_at(b, 2) else { return out };
+    let Some(count) = i32_at(b, 2) else {
+        return out;
+    };
     let mut pos = 6;
     for _ in 0..count.max(0) {
         let Some(len) = i16_at(b, pos) else { break };
         pos += 2;
-        let Some(name) = b.get(pos..pos + len.max(0) as usize) else { break };
+        let Some(name) = b.get(pos..pos + len.max(0) as usize) else {
+            break;
+        };
         pos += len.max(0) as usize;
         let Some(n) = i32_at(b, pos) else { break };
         pos += 4;

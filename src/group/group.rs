@@ -69,7 +69,11 @@ pub struct Member {
 
 impl Member {
     pub fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -113,7 +117,12 @@ pub struct SyncOutcome {
 
 impl SyncOutcome {
     pub fn error(error: i16) -> SyncOutcome {
-        SyncOutcome { error, assignment: Bytes::new(), protocol_type: None, protocol: None }
+        SyncOutcome {
+            error,
+            assignment: Bytes::new(),
+            protocol_type: None,
+            protocol: None,
+        }
     }
 }
 
@@ -191,26 +200,48 @@ impl Group {
     /// A JoinGroup. Returns the member id the request now stands for, and an immediate
     /// answer (`Some`) or `None` when the member must wait for the rebalance; effects
     /// answer other waiting members.
-    pub fn join(&mut self, now: i64, req: JoinRequest, limits: &GroupLimits) -> (String, Option<JoinOutcome>, Vec<Effect>) {
+    pub fn join(
+        &mut self,
+        now: i64,
+        req: JoinRequest,
+        limits: &GroupLimits,
+    ) -> (String, Option<JoinOutcome>, Vec<Effect>) {
         let (answer, effects) = self.join_inner(now, req, limits);
         (answer.0, answer.1, effects)
     }
 
-    fn join_inner(&mut self, now: i64, req: JoinRequest, limits: &GroupLimits) -> ((String, Option<JoinOutcome>), Vec<Effect>) {
-        let refuse = |error: i16, id: &str| ((id.to_string(), Some(JoinOutcome::error(error, id))), vec![]);
-        if req.session_timeout_ms < limits.min_session_timeout_ms || req.session_timeout_ms > limits.max_session_timeout_ms {
+    fn join_inner(
+        &mut self,
+        now: i64,
+        req: JoinRequest,
+        limits: &GroupLimits,
+    ) -> ((String, Option<JoinOutcome>), Vec<Effect>) {
+        let refuse = |error: i16, id: &str| {
+            (
+                (id.to_string(), Some(JoinOutcome::error(error, id))),
+                vec![],
+            )
+        };
+        if req.session_timeout_ms < limits.min_session_timeout_ms
+            || req.session_timeout_ms > limits.max_session_timeout_ms
+        {
             return refuse(code::INVALID_SESSION_TIMEOUT, &req.member_id);
         }
-        if req.protocol_type.is_empty() || req.protocols.is_empty() || !self.protocols_compatible(&req) {
+        if req.protocol_type.is_empty()
+            || req.protocols.is_empty()
+            || !self.protocols_compatible(&req)
+        {
             return refuse(code::INCONSISTENT_GROUP_PROTOCOL, &req.member_id);
         }
         let mut member_id = req.member_id.clone();
         if member_id.is_empty() {
             // A static member rejoining under a new incarnation takes over its old entry.
-            let known_static = req
-                .instance_id
-                .as_ref()
-                .and_then(|iid| self.members.values().find(|m| m.instance_id.as_ref() == Some(iid)).map(|m| m.id.clone()));
+            let known_static = req.instance_id.as_ref().and_then(|iid| {
+                self.members
+                    .values()
+                    .find(|m| m.instance_id.as_ref() == Some(iid))
+                    .map(|m| m.id.clone())
+            });
             match known_static {
                 Some(old_id) => {
                     let mut m = self.members.remove(&old_id).expect("present");
@@ -239,7 +270,16 @@ impl Group {
                             leader: self.leader.clone().unwrap_or_default(),
                             member_id: member_id.clone(),
                             members: if was_leader {
-                                self.members.values().map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata_for(&protocol))).collect()
+                                self.members
+                                    .values()
+                                    .map(|m| {
+                                        (
+                                            m.id.clone(),
+                                            m.instance_id.clone(),
+                                            m.metadata_for(&protocol),
+                                        )
+                                    })
+                                    .collect()
                             } else {
                                 vec![]
                             },
@@ -259,24 +299,34 @@ impl Group {
         } else if !self.members.contains_key(&member_id) && !self.pending_ids.remove(&member_id) {
             // A static member's old incarnation is fenced; anyone else is unknown.
             let fenced = req.instance_id.is_some()
-                && self.members.values().any(|m| m.instance_id == req.instance_id);
-            let error = if fenced { code::FENCED_INSTANCE_ID } else { code::UNKNOWN_MEMBER_ID };
+                && self
+                    .members
+                    .values()
+                    .any(|m| m.instance_id == req.instance_id);
+            let error = if fenced {
+                code::FENCED_INSTANCE_ID
+            } else {
+                code::UNKNOWN_MEMBER_ID
+            };
             return refuse(error, &member_id);
         }
         let was_empty = self.members.is_empty();
-        let entry = self.members.entry(member_id.clone()).or_insert_with(|| Member {
-            id: member_id.clone(),
-            instance_id: req.instance_id.clone(),
-            client_id: req.client_id.clone(),
-            client_host: req.client_host.clone(),
-            session_timeout_ms: req.session_timeout_ms,
-            rebalance_timeout_ms: req.rebalance_timeout_ms,
-            protocols: vec![],
-            assignment: Bytes::new(),
-            last_seen_ms: now,
-            awaiting_join: false,
-            awaiting_sync: false,
-        });
+        let entry = self
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member {
+                id: member_id.clone(),
+                instance_id: req.instance_id.clone(),
+                client_id: req.client_id.clone(),
+                client_host: req.client_host.clone(),
+                session_timeout_ms: req.session_timeout_ms,
+                rebalance_timeout_ms: req.rebalance_timeout_ms,
+                protocols: vec![],
+                assignment: Bytes::new(),
+                last_seen_ms: now,
+                awaiting_join: false,
+                awaiting_sync: false,
+            });
         entry.protocols = req.protocols.clone();
         entry.session_timeout_ms = req.session_timeout_ms;
         entry.rebalance_timeout_ms = req.rebalance_timeout_ms.max(req.session_timeout_ms);
@@ -290,7 +340,9 @@ impl Group {
         }
         effects.extend(self.maybe_complete_join(now));
         // If this join completed the rebalance, its own answer is among the effects.
-        let own = effects.iter().position(|e| matches!(e, Effect::Join(id, _) if *id == member_id));
+        let own = effects
+            .iter()
+            .position(|e| matches!(e, Effect::Join(id, _) if *id == member_id));
         match own {
             Some(i) => match effects.remove(i) {
                 Effect::Join(_, outcome) => ((member_id, Some(outcome)), effects),
@@ -316,18 +368,35 @@ impl Group {
         })
     }
 
-    fn prepare_rebalance(&mut self, now: i64, new_group: bool, limits: &GroupLimits) -> Vec<Effect> {
+    fn prepare_rebalance(
+        &mut self,
+        now: i64,
+        new_group: bool,
+        limits: &GroupLimits,
+    ) -> Vec<Effect> {
         let mut effects = Vec::new();
         // Members waiting for an assignment of the old generation must rejoin.
         for m in self.members.values_mut() {
             if m.awaiting_sync {
                 m.awaiting_sync = false;
-                effects.push(Effect::Sync(m.id.clone(), SyncOutcome::error(code::REBALANCE_IN_PROGRESS)));
+                effects.push(Effect::Sync(
+                    m.id.clone(),
+                    SyncOutcome::error(code::REBALANCE_IN_PROGRESS),
+                ));
             }
         }
-        let timeout = self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms)
+            .max()
+            .unwrap_or(0);
         self.rebalance_deadline_ms = now + timeout;
-        self.initial_delay_until_ms = if new_group { now + limits.initial_rebalance_delay_ms.min(timeout) } else { now };
+        self.initial_delay_until_ms = if new_group {
+            now + limits.initial_rebalance_delay_ms.min(timeout)
+        } else {
+            now
+        };
         self.state = State::PreparingRebalance;
         effects
     }
@@ -339,7 +408,8 @@ impl Group {
             return vec![];
         }
         let all_joined = self.members.values().all(|m| m.awaiting_join);
-        let ready = (all_joined && now >= self.initial_delay_until_ms) || now >= self.rebalance_deadline_ms;
+        let ready =
+            (all_joined && now >= self.initial_delay_until_ms) || now >= self.rebalance_deadline_ms;
         if !ready {
             return vec![];
         }
@@ -354,14 +424,27 @@ impl Group {
         }
         self.generation += 1;
         self.protocol = self.select_protocol();
-        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.state = State::CompletingRebalance;
         let protocol = self.protocol.clone().unwrap_or_default();
         let leader = self.leader.clone().unwrap_or_default();
-        let all: Vec<(String, Option<String>, Bytes)> =
-            self.members.values().map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata_for(&protocol))).collect();
+        let all: Vec<(String, Option<String>, Bytes)> = self
+            .members
+            .values()
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    m.instance_id.clone(),
+                    m.metadata_for(&protocol),
+                )
+            })
+            .collect();
         let mut effects = Vec::new();
         for m in self.members.values_mut() {
             m.awaiting_join = false;
@@ -392,7 +475,11 @@ impl Group {
             .protocols
             .iter()
             .map(|(n, _)| n)
-            .filter(|n| self.members.values().all(|m| m.protocols.iter().any(|(p, _)| p == *n)))
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == *n))
+            })
             .collect();
         let mut votes: BTreeMap<&String, usize> = BTreeMap::new();
         for m in self.members.values() {
@@ -411,10 +498,17 @@ impl Group {
         best.map(|(c, _)| c.clone())
     }
 
-    fn check_member(&self, member_id: &str, instance_id: &Option<String>, generation: i32) -> Result<(), i16> {
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: &Option<String>,
+        generation: i32,
+    ) -> Result<(), i16> {
         match self.members.get(member_id) {
             None => {
-                if instance_id.is_some() && self.members.values().any(|m| m.instance_id == *instance_id) {
+                if instance_id.is_some()
+                    && self.members.values().any(|m| m.instance_id == *instance_id)
+                {
                     Err(code::FENCED_INSTANCE_ID)
                 } else {
                     Err(code::UNKNOWN_MEMBER_ID)
@@ -442,7 +536,10 @@ impl Group {
         }
         match self.state {
             State::Empty => (Some(SyncOutcome::error(code::UNKNOWN_MEMBER_ID)), vec![]),
-            State::PreparingRebalance => (Some(SyncOutcome::error(code::REBALANCE_IN_PROGRESS)), vec![]),
+            State::PreparingRebalance => (
+                Some(SyncOutcome::error(code::REBALANCE_IN_PROGRESS)),
+                vec![],
+            ),
             State::Stable => (Some(self.sync_outcome(member_id)), vec![]),
             State::CompletingRebalance => {
                 if self.leader.as_deref() == Some(member_id) {
@@ -452,7 +549,12 @@ impl Group {
                     }
                     self.state = State::Stable;
                     let mut effects = Vec::new();
-                    let waiting: Vec<String> = self.members.values().filter(|m| m.awaiting_sync).map(|m| m.id.clone()).collect();
+                    let waiting: Vec<String> = self
+                        .members
+                        .values()
+                        .filter(|m| m.awaiting_sync)
+                        .map(|m| m.id.clone())
+                        .collect();
                     for id in waiting {
                         if let Some(m) = self.members.get_mut(&id) {
                             m.awaiting_sync = false;
@@ -473,14 +575,24 @@ impl Group {
     fn sync_outcome(&self, member_id: &str) -> SyncOutcome {
         SyncOutcome {
             error: code::NONE,
-            assignment: self.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            assignment: self
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
             protocol_type: self.protocol_type.clone(),
             protocol: self.protocol.clone(),
         }
     }
 
     /// A Heartbeat: keeps the member alive, and tells it when it must rejoin.
-    pub fn heartbeat(&mut self, now: i64, member_id: &str, instance_id: &Option<String>, generation: i32) -> i16 {
+    pub fn heartbeat(
+        &mut self,
+        now: i64,
+        member_id: &str,
+        instance_id: &Option<String>,
+        generation: i32,
+    ) -> i16 {
         if self.state == State::Empty {
             return code::UNKNOWN_MEMBER_ID;
         }
@@ -505,9 +617,19 @@ impl Group {
     }
 
     /// A LeaveGroup for one member (by id, or by instance id for static members).
-    pub fn leave(&mut self, now: i64, member_id: &str, instance_id: &Option<String>, limits: &GroupLimits) -> (i16, Vec<Effect>) {
+    pub fn leave(
+        &mut self,
+        now: i64,
+        member_id: &str,
+        instance_id: &Option<String>,
+        limits: &GroupLimits,
+    ) -> (i16, Vec<Effect>) {
         let id = if let Some(iid) = instance_id {
-            match self.members.values().find(|m| m.instance_id.as_ref() == Some(iid)) {
+            match self
+                .members
+                .values()
+                .find(|m| m.instance_id.as_ref() == Some(iid))
+            {
                 Some(m) if member_id.is_empty() || m.id == member_id => m.id.clone(),
                 Some(_) => return (code::FENCED_INSTANCE_ID, vec![]),
                 None => return (code::UNKNOWN_MEMBER_ID, vec![]),

@@ -100,7 +100,11 @@ pub struct CommitRefused(pub i16);
 
 impl GroupCoordinator {
     pub fn new(config: CoordinatorConfig, offsets: OffsetStore) -> Arc<GroupCoordinator> {
-        Arc::new(GroupCoordinator { config, inner: Mutex::new(Inner::default()), offsets })
+        Arc::new(GroupCoordinator {
+            config,
+            inner: Mutex::new(Inner::default()),
+            offsets,
+        })
     }
 
     /// JoinGroup: answered at once, or parked until the rebalance completes.
@@ -108,11 +112,17 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return JoinOutcome::error(code::INVALID_GROUP_ID, &req.member_id);
         }
-        let wait = Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms).max(0) as u64 + 5_000);
+        let wait = Duration::from_millis(
+            req.rebalance_timeout_ms.max(req.session_timeout_ms).max(0) as u64 + 5_000,
+        );
         let rx = {
             let mut inner = self.inner.lock();
-            let group = inner.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
-            let (member_id, immediate, effects) = group.join(now_ms(), req.clone(), &self.config.limits);
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            let (member_id, immediate, effects) =
+                group.join(now_ms(), req.clone(), &self.config.limits);
             inner.apply(group_id, effects);
             if let Some(out) = immediate {
                 return out;
@@ -130,30 +140,55 @@ impl GroupCoordinator {
     }
 
     /// SyncGroup: the leader's call distributes assignments; followers wait for it.
-    pub async fn sync(&self, group_id: &str, member_id: &str, instance_id: &Option<String>, generation: i32, assignments: Vec<(String, Bytes)>) -> SyncOutcome {
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: &Option<String>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncOutcome {
         let rx = {
             let mut inner = self.inner.lock();
             let Some(group) = inner.groups.get_mut(group_id) else {
                 return SyncOutcome::error(code::UNKNOWN_MEMBER_ID);
             };
-            let (immediate, effects) = group.sync(now_ms(), member_id, instance_id, generation, assignments);
-            let timeout = group.members.get(member_id).map(|m| m.session_timeout_ms).unwrap_or(0);
+            let (immediate, effects) =
+                group.sync(now_ms(), member_id, instance_id, generation, assignments);
+            let timeout = group
+                .members
+                .get(member_id)
+                .map(|m| m.session_timeout_ms)
+                .unwrap_or(0);
             inner.apply(group_id, effects);
             if let Some(out) = immediate {
                 return out;
             }
             let (tx, rx) = oneshot::channel();
-            inner.syncs.insert((group_id.to_string(), member_id.to_string()), tx);
+            inner
+                .syncs
+                .insert((group_id.to_string(), member_id.to_string()), tx);
             (rx, timeout)
         };
         let (rx, session_timeout_ms) = rx;
-        match tokio::time::timeout(Duration::from_millis(session_timeout_ms.max(0) as u64 + 5_000), rx).await {
+        match tokio::time::timeout(
+            Duration::from_millis(session_timeout_ms.max(0) as u64 + 5_000),
+            rx,
+        )
+        .await
+        {
             Ok(Ok(out)) => out,
             _ => SyncOutcome::error(code::REBALANCE_IN_PROGRESS),
         }
     }
 
-    pub fn heartbeat(&self, group_id: &str, member_id: &str, instance_id: &Option<String>, generation: i32) -> i16 {
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: &Option<String>,
+        generation: i32,
+    ) -> i16 {
         let mut inner = self.inner.lock();
         match inner.groups.get_mut(group_id) {
             Some(g) => g.heartbeat(now_ms(), member_id, instance_id, generation),
@@ -169,7 +204,11 @@ impl GroupCoordinator {
         };
         let (err, effects) = g.leave(now_ms(), member_id, instance_id, &self.config.limits);
         if err == code::NONE {
-            tracing::info!(group = group_id, member = member_id, "member left the group");
+            tracing::info!(
+                group = group_id,
+                member = member_id,
+                "member left the group"
+            );
         }
         inner.apply(group_id, effects);
         err
@@ -184,7 +223,9 @@ impl GroupCoordinator {
             let mut inner = self.inner.lock();
             let ids: Vec<String> = inner.groups.keys().cloned().collect();
             for id in ids {
-                let Some(g) = inner.groups.get_mut(&id) else { continue };
+                let Some(g) = inner.groups.get_mut(&id) else {
+                    continue;
+                };
                 let (expired, effects) = g.tick(now, &self.config.limits);
                 for m in &expired {
                     tracing::info!(group = %id, member = %m, "member expired: no heartbeat within the session timeout");
@@ -197,7 +238,12 @@ impl GroupCoordinator {
             }
         }
         // Offsets of groups without members (or without a group at all) expire.
-        let mut candidates: Vec<String> = self.offsets.groups().into_iter().filter(|g| !self.has_members(g)).collect();
+        let mut candidates: Vec<String> = self
+            .offsets
+            .groups()
+            .into_iter()
+            .filter(|g| !self.has_members(g))
+            .collect();
         candidates.sort();
         let cutoff = now - self.config.offsets_retention_ms;
         let mut by_group: HashMap<String, Vec<((String, i32), Option<Committed>)>> = HashMap::new();
@@ -219,37 +265,61 @@ impl GroupCoordinator {
     }
 
     fn has_members(&self, group_id: &str) -> bool {
-        self.inner.lock().groups.get(group_id).is_some_and(|g| !g.is_empty())
+        self.inner
+            .lock()
+            .groups
+            .get(group_id)
+            .is_some_and(|g| !g.is_empty())
     }
 
     /// Checks that a commit may be applied to `group_id`: simple (standalone) commits
     /// with generation -1 are allowed only while the group has no members.
-    pub fn check_commit(&self, group_id: &str, member_id: &str, instance_id: &Option<String>, generation: i32) -> Result<(), CommitRefused> {
+    pub fn check_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: &Option<String>,
+        generation: i32,
+    ) -> Result<(), CommitRefused> {
         if group_id.is_empty() {
             return Err(CommitRefused(code::INVALID_GROUP_ID));
         }
         let mut inner = self.inner.lock();
         let Some(g) = inner.groups.get_mut(group_id) else {
-            return if generation < 0 { Ok(()) } else { Err(CommitRefused(code::ILLEGAL_GENERATION)) };
+            return if generation < 0 {
+                Ok(())
+            } else {
+                Err(CommitRefused(code::ILLEGAL_GENERATION))
+            };
         };
         if g.is_empty() {
-            return if generation < 0 { Ok(()) } else { Err(CommitRefused(code::ILLEGAL_GENERATION)) };
+            return if generation < 0 {
+                Ok(())
+            } else {
+                Err(CommitRefused(code::ILLEGAL_GENERATION))
+            };
         }
         if generation < 0 && member_id.is_empty() {
             // Another client committing for a group that has live members.
             return Err(CommitRefused(code::UNKNOWN_MEMBER_ID));
         }
         match g.members.get_mut(member_id) {
-            None => Err(CommitRefused(if instance_id.is_some() && g.members.values().any(|m| m.instance_id == *instance_id) {
-                code::FENCED_INSTANCE_ID
-            } else {
-                code::UNKNOWN_MEMBER_ID
-            })),
+            None => Err(CommitRefused(
+                if instance_id.is_some()
+                    && g.members.values().any(|m| m.instance_id == *instance_id)
+                {
+                    code::FENCED_INSTANCE_ID
+                } else {
+                    code::UNKNOWN_MEMBER_ID
+                },
+            )),
             Some(_) if generation != g.generation => Err(CommitRefused(code::ILLEGAL_GENERATION)),
             // As in Kafka: commits of the current generation are accepted while the
             // group prepares a rebalance (members commit as their partitions are
             // revoked), but not between the JoinGroup and SyncGroup answers.
-            Some(_) if g.state == State::CompletingRebalance => Err(CommitRefused(code::REBALANCE_IN_PROGRESS)),
+            Some(_) if g.state == State::CompletingRebalance => {
+                Err(CommitRefused(code::REBALANCE_IN_PROGRESS))
+            }
             Some(m) => {
                 m.last_seen_ms = now_ms();
                 Ok(())
@@ -257,10 +327,21 @@ impl GroupCoordinator {
         }
     }
 
-    pub fn commit(&self, group_id: &str, commits: Vec<((String, i32), Committed)>) -> Result<(), OffsetsError> {
-        let result = self.offsets.write(group_id, commits.into_iter().map(|(k, c)| (k, Some(c))).collect());
+    pub fn commit(
+        &self,
+        group_id: &str,
+        commits: Vec<((String, i32), Committed)>,
+    ) -> Result<(), OffsetsError> {
+        let result = self.offsets.write(
+            group_id,
+            commits.into_iter().map(|(k, c)| (k, Some(c))).collect(),
+        );
         // A group that exists only through its offsets is listed as Empty.
-        self.inner.lock().groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        self.inner
+            .lock()
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id));
         result
     }
 
@@ -274,7 +355,9 @@ impl GroupCoordinator {
         ids.extend(self.offsets.groups());
         ids.sort();
         ids.dedup();
-        ids.into_iter().filter_map(|id| self.describe(&id)).collect()
+        ids.into_iter()
+            .filter_map(|id| self.describe(&id))
+            .collect()
     }
 
     /// A group's state; None if the coordinator knows nothing of it.
@@ -330,7 +413,9 @@ impl GroupCoordinator {
         }
         if let Err(e) = self.offsets.delete_group(group_id) {
             tracing::error!(group = group_id, error = %e, "cannot delete group offsets");
-            return crate::broker::errors::code(kafka_protocol::error::ResponseError::KafkaStorageError);
+            return crate::broker::errors::code(
+                kafka_protocol::error::ResponseError::KafkaStorageError,
+            );
         }
         let mut inner = self.inner.lock();
         if inner.groups.get(group_id).is_some_and(|g| g.is_empty()) {
@@ -342,7 +427,12 @@ impl GroupCoordinator {
 
     /// Topics the group's members subscribe to (for OffsetDelete).
     pub fn subscribed_topics(&self, group_id: &str) -> std::collections::BTreeSet<String> {
-        self.inner.lock().groups.get(group_id).map(|g| g.subscribed_topics()).unwrap_or_default()
+        self.inner
+            .lock()
+            .groups
+            .get(group_id)
+            .map(|g| g.subscribed_topics())
+            .unwrap_or_default()
     }
 
     pub fn exists(&self, group_id: &str) -> bool {

@@ -44,7 +44,8 @@ pub struct Committed {
 
 /// Java's `String.hashCode` over UTF-16 code units.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 /// The `__consumer_offsets` partition that holds `group`'s records.
@@ -128,7 +129,12 @@ pub fn decode_value(mut v: Bytes) -> Option<Committed> {
         return None;
     }
     let commit_timestamp = v.get_i64();
-    Some(Committed { offset, leader_epoch, metadata, commit_timestamp })
+    Some(Committed {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp,
+    })
 }
 
 type GroupOffsets = BTreeMap<(String, i32), Committed>;
@@ -150,10 +156,18 @@ impl OffsetStore {
                 let plan = partition.log.lock().read(from, 8 * 1024 * 1024)?;
                 let Some(plan) = plan else { break };
                 let bytes = plan.read().map_err(StorageError::from)?;
-                let Some((_, last)) = batch::validate_batches(&bytes).ok().and_then(|v| v.last().copied()) else { break };
-                let records = decode_records(bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+                let Some((_, last)) = batch::validate_batches(&bytes)
+                    .ok()
+                    .and_then(|v| v.last().copied())
+                else {
+                    break;
+                };
+                let records =
+                    decode_records(bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
                 for (_, key, value) in records {
-                    let Some((group, t, p)) = key.and_then(decode_key) else { continue };
+                    let Some((group, t, p)) = key.and_then(decode_key) else {
+                        continue;
+                    };
                     match value.and_then(decode_value) {
                         Some(c) => {
                             table.entry(group).or_default().insert((t, p), c);
@@ -170,12 +184,24 @@ impl OffsetStore {
             }
         }
         table.retain(|_, g| !g.is_empty());
-        tracing::info!(records = loaded, groups = table.len(), "loaded committed offsets");
-        Ok(OffsetStore { topic, table: parking_lot::Mutex::new(table), fsync })
+        tracing::info!(
+            records = loaded,
+            groups = table.len(),
+            "loaded committed offsets"
+        );
+        Ok(OffsetStore {
+            topic,
+            table: parking_lot::Mutex::new(table),
+            fsync,
+        })
     }
 
     /// Appends commits (a value) or deletions (None) for one group, then applies them.
-    pub fn write(&self, group: &str, changes: Vec<((String, i32), Option<Committed>)>) -> Result<(), OffsetsError> {
+    pub fn write(
+        &self,
+        group: &str,
+        changes: Vec<((String, i32), Option<Committed>)>,
+    ) -> Result<(), OffsetsError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -184,11 +210,16 @@ impl OffsetStore {
             .map(|((t, p), c)| (Some(encode_key(group, t, *p)), c.as_ref().map(encode_value)))
             .collect();
         let now = crate::storage::segment::now_ms();
-        let bytes = encode_batch(records, now, Compression::None).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+        let bytes = encode_batch(records, now, Compression::None)
+            .map_err(|e| OffsetsError::Encode(e.to_string()))?;
         let partition_index = partition_for_group(group, self.topic.partition_count());
-        let partition = self.topic.partition(partition_index).ok_or(OffsetsError::NoPartition(partition_index))?;
+        let partition = self
+            .topic
+            .partition(partition_index)
+            .ok_or(OffsetsError::NoPartition(partition_index))?;
         let bytes = BytesMut::from(&bytes[..]);
-        let headers = batch::validate_batches(&bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+        let headers =
+            batch::validate_batches(&bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
         // The table lock is held across the append so that the table and the log agree
         // on the order of concurrent writes to one key.
         let mut table = self.table.lock();
@@ -216,12 +247,19 @@ impl OffsetStore {
     }
 
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
-        self.table.lock().get(group).and_then(|g| g.get(&(topic.to_string(), partition)).cloned())
+        self.table
+            .lock()
+            .get(group)
+            .and_then(|g| g.get(&(topic.to_string(), partition)).cloned())
     }
 
     /// Every committed offset of a group.
     pub fn all(&self, group: &str) -> Vec<((String, i32), Committed)> {
-        self.table.lock().get(group).map(|g| g.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+        self.table
+            .lock()
+            .get(group)
+            .map(|g| g.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     pub fn groups(&self) -> Vec<String> {
@@ -236,7 +274,11 @@ impl OffsetStore {
 
     /// Deletes every offset of `group` (DeleteGroups).
     pub fn delete_group(&self, group: &str) -> Result<(), OffsetsError> {
-        let keys: Vec<_> = self.all(group).into_iter().map(|(k, _)| (k, None)).collect();
+        let keys: Vec<_> = self
+            .all(group)
+            .into_iter()
+            .map(|(k, _)| (k, None))
+            .collect();
         self.write(group, keys)
     }
 
@@ -246,7 +288,11 @@ impl OffsetStore {
         groups
             .iter()
             .filter_map(|g| table.get(g).map(|o| (g, o)))
-            .flat_map(|(g, o)| o.iter().filter(|(_, c)| c.commit_timestamp < cutoff_ms).map(move |(k, _)| (g.clone(), k.clone())))
+            .flat_map(|(g, o)| {
+                o.iter()
+                    .filter(|(_, c)| c.commit_timestamp < cutoff_ms)
+                    .map(move |(k, _)| (g.clone(), k.clone()))
+            })
             .collect()
     }
 }
@@ -269,7 +315,12 @@ mod tests {
     fn key_and_value_round_trip() {
         let k = encode_key("g", "logs", 7);
         assert_eq!(decode_key(k), Some(("g".into(), "logs".into(), 7)));
-        let c = Committed { offset: 42, leader_epoch: 3, metadata: "meta".into(), commit_timestamp: 1234 };
+        let c = Committed {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "meta".into(),
+            commit_timestamp: 1234,
+        };
         assert_eq!(decode_value(encode_value(&c)), Some(c));
         assert_eq!(decode_value(Bytes::from_static(&[0, 3, 1])), None);
         let mut group_meta = BytesMut::new();

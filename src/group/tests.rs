@@ -6,7 +6,11 @@ use bytes::Bytes;
 use super::consumer_protocol::parse_subscription;
 use super::group::*;
 
-const LIMITS: GroupLimits = GroupLimits { min_session_timeout_ms: 1000, max_session_timeout_ms: 300_000, initial_rebalance_delay_ms: 0 };
+const LIMITS: GroupLimits = GroupLimits {
+    min_session_timeout_ms: 1000,
+    max_session_timeout_ms: 300_000,
+    initial_rebalance_delay_ms: 0,
+};
 
 fn join_req(member: &str, protocols: &[&str]) -> JoinRequest {
     JoinRequest {
@@ -17,7 +21,10 @@ fn join_req(member: &str, protocols: &[&str]) -> JoinRequest {
         session_timeout_ms: 10_000,
         rebalance_timeout_ms: 30_000,
         protocol_type: "consumer".into(),
-        protocols: protocols.iter().map(|p| (p.to_string(), Bytes::from(format!("meta-{member}-{p}")))).collect(),
+        protocols: protocols
+            .iter()
+            .map(|p| (p.to_string(), Bytes::from(format!("meta-{member}-{p}"))))
+            .collect(),
         require_known_member_id: true,
     }
 }
@@ -38,10 +45,19 @@ fn a_single_member_becomes_leader_and_gets_its_assignment() {
     let mut g = Group::new("g");
     let (id, out, _) = join_new(&mut g, 0);
     let out = out.expect("one member completes the rebalance at once");
-    assert_eq!((out.error, out.generation, out.leader.as_str()), (code::NONE, 1, id.as_str()));
+    assert_eq!(
+        (out.error, out.generation, out.leader.as_str()),
+        (code::NONE, 1, id.as_str())
+    );
     assert_eq!(out.members.len(), 1);
     assert_eq!(g.state, State::CompletingRebalance);
-    let (sync, _) = g.sync(1, &id, &None, 1, vec![(id.clone(), Bytes::from_static(b"all"))]);
+    let (sync, _) = g.sync(
+        1,
+        &id,
+        &None,
+        1,
+        vec![(id.clone(), Bytes::from_static(b"all"))],
+    );
     assert_eq!(sync.unwrap().assignment, Bytes::from_static(b"all"));
     assert_eq!(g.state, State::Stable);
     assert_eq!(g.heartbeat(2, &id, &None, 1), code::NONE);
@@ -51,7 +67,13 @@ fn a_single_member_becomes_leader_and_gets_its_assignment() {
 fn a_second_member_triggers_a_rebalance_that_waits_for_the_first() {
     let mut g = Group::new("g");
     let (a, _, _) = join_new(&mut g, 0);
-    g.sync(0, &a, &None, 1, vec![(a.clone(), Bytes::from_static(b"a:0-5"))]);
+    g.sync(
+        0,
+        &a,
+        &None,
+        1,
+        vec![(a.clone(), Bytes::from_static(b"a:0-5"))],
+    );
     let (b, out_b, _) = join_new(&mut g, 10);
     assert!(out_b.is_none(), "b waits for a to rejoin");
     assert_eq!(g.state, State::PreparingRebalance);
@@ -65,18 +87,37 @@ fn a_second_member_triggers_a_rebalance_that_waits_for_the_first() {
         Effect::Join(id, o) if *id == b => Some(o.clone()),
         _ => None,
     });
-    assert_eq!(b_out.unwrap().members.len(), 0, "followers get no member list");
+    assert_eq!(
+        b_out.unwrap().members.len(),
+        0,
+        "followers get no member list"
+    );
     // The follower's sync waits for the leader's.
     let (none, _) = g.sync(40, &b, &None, 2, vec![]);
     assert!(none.is_none());
-    let (mine, effects) = g.sync(50, &a, &None, 2, vec![(a.clone(), Bytes::from_static(b"A")), (b.clone(), Bytes::from_static(b"B"))]);
+    let (mine, effects) = g.sync(
+        50,
+        &a,
+        &None,
+        2,
+        vec![
+            (a.clone(), Bytes::from_static(b"A")),
+            (b.clone(), Bytes::from_static(b"B")),
+        ],
+    );
     assert_eq!(mine.unwrap().assignment, Bytes::from_static(b"A"));
-    assert_eq!(effects, vec![Effect::Sync(b.clone(), SyncOutcome {
-        error: code::NONE,
-        assignment: Bytes::from_static(b"B"),
-        protocol_type: Some("consumer".into()),
-        protocol: Some("range".into()),
-    })]);
+    assert_eq!(
+        effects,
+        vec![Effect::Sync(
+            b.clone(),
+            SyncOutcome {
+                error: code::NONE,
+                assignment: Bytes::from_static(b"B"),
+                protocol_type: Some("consumer".into()),
+                protocol: Some("range".into()),
+            }
+        )]
+    );
     // Old generations are refused.
     assert_eq!(g.heartbeat(60, &b, &None, 1), code::ILLEGAL_GENERATION);
     assert_eq!(g.heartbeat(60, "nobody", &None, 2), code::UNKNOWN_MEMBER_ID);
@@ -133,8 +174,17 @@ fn leave_and_protocol_checks() {
     assert_eq!(out.unwrap().error, code::INCONSISTENT_GROUP_PROTOCOL);
     let mut bad = join_req("", &["range"]);
     bad.session_timeout_ms = 10;
-    assert_eq!(g.join(1, bad, &LIMITS).1.unwrap().error, code::INVALID_SESSION_TIMEOUT);
-    assert_eq!(g.join(1, join_req("made-up", &["range"]), &LIMITS).1.unwrap().error, code::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        g.join(1, bad, &LIMITS).1.unwrap().error,
+        code::INVALID_SESSION_TIMEOUT
+    );
+    assert_eq!(
+        g.join(1, join_req("made-up", &["range"]), &LIMITS)
+            .1
+            .unwrap()
+            .error,
+        code::UNKNOWN_MEMBER_ID
+    );
     assert_eq!(g.leave(2, &a, &None, &LIMITS).0, code::NONE);
     assert_eq!(g.state, State::Empty);
     assert_eq!(g.leave(3, &a, &None, &LIMITS).0, code::UNKNOWN_MEMBER_ID);
@@ -148,9 +198,14 @@ fn an_old_client_without_member_id_round_joins_and_waits_under_its_new_id() {
     old.require_known_member_id = false; // JoinGroup v0-v3
     let (b, waiting, _) = g.join(5, old, &LIMITS);
     assert!(waiting.is_none());
-    assert!(g.members[&b].awaiting_join, "the generated id is the one that waits");
+    assert!(
+        g.members[&b].awaiting_join,
+        "the generated id is the one that waits"
+    );
     let (_, _, effects) = g.join(6, join_req(&a, &["range"]), &LIMITS);
-    assert!(effects.iter().any(|e| matches!(e, Effect::Join(id, o) if *id == b && o.generation == 2)));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Join(id, o) if *id == b && o.generation == 2)));
 }
 
 #[test]
@@ -169,15 +224,28 @@ fn a_static_member_rejoining_keeps_its_place_and_fences_the_old_id() {
     a.instance_id = Some("host-1".into());
     let (_, out, _) = g.join(0, a.clone(), &LIMITS);
     let out = out.unwrap();
-    assert_eq!(out.error, code::NONE, "static members need no MEMBER_ID_REQUIRED round");
+    assert_eq!(
+        out.error,
+        code::NONE,
+        "static members need no MEMBER_ID_REQUIRED round"
+    );
     let old = out.member_id.clone();
-    g.sync(0, &old, &a.instance_id, 1, vec![(old.clone(), Bytes::from_static(b"P0"))]);
+    g.sync(
+        0,
+        &old,
+        &a.instance_id,
+        1,
+        vec![(old.clone(), Bytes::from_static(b"P0"))],
+    );
     // Restarted process: same instance id, no member id.
     let (_, again, _) = g.join(10, a.clone(), &LIMITS);
     let again = again.unwrap();
     assert_ne!(again.member_id, old);
     assert_eq!(g.members.len(), 1);
-    assert_eq!(g.heartbeat(20, &old, &a.instance_id, again.generation), code::FENCED_INSTANCE_ID);
+    assert_eq!(
+        g.heartbeat(20, &old, &a.instance_id, again.generation),
+        code::FENCED_INSTANCE_ID
+    );
 }
 
 #[test]
@@ -189,18 +257,44 @@ fn a_restarted_static_follower_rejoins_without_a_rebalance() {
     let (fid, waiting, _) = g.join(1, f.clone(), &LIMITS);
     assert!(waiting.is_none());
     let (_, _, _) = g.join(2, join_req(&leader, &["range"]), &LIMITS);
-    g.sync(3, &leader, &None, 2, vec![(leader.clone(), Bytes::from_static(b"L")), (fid.clone(), Bytes::from_static(b"F"))]);
+    g.sync(
+        3,
+        &leader,
+        &None,
+        2,
+        vec![
+            (leader.clone(), Bytes::from_static(b"L")),
+            (fid.clone(), Bytes::from_static(b"F")),
+        ],
+    );
     g.sync(3, &fid, &f.instance_id, 2, vec![]);
     assert_eq!(g.state, State::Stable);
     // The follower's process restarts with the same instance id.
     let (new_id, out, effects) = g.join(10, f.clone(), &LIMITS);
     let out = out.unwrap();
-    assert_eq!((out.error, out.generation), (code::NONE, 2), "same generation: no rebalance");
+    assert_eq!(
+        (out.error, out.generation),
+        (code::NONE, 2),
+        "same generation: no rebalance"
+    );
     assert!(effects.is_empty());
     assert_eq!(g.state, State::Stable);
-    assert_eq!(g.sync(11, &new_id, &f.instance_id, 2, vec![]).0.unwrap().assignment, Bytes::from_static(b"F"));
-    assert_eq!(g.heartbeat(12, &leader, &None, 2), code::NONE, "the leader is not disturbed");
-    assert_eq!(g.heartbeat(12, &fid, &f.instance_id, 2), code::FENCED_INSTANCE_ID);
+    assert_eq!(
+        g.sync(11, &new_id, &f.instance_id, 2, vec![])
+            .0
+            .unwrap()
+            .assignment,
+        Bytes::from_static(b"F")
+    );
+    assert_eq!(
+        g.heartbeat(12, &leader, &None, 2),
+        code::NONE,
+        "the leader is not disturbed"
+    );
+    assert_eq!(
+        g.heartbeat(12, &fid, &f.instance_id, 2),
+        code::FENCED_INSTANCE_ID
+    );
 }
 
 #[test]
@@ -210,12 +304,27 @@ fn a_restarted_static_leader_keeps_the_generation_and_skips_assignment() {
     l.instance_id = Some("host-1".into());
     let (lid, out, _) = g.join(0, l.clone(), &LIMITS);
     assert_eq!(out.unwrap().leader, lid);
-    g.sync(1, &lid, &l.instance_id, 1, vec![(lid.clone(), Bytes::from_static(b"L"))]);
+    g.sync(
+        1,
+        &lid,
+        &l.instance_id,
+        1,
+        vec![(lid.clone(), Bytes::from_static(b"L"))],
+    );
     let (new_id, out, _) = g.join(5, l.clone(), &LIMITS);
     let out = out.unwrap();
-    assert_eq!((out.generation, out.leader.as_str(), out.skip_assignment), (1, new_id.as_str(), true));
+    assert_eq!(
+        (out.generation, out.leader.as_str(), out.skip_assignment),
+        (1, new_id.as_str(), true)
+    );
     assert_eq!(out.members.len(), 1);
-    assert_eq!(g.sync(6, &new_id, &l.instance_id, 1, vec![]).0.unwrap().assignment, Bytes::from_static(b"L"));
+    assert_eq!(
+        g.sync(6, &new_id, &l.instance_id, 1, vec![])
+            .0
+            .unwrap()
+            .assignment,
+        Bytes::from_static(b"L")
+    );
 }
 
 #[test]
@@ -226,6 +335,9 @@ fn subscriptions_are_read_from_consumer_metadata() {
     meta.extend([0, 7]);
     meta.extend(b"metrics");
     meta.extend([0xff, 0xff, 0xff, 0xff]);
-    assert_eq!(parse_subscription(&meta), vec!["logs".to_string(), "metrics".to_string()]);
+    assert_eq!(
+        parse_subscription(&meta),
+        vec!["logs".to_string(), "metrics".to_string()]
+    );
     assert!(parse_subscription(&[0, 1, 0x7f, 0xff, 0xff, 0xff]).is_empty());
 }

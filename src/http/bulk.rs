@@ -30,21 +30,38 @@ use crate::protocol::records::OutRecord;
 pub type EsReply = (StatusCode, Json<Value>);
 
 fn es_error(status: StatusCode, kind: &str, reason: String) -> EsReply {
-    (status, Json(json!({"error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]}, "status": status.as_u16()})))
+    (
+        status,
+        Json(
+            json!({"error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]}, "status": status.as_u16()}),
+        ),
+    )
 }
 
 /// The request body, gunzipped when `Content-Encoding: gzip`, at most `max` bytes.
 fn body_bytes(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, EsReply> {
-    let gzip = headers.get("content-encoding").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let gzip = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     if !gzip {
         return Ok(body);
     }
     let mut out = Vec::new();
     let mut d = flate2::read::GzDecoder::new(&body[..]).take(max as u64 + 1);
-    d.read_to_end(&mut out)
-        .map_err(|e| es_error(StatusCode::BAD_REQUEST, "parse_exception", format!("cannot gunzip the body: {e}")))?;
+    d.read_to_end(&mut out).map_err(|e| {
+        es_error(
+            StatusCode::BAD_REQUEST,
+            "parse_exception",
+            format!("cannot gunzip the body: {e}"),
+        )
+    })?;
     if out.len() > max {
-        return Err(es_error(StatusCode::PAYLOAD_TOO_LARGE, "content_too_long_exception", format!("body exceeds {max} bytes")));
+        return Err(es_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "content_too_long_exception",
+            format!("body exceeds {max} bytes"),
+        ));
     }
     Ok(Bytes::from(out))
 }
@@ -71,29 +88,63 @@ fn parse_bulk(
 ) -> Result<(Vec<Item>, BTreeMap<String, Vec<(usize, OutRecord)>>), EsReply> {
     let mut items = Vec::new();
     let mut by_topic: BTreeMap<String, Vec<(usize, OutRecord)>> = BTreeMap::new();
-    let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()));
+    let mut lines = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()));
     while let Some(action_line) = lines.next() {
         let action: Value = serde_json::from_slice(action_line).map_err(|e| {
-            es_error(StatusCode::BAD_REQUEST, "illegal_argument_exception", format!("malformed action/metadata line: {e}"))
+            es_error(
+                StatusCode::BAD_REQUEST,
+                "illegal_argument_exception",
+                format!("malformed action/metadata line: {e}"),
+            )
         })?;
         let Some((name, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
-            return Err(es_error(StatusCode::BAD_REQUEST, "illegal_argument_exception", "empty action line".into()));
+            return Err(es_error(
+                StatusCode::BAD_REQUEST,
+                "illegal_argument_exception",
+                "empty action line".into(),
+            ));
         };
-        let index = meta.get("_index").and_then(Value::as_str).or(default_index).unwrap_or("").to_string();
-        let given_id = meta.get("_id").and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())));
+        let index = meta
+            .get("_index")
+            .and_then(Value::as_str)
+            .or(default_index)
+            .unwrap_or("")
+            .to_string();
+        let given_id = meta.get("_id").and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        });
         let id = given_id.clone().unwrap_or_else(new_id);
         match name.as_str() {
             "index" | "create" => {
                 let Some(doc) = lines.next() else {
-                    return Err(es_error(StatusCode::BAD_REQUEST, "illegal_argument_exception", "action without a document line".into()));
+                    return Err(es_error(
+                        StatusCode::BAD_REQUEST,
+                        "illegal_argument_exception",
+                        "action without a document line".into(),
+                    ));
                 };
                 let topic = topic_of(&index);
                 let error = if index.is_empty() {
-                    Some((400, "action_request_validation_exception", "index is missing".to_string()))
+                    Some((
+                        400,
+                        "action_request_validation_exception",
+                        "index is missing".to_string(),
+                    ))
                 } else if let Err(e) = validate_topic_name(&topic) {
                     Some((400, "invalid_index_name_exception", e.to_string()))
-                } else if serde_json::from_slice::<Value>(doc).map(|v| !v.is_object()).unwrap_or(true) {
-                    Some((400, "document_parsing_exception", "the document is not a JSON object".to_string()))
+                } else if serde_json::from_slice::<Value>(doc)
+                    .map(|v| !v.is_object())
+                    .unwrap_or(true)
+                {
+                    Some((
+                        400,
+                        "document_parsing_exception",
+                        "the document is not a JSON object".to_string(),
+                    ))
                 } else {
                     None
                 };
@@ -111,7 +162,12 @@ fn parse_bulk(
                         },
                     ));
                 }
-                items.push(Item { action: name.clone(), index, id, error });
+                items.push(Item {
+                    action: name.clone(),
+                    index,
+                    id,
+                    error,
+                });
             }
             "update" | "delete" => {
                 if name == "update" {
@@ -121,18 +177,32 @@ fn parse_bulk(
                     action: name.clone(),
                     index,
                     id,
-                    error: Some((400, "illegal_argument_exception", format!("'{name}' is not supported: logbridge appends to logs"))),
+                    error: Some((
+                        400,
+                        "illegal_argument_exception",
+                        format!("'{name}' is not supported: logbridge appends to logs"),
+                    )),
                 });
             }
             other => {
-                return Err(es_error(StatusCode::BAD_REQUEST, "illegal_argument_exception", format!("Malformed action/metadata line, unknown action [{other}]")));
+                return Err(es_error(
+                    StatusCode::BAD_REQUEST,
+                    "illegal_argument_exception",
+                    format!("Malformed action/metadata line, unknown action [{other}]"),
+                ));
             }
         }
     }
     Ok((items, by_topic))
 }
 
-async fn bulk(broker: Arc<Broker>, peer: SocketAddr, headers: HeaderMap, body: Bytes, default_index: Option<String>) -> EsReply {
+async fn bulk(
+    broker: Arc<Broker>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    body: Bytes,
+    default_index: Option<String>,
+) -> EsReply {
     let started = Instant::now();
     let body = match body_bytes(&headers, body, broker.settings.http_max_content_length) {
         Ok(b) => b,
@@ -140,7 +210,12 @@ async fn bulk(broker: Arc<Broker>, peer: SocketAddr, headers: HeaderMap, body: B
     };
     let pattern = broker.settings.http_index_topic.clone();
     let topic_of = move |index: &str| pattern.replace("%{index}", index);
-    let (mut items, by_topic) = match parse_bulk(&body, default_index.as_deref(), &peer.to_string(), &topic_of) {
+    let (mut items, by_topic) = match parse_bulk(
+        &body,
+        default_index.as_deref(),
+        &peer.to_string(),
+        &topic_of,
+    ) {
         Ok(x) => x,
         Err(e) => return e,
     };
@@ -152,7 +227,10 @@ async fn bulk(broker: Arc<Broker>, peer: SocketAddr, headers: HeaderMap, body: B
             .into_iter()
             .map(|(topic, recs)| {
                 let positions: Vec<usize> = recs.iter().map(|(i, _)| *i).collect();
-                let result = b.ingest(&topic, recs.into_iter().map(|(_, r)| r).collect()).map(|_| ()).map_err(|e| e.to_string());
+                let result = b
+                    .ingest(&topic, recs.into_iter().map(|(_, r)| r).collect())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
                 (positions, result)
             })
             .collect::<Vec<_>>()
@@ -160,7 +238,13 @@ async fn bulk(broker: Arc<Broker>, peer: SocketAddr, headers: HeaderMap, body: B
     .await;
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => return es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", e.to_string()),
+        Err(e) => {
+            return es_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            )
+        }
     };
     for (positions, result) in outcome {
         if let Err(e) = result {
@@ -188,10 +272,20 @@ async fn bulk(broker: Arc<Broker>, peer: SocketAddr, headers: HeaderMap, body: B
             json!({ i.action: body })
         })
         .collect();
-    (StatusCode::OK, Json(json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": rendered})))
+    (
+        StatusCode::OK,
+        Json(
+            json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": rendered}),
+        ),
+    )
 }
 
-pub async fn bulk_any(State(broker): State<Arc<Broker>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> EsReply {
+pub async fn bulk_any(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> EsReply {
     bulk(broker, peer, headers, body, None).await
 }
 
@@ -227,15 +321,26 @@ pub async fn ingest_lines(
         .map(|l| OutRecord {
             key: None,
             value: Some(Bytes::copy_from_slice(l.strip_suffix(b"\r").unwrap_or(l))),
-            headers: vec![("source".into(), Bytes::from_static(b"http")), ("remote_addr".into(), remote.clone())],
+            headers: vec![
+                ("source".into(), Bytes::from_static(b"http")),
+                ("remote_addr".into(), remote.clone()),
+            ],
         })
         .collect();
     let b = broker.clone();
     let t = topic.clone();
     match tokio::task::spawn_blocking(move || b.ingest(&t, records)).await {
         Ok(Ok(n)) => (StatusCode::OK, Json(json!({"topic": topic, "records": n}))),
-        Ok(Err(e)) => es_error(StatusCode::SERVICE_UNAVAILABLE, "ingest_failed", e.to_string()),
-        Err(e) => es_error(StatusCode::INTERNAL_SERVER_ERROR, "exception", e.to_string()),
+        Ok(Err(e)) => es_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ingest_failed",
+            e.to_string(),
+        ),
+        Err(e) => es_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            e.to_string(),
+        ),
     }
 }
 
@@ -279,15 +384,33 @@ mod tests {
         assert!(items[0].error.is_none() && items[0].id == "a1");
         assert_eq!(items[1].index, "dflt");
         assert_eq!(items[2].error.as_ref().unwrap().0, 400);
-        assert_eq!(items[3].error.as_ref().unwrap().1, "invalid_index_name_exception");
-        assert_eq!(items[4].error.as_ref().unwrap().1, "document_parsing_exception");
+        assert_eq!(
+            items[3].error.as_ref().unwrap().1,
+            "invalid_index_name_exception"
+        );
+        assert_eq!(
+            items[4].error.as_ref().unwrap().1,
+            "document_parsing_exception"
+        );
         assert_eq!(by_topic["logs"].len(), 1);
         assert_eq!(by_topic["logs"][0].1.key.as_deref(), Some(&b"a1"[..]));
-        assert_eq!(by_topic["dflt"][0].1.value.as_deref(), Some(&br#"{"message":"two"}"#[..]));
+        assert_eq!(
+            by_topic["dflt"][0].1.value.as_deref(),
+            Some(&br#"{"message":"two"}"#[..])
+        );
         assert!(parse_bulk(b"not json\n{}\n", None, "x", &same).is_err());
-        assert!(parse_bulk(b"{\"index\":{\"_index\":\"x\"}}\n", None, "x", &same).is_err(), "a missing document line");
+        assert!(
+            parse_bulk(b"{\"index\":{\"_index\":\"x\"}}\n", None, "x", &same).is_err(),
+            "a missing document line"
+        );
         let prefixed = |i: &str| format!("es-{i}");
-        let (_, by_topic) = parse_bulk(b"{\"index\":{\"_index\":\"logs\"}}\n{}\n", None, "x", &prefixed).unwrap();
+        let (_, by_topic) = parse_bulk(
+            b"{\"index\":{\"_index\":\"logs\"}}\n{}\n",
+            None,
+            "x",
+            &prefixed,
+        )
+        .unwrap();
         assert!(by_topic.contains_key("es-logs"));
     }
 }

@@ -15,9 +15,9 @@ use tokio_rustls::TlsAcceptor;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,7 +31,10 @@ pub fn router(broker: Arc<Broker>) -> Router {
     Router::new()
         .route("/", get(bulk::root))
         .route("/_bulk", post(bulk::bulk_any).put(bulk::bulk_any))
-        .route("/:index/_bulk", post(bulk::bulk_index).put(bulk::bulk_index))
+        .route(
+            "/:index/_bulk",
+            post(bulk::bulk_index).put(bulk::bulk_index),
+        )
         .route("/ingest/:topic", post(bulk::ingest_lines))
         .route("/health", get(health))
         .route("/topics", get(topics))
@@ -87,19 +90,29 @@ async fn groups(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
 
 /// The same view as `logbridge groups describe`: members with their assignments, and
 /// per partition the committed offset, log end offset and lag.
-async fn group(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> (StatusCode, Json<serde_json::Value>) {
+async fn group(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+) -> (StatusCode, Json<serde_json::Value>) {
     let Some(view) = broker.groups.describe(&id) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("consumer group '{id}' does not exist")})));
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("consumer group '{id}' does not exist")})),
+        );
     };
     let consumer = view.protocol_type == "consumer";
     let members: Vec<_> = view
         .members
         .iter()
         .map(|m| {
-            let assigned: Vec<_> = if consumer { parse_assignment(&m.assignment) } else { vec![] }
-                .into_iter()
-                .map(|(t, ps)| json!({"topic": t, "partitions": ps}))
-                .collect();
+            let assigned: Vec<_> = if consumer {
+                parse_assignment(&m.assignment)
+            } else {
+                vec![]
+            }
+            .into_iter()
+            .map(|(t, ps)| json!({"topic": t, "partitions": ps}))
+            .collect();
             json!({
                 "member_id": m.member_id,
                 "group_instance_id": m.instance_id,
@@ -115,7 +128,11 @@ async fn group(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> (St
         .all(&id)
         .into_iter()
         .map(|((t, p), c)| {
-            let end = broker.registry.get(&t).and_then(|tp| tp.partition(p)).map(|part| part.log.lock().log_end_offset());
+            let end = broker
+                .registry
+                .get(&t)
+                .and_then(|tp| tp.partition(p))
+                .map(|part| part.log.lock().log_end_offset());
             json!({
                 "topic": t,
                 "partition": p,
@@ -141,19 +158,30 @@ async fn group(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> (St
 }
 
 async fn elastic_product_header(mut response: Response) -> Response {
-    response.headers_mut().insert("x-elastic-product", axum::http::HeaderValue::from_static("Elasticsearch"));
+    response.headers_mut().insert(
+        "x-elastic-product",
+        axum::http::HeaderValue::from_static("Elasticsearch"),
+    );
     response
 }
 
 /// Serves the router on `listener` until `shutdown`: plain HTTP through axum, or with
 /// `tls`, HTTPS (HTTP/1.1 and h2) through hyper on top of rustls.
-pub async fn serve(listener: TcpListener, app: Router, tls: Option<TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let Some(acceptor) = tls else {
-        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.changed().await;
-            })
-            .await;
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        })
+        .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "http listener failed");
         }

@@ -26,7 +26,9 @@ pub enum CompiledCondition {
 
 pub fn compile(c: &Condition) -> Result<CompiledCondition, regex::Error> {
     Ok(match c {
-        Condition::Bool(l, op, r) => CompiledCondition::Bool(Box::new(compile(l)?), *op, Box::new(compile(r)?)),
+        Condition::Bool(l, op, r) => {
+            CompiledCondition::Bool(Box::new(compile(l)?), *op, Box::new(compile(r)?))
+        }
         Condition::Not(c) => CompiledCondition::Not(Box::new(compile(c)?)),
         Condition::Compare(l, op, r) => CompiledCondition::Compare(l.clone(), *op, r.clone()),
         Condition::Match(l, re, pos) => CompiledCondition::Match(l.clone(), Regex::new(re)?, *pos),
@@ -40,7 +42,9 @@ fn resolve(v: &RValue, e: &Event) -> Option<Value> {
         RValue::String(s) => Some(Value::String(s.clone())),
         RValue::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number),
         RValue::Field(path) => e.get(path).cloned().filter(|v| !v.is_null()),
-        RValue::Array(items) => Some(Value::Array(items.iter().filter_map(|i| resolve(i, e)).collect())),
+        RValue::Array(items) => Some(Value::Array(
+            items.iter().filter_map(|i| resolve(i, e)).collect(),
+        )),
         RValue::Regex(r) => Some(Value::String(r.clone())),
     }
 }
@@ -57,7 +61,10 @@ fn compare(l: &Option<Value>, op: CompareOp, r: &Option<Value>) -> bool {
     let ord = match (l, r) {
         (None, None) => Some(Ordering::Equal),
         (None, _) | (_, None) => None,
-        (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+        (Some(Value::Number(a)), Some(Value::Number(b))) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b)),
         (Some(Value::String(a)), Some(Value::String(b))) => Some(a.cmp(b)),
         (Some(a), Some(b)) => {
             if a == b {
@@ -97,14 +104,18 @@ impl CompiledCondition {
             }
             CompiledCondition::In(needle, haystack, positive) => {
                 let found = match (resolve(needle, e), resolve(haystack, e)) {
-                    (Some(n), Some(Value::Array(items))) => items.iter().any(|i| i == &n || as_text(i) == as_text(&n)),
+                    (Some(n), Some(Value::Array(items))) => {
+                        items.iter().any(|i| i == &n || as_text(i) == as_text(&n))
+                    }
                     (Some(n), Some(Value::String(s))) => s.contains(&as_text(&n)),
                     (Some(n), Some(Value::Object(o))) => o.contains_key(&as_text(&n)),
                     _ => false,
                 };
                 found == *positive
             }
-            CompiledCondition::Truthy(v) => !matches!(resolve(v, e), None | Some(Value::Bool(false))),
+            CompiledCondition::Truthy(v) => {
+                !matches!(resolve(v, e), None | Some(Value::Bool(false)))
+            }
         }
     }
 }
@@ -119,7 +130,9 @@ mod tests {
 
     fn cond(src: &str) -> CompiledCondition {
         let cfg = parse("t.conf", &format!("filter {{ if {src} {{ }} }}")).unwrap();
-        let Statement::If(chain) = &cfg.sections[0].body[0] else { panic!() };
+        let Statement::If(chain) = &cfg.sections[0].body[0] else {
+            panic!()
+        };
         compile(&chain.branches[0].0).unwrap()
     }
 
@@ -129,7 +142,9 @@ mod tests {
 
     #[test]
     fn conditions_follow_logstash_semantics() {
-        let e = ev(json!({"tags": ["access", "nginx"], "status": 503, "message": "upstream timeout", "type": "web", "f": false}));
+        let e = ev(
+            json!({"tags": ["access", "nginx"], "status": 503, "message": "upstream timeout", "type": "web", "f": false}),
+        );
         assert!(cond(r#""access" in [tags]"#).eval(&e));
         assert!(!cond(r#""error" in [tags]"#).eval(&e));
         assert!(cond(r#""error" not in [tags]"#).eval(&e));
@@ -144,13 +159,18 @@ mod tests {
         assert!(cond("[missing] == [also_missing]").eval(&e), "nil == nil");
         assert!(!cond("[missing] > 1").eval(&e));
         assert!(cond("!([status] < 500) nand [type] == \"db\"").eval(&e));
-        assert!(cond("[status] != \"503\"").eval(&e), "a number is not a string");
+        assert!(
+            cond("[status] != \"503\"").eval(&e),
+            "a number is not a string"
+        );
     }
 
     #[test]
     fn invalid_regexes_fail_at_load_time() {
         let cfg = parse("t.conf", "filter { if [a] =~ /(unclosed/ { } }").unwrap();
-        let Statement::If(chain) = &cfg.sections[0].body[0] else { panic!() };
+        let Statement::If(chain) = &cfg.sections[0].body[0] else {
+            panic!()
+        };
         assert!(compile(&chain.branches[0].0).is_err());
     }
 }

@@ -30,9 +30,14 @@ impl Event {
     pub fn new(fields: Map<String, Value>, now_ms: i64) -> Event {
         let mut e = Event { fields };
         if !e.fields.contains_key("@timestamp") {
-            e.fields.insert("@timestamp".into(), Value::String(time::format_iso8601(now_ms)));
+            e.fields.insert(
+                "@timestamp".into(),
+                Value::String(time::format_iso8601(now_ms)),
+            );
         }
-        e.fields.entry("@version").or_insert_with(|| Value::String("1".into()));
+        e.fields
+            .entry("@version")
+            .or_insert_with(|| Value::String("1".into()));
         e
     }
 
@@ -62,10 +67,14 @@ impl Event {
 
     /// Sets a field, creating intermediate objects (replacing non-objects on the way).
     pub fn set(&mut self, path: &[String], value: Value) {
-        let Some((last, parents)) = path.split_last() else { return };
+        let Some((last, parents)) = path.split_last() else {
+            return;
+        };
         let mut cur = &mut self.fields;
         for seg in parents {
-            let entry = cur.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = cur
+                .entry(seg.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
@@ -85,7 +94,10 @@ impl Event {
 
     pub fn tags(&self) -> Vec<String> {
         match self.fields.get("tags") {
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             _ => vec![],
         }
@@ -96,17 +108,28 @@ impl Event {
         if !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_string());
         }
-        self.fields.insert("tags".into(), Value::Array(tags.into_iter().map(Value::String).collect()));
+        self.fields.insert(
+            "tags".into(),
+            Value::Array(tags.into_iter().map(Value::String).collect()),
+        );
     }
 
     pub fn remove_tag(&mut self, tag: &str) {
-        let tags: Vec<Value> = self.tags().into_iter().filter(|t| t != tag).map(Value::String).collect();
+        let tags: Vec<Value> = self
+            .tags()
+            .into_iter()
+            .filter(|t| t != tag)
+            .map(Value::String)
+            .collect();
         self.fields.insert("tags".into(), Value::Array(tags));
     }
 
     /// `@timestamp` in milliseconds since the epoch, if it parses.
     pub fn timestamp_ms(&self) -> Option<i64> {
-        self.fields.get("@timestamp").and_then(Value::as_str).and_then(time::parse_iso8601)
+        self.fields
+            .get("@timestamp")
+            .and_then(Value::as_str)
+            .and_then(time::parse_iso8601)
     }
 
     /// The event as outputs see it: without `@metadata`.
@@ -142,7 +165,10 @@ mod tests {
         assert_eq!(e.get(&parse_field_ref("[x][y][z]")), Some(&json!(1)));
         assert_eq!(e.remove(&parse_field_ref("[x][y]")), Some(json!({"z": 1})));
         assert_eq!(e.get(&parse_field_ref("@version")), Some(&json!("1")));
-        assert_eq!(e.get(&parse_field_ref("@timestamp")), Some(&json!("1970-01-01T00:00:00.000Z")));
+        assert_eq!(
+            e.get(&parse_field_ref("@timestamp")),
+            Some(&json!("1970-01-01T00:00:00.000Z"))
+        );
     }
 
     #[test]
@@ -153,7 +179,10 @@ mod tests {
         assert_eq!(e.tags(), vec!["one", "two"]);
         e.remove_tag("one");
         assert_eq!(e.tags(), vec!["two"]);
-        assert_eq!(e.get(&parse_field_ref("[@metadata][kafka][topic]")), Some(&json!("t")));
+        assert_eq!(
+            e.get(&parse_field_ref("[@metadata][kafka][topic]")),
+            Some(&json!("t"))
+        );
         assert!(e.to_output().get("@metadata").is_none());
     }
 }

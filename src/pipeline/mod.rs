@@ -22,11 +22,17 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Parse(#[from] parser::ParseError),
     #[error("{file}: {error}")]
-    Plugin { file: String, error: settings::PluginError },
+    Plugin {
+        file: String,
+        error: settings::PluginError,
+    },
 }
 
 /// How input lines become events (the first input's `codec`; `plain` by default).
@@ -65,25 +71,51 @@ pub struct Pipeline {
 pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
     let mut configs = Vec::new();
     for f in config_files(path)? {
-        let src = std::fs::read_to_string(&f).map_err(|source| LoadError::Read { path: f.clone(), source })?;
+        let src = std::fs::read_to_string(&f).map_err(|source| LoadError::Read {
+            path: f.clone(),
+            source,
+        })?;
         let cfg = parser::parse(&f.display().to_string(), &src)?;
-        runtime::compile_filters(std::slice::from_ref(&cfg)).map_err(|error| LoadError::Plugin { file: f.display().to_string(), error })?;
+        runtime::compile_filters(std::slice::from_ref(&cfg)).map_err(|error| {
+            LoadError::Plugin {
+                file: f.display().to_string(),
+                error,
+            }
+        })?;
         configs.push(cfg);
     }
-    let filters = runtime::compile_filters(&configs).map_err(|error| LoadError::Plugin { file: path.display().to_string(), error })?;
+    let filters = runtime::compile_filters(&configs).map_err(|error| LoadError::Plugin {
+        file: path.display().to_string(),
+        error,
+    })?;
     let codec = configs
         .iter()
-        .flat_map(|c| c.sections.iter().filter(|s| s.kind == ast::SectionKind::Input))
+        .flat_map(|c| {
+            c.sections
+                .iter()
+                .filter(|s| s.kind == ast::SectionKind::Input)
+        })
         .flat_map(|s| s.body.iter())
         .find_map(|st| match st {
-            ast::Statement::Plugin(p) => p.settings.iter().find(|s| s.name == "codec").map(|s| match &s.value {
-                ast::Value::Bareword(n) | ast::Value::String(n) => n.clone(),
-                ast::Value::Plugin(p) => p.name.clone(),
-                _ => "plain".into(),
-            }),
+            ast::Statement::Plugin(p) => {
+                p.settings
+                    .iter()
+                    .find(|s| s.name == "codec")
+                    .map(|s| match &s.value {
+                        ast::Value::Bareword(n) | ast::Value::String(n) => n.clone(),
+                        ast::Value::Plugin(p) => p.name.clone(),
+                        _ => "plain".into(),
+                    })
+            }
             _ => None,
         })
-        .map(|name| if name == "json" || name == "json_lines" { Codec::Json } else { Codec::Plain })
+        .map(|name| {
+            if name == "json" || name == "json_lines" {
+                Codec::Json
+            } else {
+                Codec::Plain
+            }
+        })
         .unwrap_or(Codec::Plain);
     Ok(Pipeline { filters, codec })
 }
@@ -93,7 +125,10 @@ pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
 pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|source| LoadError::Read { path: path.into(), source })?
+            .map_err(|source| LoadError::Read {
+                path: path.into(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "conf"))
             .collect();

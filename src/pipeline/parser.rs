@@ -23,7 +23,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         writeln!(f, "    {}", self.source_line)?;
         write!(f, "    {}^", " ".repeat(self.column.saturating_sub(1)))
     }
@@ -43,7 +47,12 @@ impl<'a> Cursor<'a> {
     fn position(&self, at: usize) -> Pos {
         let before = &self.src[..at];
         let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count())
+            .unwrap_or(0)
+            + 1;
         Pos { line, column }
     }
 
@@ -106,7 +115,12 @@ impl<'a> Cursor<'a> {
         match self.peek() {
             None => "the end of the file".into(),
             Some(c) => {
-                let word: String = self.rest().chars().take_while(|c| !c.is_whitespace()).take(20).collect();
+                let word: String = self
+                    .rest()
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .take(20)
+                    .collect();
                 if word.is_empty() {
                     format!("{c:?}")
                 } else if word.starts_with(['"', '\'']) {
@@ -127,7 +141,12 @@ impl<'a> Cursor<'a> {
             .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
             .map(char::len_utf8)
             .sum();
-        if len == 0 || self.rest().starts_with(|c: char| c.is_ascii_digit() || c == '-') && self.rest()[..len].parse::<f64>().is_ok() {
+        if len == 0
+            || self
+                .rest()
+                .starts_with(|c: char| c.is_ascii_digit() || c == '-')
+                && self.rest()[..len].parse::<f64>().is_ok()
+        {
             return None;
         }
         let w = self.rest()[..len].to_string();
@@ -138,7 +157,9 @@ impl<'a> Cursor<'a> {
     fn keyword(&mut self, kw: &str) -> bool {
         self.skip();
         let r = self.rest();
-        if r.starts_with(kw) && !r[kw.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        if r.starts_with(kw)
+            && !r[kw.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        {
             self.pos += kw.len();
             true
         } else {
@@ -148,13 +169,18 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self) -> PResult<Option<String>> {
         self.skip();
-        let Some(q) = self.peek().filter(|c| *c == '"' || *c == '\'') else { return Ok(None) };
+        let Some(q) = self.peek().filter(|c| *c == '"' || *c == '\'') else {
+            return Ok(None);
+        };
         let start = self.pos;
         self.pos += 1;
         let mut out = String::new();
         loop {
             let Some(c) = self.peek() else {
-                return Err(self.error_at(start, format!("string starting here is never closed with {q}")));
+                return Err(self.error_at(
+                    start,
+                    format!("string starting here is never closed with {q}"),
+                ));
             };
             self.pos += c.len_utf8();
             match c {
@@ -194,7 +220,8 @@ impl<'a> Cursor<'a> {
         if let Some(s) = self.string()? {
             return Ok(s);
         }
-        self.bareword().ok_or_else(|| self.error(format!("expected {what}, found {}", self.describe_here())))
+        self.bareword()
+            .ok_or_else(|| self.error(format!("expected {what}, found {}", self.describe_here())))
     }
 
     fn value(&mut self) -> PResult<Value> {
@@ -222,7 +249,9 @@ impl<'a> Cursor<'a> {
             let mut entries = Vec::new();
             while !self.eat("}") {
                 if self.peek().is_none() {
-                    return Err(self.error("expected \"}\" to close the hash, found the end of the file"));
+                    return Err(
+                        self.error("expected \"}\" to close the hash, found the end of the file")
+                    );
                 }
                 let k = self.name("a hash key")?;
                 self.expect("=>", &format!("\"=>\" after hash key \"{k}\""))?;
@@ -242,7 +271,10 @@ impl<'a> Cursor<'a> {
                 }
                 Ok(Value::Bareword(w))
             }
-            None => Err(self.error(format!("expected a value (string, number, bareword, array or hash), found {}", self.describe_here()))),
+            None => Err(self.error(format!(
+                "expected a value (string, number, bareword, array or hash), found {}",
+                self.describe_here()
+            ))),
         }
     }
 
@@ -255,15 +287,26 @@ impl<'a> Cursor<'a> {
                 break;
             }
             if self.peek().is_none() {
-                return Err(self.error_at(start, format!("plugin \"{name}\" starting here is never closed with \"}}\"")));
+                return Err(self.error_at(
+                    start,
+                    format!("plugin \"{name}\" starting here is never closed with \"}}\""),
+                ));
             }
             let at = self.pos;
             let key = self.name("a setting name or \"}\"")?;
             self.expect("=>", &format!("\"=>\" after setting name \"{key}\""))?;
             let value = self.value()?;
-            settings.push(Setting { name: key, value, pos: self.position(at) });
+            settings.push(Setting {
+                name: key,
+                value,
+                pos: self.position(at),
+            });
         }
-        Ok(Plugin { name, settings, pos: self.position(start) })
+        Ok(Plugin {
+            name,
+            settings,
+            pos: self.position(start),
+        })
     }
 
     fn statements(&mut self, closing: &str) -> PResult<Vec<Statement>> {
@@ -303,7 +346,11 @@ impl<'a> Cursor<'a> {
                 break;
             }
         }
-        Ok(IfChain { branches, otherwise, pos: self.position(at) })
+        Ok(IfChain {
+            branches,
+            otherwise,
+            pos: self.position(at),
+        })
     }
 
     fn condition(&mut self) -> PResult<Condition> {
@@ -332,13 +379,23 @@ impl<'a> Cursor<'a> {
             self.expect(")", "\")\" to close the parenthesis")?;
             return Ok(c);
         }
-        if self.rest().starts_with('!') && !self.rest().starts_with("!=") && !self.rest().starts_with("!~") {
+        if self.rest().starts_with('!')
+            && !self.rest().starts_with("!=")
+            && !self.rest().starts_with("!~")
+        {
             self.pos += 1;
             return Ok(Condition::Not(Box::new(self.expression()?)));
         }
         let left = self.rvalue()?;
         self.skip();
-        for (tok, op) in [("==", CompareOp::Eq), ("!=", CompareOp::Ne), ("<=", CompareOp::Le), (">=", CompareOp::Ge), ("<", CompareOp::Lt), (">", CompareOp::Gt)] {
+        for (tok, op) in [
+            ("==", CompareOp::Eq),
+            ("!=", CompareOp::Ne),
+            ("<=", CompareOp::Le),
+            (">=", CompareOp::Ge),
+            ("<", CompareOp::Lt),
+            (">", CompareOp::Gt),
+        ] {
             if self.eat(tok) {
                 return Ok(Condition::Compare(left, op, self.rvalue()?));
             }
@@ -349,7 +406,9 @@ impl<'a> Cursor<'a> {
                 return match self.rvalue()? {
                     RValue::Regex(r) => Ok(Condition::Match(left, r, positive)),
                     RValue::String(s) => Ok(Condition::Match(left, s, positive)),
-                    _ => Err(self.error(format!("expected a /regular expression/ after \"{tok}\""))),
+                    _ => {
+                        Err(self.error(format!("expected a /regular expression/ after \"{tok}\"")))
+                    }
                 };
             }
         }
@@ -376,7 +435,10 @@ impl<'a> Cursor<'a> {
             let mut out = String::new();
             loop {
                 let Some(c) = self.peek() else {
-                    return Err(self.error_at(start, "regular expression starting here is never closed with \"/\"".into()));
+                    return Err(self.error_at(
+                        start,
+                        "regular expression starting here is never closed with \"/\"".into(),
+                    ));
                 };
                 self.pos += c.len_utf8();
                 match c {
@@ -449,7 +511,10 @@ pub fn parse(file: &str, src: &str) -> Result<Config, ParseError> {
         } else if c.keyword("output") {
             SectionKind::Output
         } else {
-            return Err(c.error(format!("expected \"input\", \"filter\" or \"output\", found {}", c.describe_here())));
+            return Err(c.error(format!(
+                "expected \"input\", \"filter\" or \"output\", found {}",
+                c.describe_here()
+            )));
         };
         let name = match kind {
             SectionKind::Input => "input",
@@ -458,7 +523,11 @@ pub fn parse(file: &str, src: &str) -> Result<Config, ParseError> {
         };
         c.expect("{", &format!("\"{{\" after \"{name}\""))?;
         let body = c.statements(&format!("the {name} section"))?;
-        sections.push(Section { kind, body, pos: c.position(at) });
+        sections.push(Section {
+            kind,
+            body,
+            pos: c.position(at),
+        });
     }
 }
 
@@ -500,18 +569,31 @@ output {
     fn parses_the_classic_nginx_pipeline() {
         let c = parse("nginx.conf", NGINX).unwrap();
         assert_eq!(c.sections.len(), 3);
-        let Statement::Plugin(kafka) = &c.sections[0].body[0] else { panic!() };
+        let Statement::Plugin(kafka) = &c.sections[0].body[0] else {
+            panic!()
+        };
         assert_eq!(kafka.name, "kafka");
-        assert_eq!(kafka.settings[1].value, Value::Array(vec![Value::String("nginx".into())]));
+        assert_eq!(
+            kafka.settings[1].value,
+            Value::Array(vec![Value::String("nginx".into())])
+        );
         assert!(matches!(&kafka.settings[2].value, Value::Plugin(p) if p.name == "json"));
         assert_eq!(kafka.settings[3].value, Value::Number(2.0));
         assert_eq!(kafka.settings[4].value, Value::Bareword("true".into()));
-        let Statement::If(chain) = &c.sections[1].body[0] else { panic!() };
+        let Statement::If(chain) = &c.sections[1].body[0] else {
+            panic!()
+        };
         assert_eq!(chain.branches.len(), 2);
         assert!(chain.otherwise.is_some());
-        assert!(matches!(&chain.branches[0].0, Condition::In(RValue::String(s), RValue::Field(f), true) if s == "access" && f == &vec!["tags".to_string()]));
-        let Statement::If(second) = &c.sections[1].body[1] else { panic!() };
-        assert!(matches!(&second.branches[0].0, Condition::Bool(_, BoolOp::Or, r) if matches!(&**r, Condition::Match(_, re, true) if re == "timeout/slow")));
+        assert!(
+            matches!(&chain.branches[0].0, Condition::In(RValue::String(s), RValue::Field(f), true) if s == "access" && f == &vec!["tags".to_string()])
+        );
+        let Statement::If(second) = &c.sections[1].body[1] else {
+            panic!()
+        };
+        assert!(
+            matches!(&second.branches[0].0, Condition::Bool(_, BoolOp::Or, r) if matches!(&**r, Condition::Match(_, re, true) if re == "timeout/slow"))
+        );
         assert_eq!(kafka.pos, Pos { line: 4, column: 3 });
     }
 
@@ -525,18 +607,30 @@ output {
     #[test]
     fn errors_point_at_the_spot_and_say_what_was_expected() {
         let e = parse("bad.conf", "filter {\n  mutate { add_tag \"x\" }\n}\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 20), "at the string where \"=>\" should be");
-        assert!(e.message.contains("expected \"=>\" after setting name \"add_tag\""), "{e}");
+        assert_eq!(
+            (e.line, e.column),
+            (2, 20),
+            "at the string where \"=>\" should be"
+        );
+        assert!(
+            e.message
+                .contains("expected \"=>\" after setting name \"add_tag\""),
+            "{e}"
+        );
         let shown = e.to_string();
         assert!(shown.starts_with("bad.conf:2:20: "));
         let caret_line = shown.lines().last().unwrap();
         assert_eq!(caret_line, format!("    {}^", " ".repeat(19)), "{shown}");
         assert_eq!(shown.lines().nth(1).unwrap().chars().nth(4 + 19), Some('"'));
         let e = parse("x.conf", "inptu { }").unwrap_err();
-        assert!(e.message.contains("expected \"input\", \"filter\" or \"output\""));
+        assert!(e
+            .message
+            .contains("expected \"input\", \"filter\" or \"output\""));
         let e = parse("x.conf", "input { stdin {\n").unwrap_err();
         assert!(e.message.contains("never closed"), "{e}");
-        let e = parse("x.conf", "filter { if [a] =~ \"x\" { } }").map(|_| ()).map_err(|e| e.message);
+        let e = parse("x.conf", "filter { if [a] =~ \"x\" { } }")
+            .map(|_| ())
+            .map_err(|e| e.message);
         assert!(e.is_ok(), "a string works as a pattern too");
         let e = parse("x.conf", "output { if [a] == { } }").unwrap_err();
         assert!(e.message.contains("expected a field reference"), "{e}");

@@ -11,7 +11,10 @@ use super::settings::PluginError;
 
 pub enum Node {
     Filter(FilterInstance),
-    If { branches: Vec<(CompiledCondition, Vec<Node>)>, otherwise: Vec<Node> },
+    If {
+        branches: Vec<(CompiledCondition, Vec<Node>)>,
+        otherwise: Vec<Node>,
+    },
 }
 
 fn build_nodes(statements: &[Statement]) -> Result<Vec<Node>, PluginError> {
@@ -24,7 +27,10 @@ fn build_nodes(statements: &[Statement]) -> Result<Vec<Node>, PluginError> {
                     .branches
                     .iter()
                     .map(|(c, body)| {
-                        let cond = compile(c).map_err(|e| PluginError { pos: chain.pos, message: format!("invalid regular expression: {e}") })?;
+                        let cond = compile(c).map_err(|e| PluginError {
+                            pos: chain.pos,
+                            message: format!("invalid regular expression: {e}"),
+                        })?;
                         Ok((cond, build_nodes(body)?))
                     })
                     .collect::<Result<_, PluginError>>()?;
@@ -32,7 +38,10 @@ fn build_nodes(statements: &[Statement]) -> Result<Vec<Node>, PluginError> {
                     Some(body) => build_nodes(body)?,
                     None => vec![],
                 };
-                Ok(Node::If { branches, otherwise })
+                Ok(Node::If {
+                    branches,
+                    otherwise,
+                })
             }
         })
         .collect()
@@ -57,8 +66,15 @@ pub fn run(nodes: &[Node], event: Event) -> Vec<Event> {
         for e in events {
             match node {
                 Node::Filter(f) => next.extend(f.apply(e)),
-                Node::If { branches, otherwise } => {
-                    let body = branches.iter().find(|(c, _)| c.eval(&e)).map(|(_, b)| b).unwrap_or(otherwise);
+                Node::If {
+                    branches,
+                    otherwise,
+                } => {
+                    let body = branches
+                        .iter()
+                        .find(|(c, _)| c.eval(&e))
+                        .map(|(_, b)| b)
+                        .unwrap_or(otherwise);
                     next.extend(run(body, e));
                 }
             }
@@ -101,8 +117,13 @@ mod tests {
             }"#,
         )
         .unwrap();
-        let out = run(&nodes, ev(json!({"level": "WARN", "msg": "m", "bytes": "1,234", "ok": "yes", "path": "//a///b",
-            "csv": "x,y", "host": {"name": "h"}, "junk": 1})));
+        let out = run(
+            &nodes,
+            ev(
+                json!({"level": "WARN", "msg": "m", "bytes": "1,234", "ok": "yes", "path": "//a///b",
+            "csv": "x,y", "host": {"name": "h"}, "junk": 1}),
+            ),
+        );
         assert_eq!(out.len(), 1);
         let o = out[0].to_output();
         assert_eq!(o["level"], "warn");
@@ -131,7 +152,10 @@ mod tests {
         assert!(run(&nodes, ev(json!({"message": "{\"level\":\"debug\"}"}))).is_empty());
         let raw = run(&nodes, ev(json!({"message": "not json"})));
         assert_eq!(raw[0].tags(), vec!["_jsonparsefailure", "raw"]);
-        let ok = run(&nodes, ev(json!({"message": "{\"level\":\"info\",\"n\":1}"})));
+        let ok = run(
+            &nodes,
+            ev(json!({"message": "{\"level\":\"info\",\"n\":1}"})),
+        );
         assert_eq!(ok[0].to_output()["routed"], "yes");
         assert_eq!(ok[0].to_output()["n"], 1);
     }
@@ -149,7 +173,10 @@ mod tests {
         assert_eq!(iso[0].to_output()["@timestamp"], "2026-01-02T02:04:05.006Z");
         let bad = run(&nodes, ev(json!({"ts": "yesterday"})));
         assert_eq!(bad[0].tags(), vec!["_dateparsefailure"]);
-        assert!(pipeline(r#"filter { date { match => ["ts", "ISO8601"] timezone => "Europe/Paris" } }"#).is_err());
+        assert!(pipeline(
+            r#"filter { date { match => ["ts", "ISO8601"] timezone => "Europe/Paris" } }"#
+        )
+        .is_err());
     }
 
     #[test]
@@ -162,23 +189,37 @@ mod tests {
             }"#,
         )
         .unwrap();
-        let out = run(&nodes, ev(json!({"msg": "user=\"ann\" id=7 id=8 secret=x bare", "long": "héllo", "tmp_x": 1, "empty": ""})));
+        let out = run(
+            &nodes,
+            ev(
+                json!({"msg": "user=\"ann\" id=7 id=8 secret=x bare", "long": "héllo", "tmp_x": 1, "empty": ""}),
+            ),
+        );
         let o = out[0].to_output();
         assert_eq!(o["kv"], json!({"user": "ann", "id": ["7", "8"]}));
         assert_eq!(o["long"], "hél", "cut on a character boundary");
         assert!(o.get("tmp_x").is_none() && o.get("empty").is_none());
         assert!(o.get("@timestamp").is_some());
-        assert!(pipeline(r#"filter { truncate { } }"#).is_err(), "length_bytes is required");
+        assert!(
+            pipeline(r#"filter { truncate { } }"#).is_err(),
+            "length_bytes is required"
+        );
     }
 
     #[test]
     fn unknown_plugins_and_settings_are_load_time_errors() {
-        let e = pipeline("filter {\n  grokk { match => {} }\n}").err().unwrap();
+        let e = pipeline("filter {\n  grokk { match => {} }\n}")
+            .err()
+            .unwrap();
         assert!(e.message.contains("unknown filter plugin \"grokk\""));
         assert_eq!((e.pos.line, e.pos.column), (2, 3));
-        let e = pipeline("filter { mutate { add_tagz => [\"x\"] } }").err().unwrap();
+        let e = pipeline("filter { mutate { add_tagz => [\"x\"] } }")
+            .err()
+            .unwrap();
         assert!(e.message.contains("has no setting \"add_tagz\""));
-        let e = pipeline("filter { mutate { lowercase => { \"a\" => \"b\" } } }").err().unwrap();
+        let e = pipeline("filter { mutate { lowercase => { \"a\" => \"b\" } } }")
+            .err()
+            .unwrap();
         assert!(e.message.contains("must be a list"));
         assert!(pipeline("filter { if [a] =~ /(/ { drop {} } }").is_err());
     }

@@ -15,7 +15,11 @@ pub struct PluginError {
 
 impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.pos.line, self.pos.column, self.message)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.pos.line, self.pos.column, self.message
+        )
     }
 }
 
@@ -28,12 +32,19 @@ pub struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     pub fn new(plugin: &'a Plugin, kind: &'static str) -> Settings<'a> {
-        Settings { plugin, kind, read: BTreeSet::new() }
+        Settings {
+            plugin,
+            kind,
+            read: BTreeSet::new(),
+        }
     }
 
     /// An error about the plugin as a whole (at its name).
     pub fn error(&self, message: String) -> PluginError {
-        PluginError { pos: self.plugin.pos, message: format!("{} \"{}\": {message}", self.kind, self.plugin.name) }
+        PluginError {
+            pos: self.plugin.pos,
+            message: format!("{} \"{}\": {message}", self.kind, self.plugin.name),
+        }
     }
 
     fn err(&self, pos: Pos, message: String) -> PluginError {
@@ -42,7 +53,12 @@ impl<'a> Settings<'a> {
 
     fn raw(&mut self, name: &'a str) -> Option<(&'a Value, Pos)> {
         self.read.insert(name);
-        self.plugin.settings.iter().rev().find(|s| s.name == name).map(|s| (&s.value, s.pos))
+        self.plugin
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.name == name)
+            .map(|s| (&s.value, s.pos))
     }
 
     pub fn string(&mut self, name: &'a str) -> Result<Option<String>, PluginError> {
@@ -50,7 +66,13 @@ impl<'a> Settings<'a> {
             None => Ok(None),
             Some((Value::String(s) | Value::Bareword(s), _)) => Ok(Some(s.clone())),
             Some((Value::Number(n), _)) => Ok(Some(n.to_string())),
-            Some((_, pos)) => Err(self.err(pos, format!("{} \"{}\": setting \"{name}\" must be a string", self.kind, self.plugin.name))),
+            Some((_, pos)) => Err(self.err(
+                pos,
+                format!(
+                    "{} \"{}\": setting \"{name}\" must be a string",
+                    self.kind, self.plugin.name
+                ),
+            )),
         }
     }
 
@@ -60,9 +82,21 @@ impl<'a> Settings<'a> {
             Some((Value::Bareword(b) | Value::String(b), pos)) => match b.as_str() {
                 "true" => Ok(Some(true)),
                 "false" => Ok(Some(false)),
-                _ => Err(self.err(pos, format!("{} \"{}\": setting \"{name}\" must be true or false", self.kind, self.plugin.name))),
+                _ => Err(self.err(
+                    pos,
+                    format!(
+                        "{} \"{}\": setting \"{name}\" must be true or false",
+                        self.kind, self.plugin.name
+                    ),
+                )),
             },
-            Some((_, pos)) => Err(self.err(pos, format!("{} \"{}\": setting \"{name}\" must be true or false", self.kind, self.plugin.name))),
+            Some((_, pos)) => Err(self.err(
+                pos,
+                format!(
+                    "{} \"{}\": setting \"{name}\" must be true or false",
+                    self.kind, self.plugin.name
+                ),
+            )),
         }
     }
 
@@ -77,10 +111,20 @@ impl<'a> Settings<'a> {
                 .map(|i| match i {
                     Value::String(s) | Value::Bareword(s) => Ok(s.clone()),
                     Value::Number(n) => Ok(n.to_string()),
-                    _ => Err(PluginError { pos, message: format!("{kind} \"{plugin}\": setting \"{name}\" must be a list of strings") }),
+                    _ => Err(PluginError {
+                        pos,
+                        message: format!(
+                            "{kind} \"{plugin}\": setting \"{name}\" must be a list of strings"
+                        ),
+                    }),
                 })
                 .collect(),
-            Some((_, pos)) => Err(PluginError { pos, message: format!("{kind} \"{plugin}\": setting \"{name}\" must be a list of strings") }),
+            Some((_, pos)) => Err(PluginError {
+                pos,
+                message: format!(
+                    "{kind} \"{plugin}\": setting \"{name}\" must be a list of strings"
+                ),
+            }),
         }
     }
 
@@ -88,7 +132,10 @@ impl<'a> Settings<'a> {
     /// (Logstash accepts `add_field => ["a", "b"]`).
     pub fn hash(&mut self, name: &'a str) -> Result<Vec<(String, String)>, PluginError> {
         let (plugin, kind) = (self.plugin.name.clone(), self.kind);
-        let bad = |pos| PluginError { pos, message: format!("{kind} \"{plugin}\": setting \"{name}\" must be a hash of strings") };
+        let bad = |pos| PluginError {
+            pos,
+            message: format!("{kind} \"{plugin}\": setting \"{name}\" must be a hash of strings"),
+        };
         let text = |v: &Value| match v {
             Value::String(s) | Value::Bareword(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
@@ -96,10 +143,18 @@ impl<'a> Settings<'a> {
         };
         match self.raw(name) {
             None => Ok(vec![]),
-            Some((Value::Hash(entries), pos)) => entries.iter().map(|(k, v)| Ok((k.clone(), text(v).ok_or_else(|| bad(pos))?))).collect(),
+            Some((Value::Hash(entries), pos)) => entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), text(v).ok_or_else(|| bad(pos))?)))
+                .collect(),
             Some((Value::Array(items), pos)) if items.len() % 2 == 0 => items
                 .chunks(2)
-                .map(|kv| Ok((text(&kv[0]).ok_or_else(|| bad(pos))?, text(&kv[1]).ok_or_else(|| bad(pos))?)))
+                .map(|kv| {
+                    Ok((
+                        text(&kv[0]).ok_or_else(|| bad(pos))?,
+                        text(&kv[1]).ok_or_else(|| bad(pos))?,
+                    ))
+                })
                 .collect(),
             Some((_, pos)) => Err(bad(pos)),
         }
@@ -111,7 +166,10 @@ impl<'a> Settings<'a> {
             if !self.read.contains(s.name.as_str()) {
                 return Err(PluginError {
                     pos: s.pos,
-                    message: format!("{} \"{}\" has no setting \"{}\"", self.kind, self.plugin.name, s.name),
+                    message: format!(
+                        "{} \"{}\" has no setting \"{}\"",
+                        self.kind, self.plugin.name, s.name
+                    ),
                 });
             }
         }

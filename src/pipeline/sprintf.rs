@@ -63,8 +63,14 @@ mod tests {
                 .clone(),
             0,
         );
-        assert_eq!(sprintf("nginx_access-%{+YYYY.MM.dd}", &e), "nginx_access-2026.11.22");
-        assert_eq!(sprintf("%{[host][name]}/%{n}/%{tags}/%{h}", &e), "web-1/3/a,b/{\"x\":1}");
+        assert_eq!(
+            sprintf("nginx_access-%{+YYYY.MM.dd}", &e),
+            "nginx_access-2026.11.22"
+        );
+        assert_eq!(
+            sprintf("%{[host][name]}/%{n}/%{tags}/%{h}", &e),
+            "web-1/3/a,b/{\"x\":1}"
+        );
         assert_eq!(sprintf("%{+%s}", &e), "1795341600");
         assert_eq!(sprintf("x-%{missing}-y", &e), "x-%{missing}-y");
         assert_eq!(sprintf("unterminated %{oops", &e), "unterminated %{oops");

@@ -19,7 +19,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// (year, month, day) → days since 1970-01-01.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let (y, m) = if m <= 2 { (y - 1, m as i64 + 9) } else { (y, m as i64 - 3) };
+    let (y, m) = if m <= 2 {
+        (y - 1, m as i64 + 9)
+    } else {
+        (y, m as i64 - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d as i64 - 1;
@@ -41,22 +45,46 @@ fn parts(ms: i64) -> Parts {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);
-    Parts { year, month, day, hour: rem / 3_600_000, minute: rem / 60_000 % 60, second: rem / 1000 % 60, millis: rem % 1000 }
+    Parts {
+        year,
+        month,
+        day,
+        hour: rem / 3_600_000,
+        minute: rem / 60_000 % 60,
+        second: rem / 1000 % 60,
+        millis: rem % 1000,
+    }
 }
 
 pub fn format_iso8601(ms: i64) -> String {
     let p = parts(ms);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis)
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
+    )
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM|±HHMM]` (UTC when no zone).
 pub fn parse_iso8601(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
@@ -88,7 +116,20 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + millis) - offset_min * 60_000)
 }
 
-const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 
 /// Formats `ms` (UTC) with a Joda-style pattern.
 pub fn format_joda(ms: i64, pattern: &str) -> String {
@@ -119,7 +160,11 @@ pub fn format_joda(ms: i64, pattern: &str) -> String {
         }
         let pad = |v: i64, w: usize| format!("{v:0w$}");
         match c {
-            'y' | 'Y' | 'x' => out.push_str(&if n == 2 { pad(p.year.rem_euclid(100), 2) } else { pad(p.year, n) }),
+            'y' | 'Y' | 'x' => out.push_str(&if n == 2 {
+                pad(p.year.rem_euclid(100), 2)
+            } else {
+                pad(p.year, n)
+            }),
             'M' => match n {
                 1 | 2 => out.push_str(&pad(p.month as i64, n)),
                 3 => out.push_str(&MONTHS[p.month as usize - 1][..3]),
@@ -130,7 +175,13 @@ pub fn format_joda(ms: i64, pattern: &str) -> String {
             'm' => out.push_str(&pad(p.minute, n)),
             's' => out.push_str(&pad(p.second, n)),
             'S' => out.push_str(&format!("{:03}", p.millis)[..n.min(3)]),
-            'Z' => out.push_str(if n == 1 { "+0000" } else if n == 2 { "+00:00" } else { "UTC" }),
+            'Z' => out.push_str(if n == 1 {
+                "+0000"
+            } else if n == 2 {
+                "+00:00"
+            } else {
+                "UTC"
+            }),
             other => {
                 for _ in 0..n {
                     out.push(other);
@@ -165,8 +216,14 @@ mod tests {
     fn joda_patterns_logstash_users_write() {
         let ms = parse_iso8601("2026-03-05T07:08:09.045Z").unwrap();
         assert_eq!(format_joda(ms, "YYYY.MM.dd"), "2026.03.05");
-        assert_eq!(format_joda(ms, "yyyy-MM-dd'T'HH:mm:ss.SSSZ"), "2026-03-05T07:08:09.045+0000");
-        assert_eq!(format_joda(ms, "dd/MMM/yyyy:HH:mm:ss Z"), "05/Mar/2026:07:08:09 +0000");
+        assert_eq!(
+            format_joda(ms, "yyyy-MM-dd'T'HH:mm:ss.SSSZ"),
+            "2026-03-05T07:08:09.045+0000"
+        );
+        assert_eq!(
+            format_joda(ms, "dd/MMM/yyyy:HH:mm:ss Z"),
+            "05/Mar/2026:07:08:09 +0000"
+        );
         assert_eq!(format_joda(ms, "yy.M.d"), "26.3.5");
         assert_eq!(format_joda(ms, "MMMM"), "March");
     }

@@ -7,7 +7,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::list_offsets_request::ListOffsetsTopic;
-use kafka_protocol::messages::{ApiKey, BrokerId, ListOffsetsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, ListOffsetsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
 
@@ -30,11 +32,24 @@ pub enum DecodeError {
     #[error("frame of {0} bytes is too short for a request header")]
     TooShort(usize),
     #[error("unknown api key {api_key} (correlation id {correlation_id})")]
-    UnknownApi { api_key: i16, version: i16, correlation_id: i32 },
+    UnknownApi {
+        api_key: i16,
+        version: i16,
+        correlation_id: i32,
+    },
     #[error("unsupported version {version} of {api:?} (correlation id {correlation_id})")]
-    UnsupportedVersion { api: ApiKey, version: i16, correlation_id: i32 },
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    },
     #[error("malformed {api:?} v{version} request (correlation id {correlation_id}): {reason}")]
-    Malformed { api: ApiKey, version: i16, correlation_id: i32, reason: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        reason: String,
+    },
 }
 
 /// Decodes one frame body (without its size prefix).
@@ -45,31 +60,62 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api = ApiKey::try_from(api_key_raw)
-        .map_err(|_| DecodeError::UnknownApi { api_key: api_key_raw, version, correlation_id })?;
+    let api = ApiKey::try_from(api_key_raw).map_err(|_| DecodeError::UnknownApi {
+        api_key: api_key_raw,
+        version,
+        correlation_id,
+    })?;
     if !versions::is_handled(api, version) {
-        return Err(DecodeError::UnsupportedVersion { api, version, correlation_id });
+        return Err(DecodeError::UnsupportedVersion {
+            api,
+            version,
+            correlation_id,
+        });
     }
-    let malformed = |e: anyhow::Error| DecodeError::Malformed { api, version, correlation_id, reason: e.to_string() };
+    let malformed = |e: anyhow::Error| DecodeError::Malformed {
+        api,
+        version,
+        correlation_id,
+        reason: e.to_string(),
+    };
     // Handlers see the codec version: an aliased wire version behaves like it.
     let wire_version = version;
     let version = versions::codec_version(api, version);
-    let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(malformed)?;
+    let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+        .map_err(malformed)?;
     let body = if api == ApiKey::ListOffsets && wire_version == 10 {
-        RequestKind::ListOffsets(decode_list_offsets_v10(&mut frame).map_err(|e| malformed(anyhow::Error::msg(e.0)))?)
+        RequestKind::ListOffsets(
+            decode_list_offsets_v10(&mut frame).map_err(|e| malformed(anyhow::Error::msg(e.0)))?,
+        )
     } else {
         RequestKind::decode(api, &mut frame, version).map_err(malformed)?
     };
     if frame.has_remaining() {
         // Kafka ignores trailing bytes; so do we, but they usually mean a client bug.
-        tracing::debug!(?api, version, trailing = frame.remaining(), "request has trailing bytes");
+        tracing::debug!(
+            ?api,
+            version,
+            trailing = frame.remaining(),
+            "request has trailing bytes"
+        );
     }
-    Ok(Request { api_key: api, version, wire_version, header, body })
+    Ok(Request {
+        api_key: api,
+        version,
+        wire_version,
+        header,
+        body,
+    })
 }
 
 /// Encodes a response for a request sent at `wire_version`, with its size prefix and
 /// header, ready to write to the socket.
-pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body: &ResponseKind) -> Result<Bytes, CodecError> {
+pub fn encode_response(
+    api: ApiKey,
+    wire_version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<Bytes, CodecError> {
     let version = versions::codec_version(api, wire_version);
     let header_version = api.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
@@ -81,7 +127,9 @@ pub fn encode_response(api: ApiKey, wire_version: i16, correlation_id: i32, body
         // v13 = v12 + a top-level ErrorCode (always 0 here) before the tagged fields,
         // which we never set (a single 0x00 count byte).
         if buf.last() != Some(&0) {
-            return Err(CodecError("metadata v12 body does not end with an empty tagged-field section".into()));
+            return Err(CodecError(
+                "metadata v12 body does not end with an empty tagged-field section".into(),
+            ));
         }
         buf.truncate(buf.len() - 1);
         buf.put_i16(0);
@@ -116,7 +164,9 @@ fn decode_list_offsets_v10(buf: &mut Bytes) -> Result<ListOffsetsRequest, CodecE
     need(buf, 5)?;
     let replica_id = buf.get_i32();
     let isolation_level = buf.get_i8();
-    let count = uvarint(buf)?.checked_sub(1).ok_or_else(|| CodecError("null topics array".into()))? as usize;
+    let count = uvarint(buf)?
+        .checked_sub(1)
+        .ok_or_else(|| CodecError("null topics array".into()))? as usize;
     let mut topics = Vec::with_capacity(count.min(buf.remaining()));
     for _ in 0..count {
         topics.push(ListOffsetsTopic::decode(buf, 9)?);
@@ -131,12 +181,16 @@ fn decode_list_offsets_v10(buf: &mut Bytes) -> Result<ListOffsetsRequest, CodecE
         need(buf, size)?;
         buf.advance(size);
     }
-    Ok(ListOffsetsRequest::default().with_replica_id(BrokerId(replica_id)).with_isolation_level(isolation_level).with_topics(topics))
+    Ok(ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(replica_id))
+        .with_isolation_level(isolation_level)
+        .with_topics(topics))
 }
 
 /// Encodes a request (client side), with its size prefix.
 pub fn encode_request(header: &RequestHeader, body: &RequestKind) -> Result<Bytes, CodecError> {
-    let api = ApiKey::try_from(header.request_api_key).map_err(|_| CodecError("unknown api key".into()))?;
+    let api = ApiKey::try_from(header.request_api_key)
+        .map_err(|_| CodecError("unknown api key".into()))?;
     let version = header.request_api_version;
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0);
@@ -148,7 +202,11 @@ pub fn encode_request(header: &RequestHeader, body: &RequestKind) -> Result<Byte
 }
 
 /// Decodes a response frame body (client side) for a request of `api` at `version`.
-pub fn decode_response(api: ApiKey, version: i16, mut frame: Bytes) -> Result<(i32, ResponseKind), CodecError> {
+pub fn decode_response(
+    api: ApiKey,
+    version: i16,
+    mut frame: Bytes,
+) -> Result<(i32, ResponseKind), CodecError> {
     let header = ResponseHeader::decode(&mut frame, api.response_header_version(version))?;
     let body = ResponseKind::decode(api, &mut frame, version)?;
     Ok((header.correlation_id, body))
@@ -172,7 +230,11 @@ mod tests {
     #[test]
     fn round_trips_a_metadata_request_at_every_version() {
         for v in 0..=12 {
-            let req = frame(ApiKey::Metadata, v, RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))));
+            let req = frame(
+                ApiKey::Metadata,
+                v,
+                RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))),
+            );
             let decoded = decode_request(req).unwrap();
             assert_eq!(decoded.api_key, ApiKey::Metadata);
             assert_eq!(decoded.header.correlation_id, 42);
@@ -184,19 +246,32 @@ mod tests {
         let mut raw = vec![0x7f, 0x00, 0, 1, 0, 0, 0, 9];
         raw.extend([0u8; 4]);
         match decode_request(Bytes::from(raw)) {
-            Err(DecodeError::UnknownApi { correlation_id: 9, .. }) => {}
+            Err(DecodeError::UnknownApi {
+                correlation_id: 9, ..
+            }) => {}
             other => panic!("{other:?}"),
         }
-        let req = frame(ApiKey::ApiVersions, 3, RequestKind::ApiVersions(ApiVersionsRequest::default()));
+        let req = frame(
+            ApiKey::ApiVersions,
+            3,
+            RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        );
         let mut raw = req.to_vec();
         raw[3] = 99;
-        assert!(matches!(decode_request(Bytes::from(raw)), Err(DecodeError::UnsupportedVersion { version: 99, .. })));
+        assert!(matches!(
+            decode_request(Bytes::from(raw)),
+            Err(DecodeError::UnsupportedVersion { version: 99, .. })
+        ));
     }
 
     #[test]
     fn aliased_versions_decode_like_their_codec_version() {
         use kafka_protocol::messages::ProduceRequest;
-        let req = frame(ApiKey::Produce, 11, RequestKind::Produce(ProduceRequest::default().with_acks(1)));
+        let req = frame(
+            ApiKey::Produce,
+            11,
+            RequestKind::Produce(ProduceRequest::default().with_acks(1)),
+        );
         let mut raw = req.to_vec();
         raw[3] = 12; // same bytes, announced as Produce v12
         let decoded = decode_request(Bytes::from(raw)).unwrap();
@@ -206,12 +281,22 @@ mod tests {
 
     #[test]
     fn list_offsets_v10_is_v9_with_a_timeout() {
-        use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+        use kafka_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
         use kafka_protocol::messages::TopicName;
-        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str("t")))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(3).with_timestamp(-2)])]);
-        let v9 = frame(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(req.clone()));
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(3)
+                    .with_timestamp(-2)])]);
+        let v9 = frame(
+            ApiKey::ListOffsets,
+            9,
+            RequestKind::ListOffsets(req.clone()),
+        );
         // Insert TimeoutMs before the final (empty) tagged-field section, as v10 does.
         let mut raw = v9.to_vec();
         assert_eq!(raw.pop(), Some(0));
@@ -238,12 +323,19 @@ mod tests {
         assert_eq!(v13.len(), v12.len() + 2);
         assert_eq!(&v13[4..v12.len() - 1], &v12[4..v12.len() - 1]);
         assert_eq!(&v13[v12.len() - 1..], &[0, 0, 0]);
-        assert_eq!(i32::from_be_bytes(v13[..4].try_into().unwrap()) as usize, v13.len() - 4);
+        assert_eq!(
+            i32::from_be_bytes(v13[..4].try_into().unwrap()) as usize,
+            v13.len() - 4
+        );
     }
 
     #[test]
     fn truncated_requests_are_errors_not_panics() {
-        let req = frame(ApiKey::Metadata, 9, RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))));
+        let req = frame(
+            ApiKey::Metadata,
+            9,
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))),
+        );
         for cut in 0..req.len() {
             let _ = decode_request(req.slice(..cut));
         }

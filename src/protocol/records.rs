@@ -3,13 +3,26 @@
 //! Beats and HTTP ingest).
 //! The produce and fetch paths never come here: they move batches as bytes.
 
-use bytes::{Bytes, BytesMut};
 use super::CodecError;
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 /// Encodes (key, value) pairs as one v2 record batch with the given timestamp.
-pub fn encode_batch(records: Vec<(Option<Bytes>, Option<Bytes>)>, timestamp: i64, compression: Compression) -> Result<Bytes, CodecError> {
-    let records: Vec<OutRecord> = records.into_iter().map(|(key, value)| OutRecord { key, value, headers: vec![] }).collect();
+pub fn encode_batch(
+    records: Vec<(Option<Bytes>, Option<Bytes>)>,
+    timestamp: i64,
+    compression: Compression,
+) -> Result<Bytes, CodecError> {
+    let records: Vec<OutRecord> = records
+        .into_iter()
+        .map(|(key, value)| OutRecord {
+            key,
+            value,
+            headers: vec![],
+        })
+        .collect();
     encode_records(&records, timestamp, compression)
 }
 
@@ -22,7 +35,11 @@ pub struct OutRecord {
 }
 
 /// Encodes records, headers included, as one v2 batch.
-pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compression) -> Result<Bytes, CodecError> {
+pub fn encode_records(
+    records: &[OutRecord],
+    timestamp: i64,
+    compression: Compression,
+) -> Result<Bytes, CodecError> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
@@ -43,22 +60,41 @@ pub fn encode_records(records: &[OutRecord], timestamp: i64, compression: Compre
             headers: r
                 .headers
                 .iter()
-                .map(|(k, v)| (kafka_protocol::protocol::StrBytes::from_string(k.clone()), Some(v.clone())))
+                .map(|(k, v)| {
+                    (
+                        kafka_protocol::protocol::StrBytes::from_string(k.clone()),
+                        Some(v.clone()),
+                    )
+                })
                 .collect(),
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression })?;
+    RecordBatchEncoder::encode(
+        &mut buf,
+        recs.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )?;
     Ok(buf.freeze())
 }
 
 /// Decodes every record (offset, key, value) in a buffer of whole batches; control
 /// records are skipped.
-pub fn decode_records(mut bytes: Bytes) -> Result<Vec<(i64, Option<Bytes>, Option<Bytes>)>, CodecError> {
+pub fn decode_records(
+    mut bytes: Bytes,
+) -> Result<Vec<(i64, Option<Bytes>, Option<Bytes>)>, CodecError> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let set = RecordBatchDecoder::decode(&mut bytes)?;
-        out.extend(set.records.into_iter().filter(|r| !r.control).map(|r| (r.offset, r.key, r.value)));
+        out.extend(
+            set.records
+                .into_iter()
+                .filter(|r| !r.control)
+                .map(|r| (r.offset, r.key, r.value)),
+        );
     }
     Ok(out)
 }

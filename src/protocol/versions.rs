@@ -48,15 +48,24 @@ pub const ALIASES: &[(ApiKey, i16, i16)] = &[
 
 /// The version to decode and encode a message of `api` at, given its wire version.
 pub fn codec_version(api: ApiKey, version: i16) -> i16 {
-    ALIASES.iter().find(|(k, v, _)| *k == api && *v == version).map(|(_, _, c)| *c).unwrap_or(version)
+    ALIASES
+        .iter()
+        .find(|(k, v, _)| *k == api && *v == version)
+        .map(|(_, _, c)| *c)
+        .unwrap_or(version)
 }
 
 /// The advertised range of `api`, if it is implemented.
 pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.iter().find(|(k, _, _)| *k == api).map(|(_, lo, hi)| (*lo, *hi))
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|(_, lo, hi)| (*lo, *hi))
 }
 
 /// Whether a request of `api` at `version` may be decoded and handled.
 pub fn is_handled(api: ApiKey, version: i16) -> bool {
-    SUPPORTED.iter().any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
+    SUPPORTED
+        .iter()
+        .any(|(k, lo, hi)| *k == api && (*lo..=*hi).contains(&version))
 }

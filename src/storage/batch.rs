@@ -78,7 +78,10 @@ impl BatchHeader {
     /// Parse the header at the start of `buf` (which must hold at least `HEADER_LEN` bytes).
     pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         if buf.len() < HEADER_LEN {
-            return Err(BatchError::Truncated { needed: HEADER_LEN, available: buf.len() });
+            return Err(BatchError::Truncated {
+                needed: HEADER_LEN,
+                available: buf.len(),
+            });
         }
         Ok(BatchHeader {
             base_offset: be_i64(buf, OFF_BASE_OFFSET),
@@ -139,7 +142,10 @@ impl BatchHeader {
 /// total length; the CRC is not checked. Used when scanning files already verified.
 pub fn peek_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     if buf.len() < LOG_OVERHEAD {
-        return Err(BatchError::Truncated { needed: LOG_OVERHEAD, available: buf.len() });
+        return Err(BatchError::Truncated {
+            needed: LOG_OVERHEAD,
+            available: buf.len(),
+        });
     }
     let batch_length = be_i32(buf, OFF_LENGTH);
     if (batch_length as i64) < (HEADER_LEN - LOG_OVERHEAD) as i64 {
@@ -150,7 +156,10 @@ pub fn peek_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         return Err(BatchError::UnsupportedMagic(header.magic));
     }
     if buf.len() < header.total_len() {
-        return Err(BatchError::Truncated { needed: header.total_len(), available: buf.len() });
+        return Err(BatchError::Truncated {
+            needed: header.total_len(),
+            available: buf.len(),
+        });
     }
     Ok(header)
 }
@@ -162,7 +171,10 @@ pub fn validate_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = peek_batch(buf)?;
     let computed = crc32c::crc32c(&buf[OFF_ATTRIBUTES..header.total_len()]);
     if computed != header.crc {
-        return Err(BatchError::CrcMismatch { stored: header.crc, computed });
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
     }
     if header.record_count < 0
         || header.last_offset_delta < 0
@@ -273,7 +285,10 @@ mod tests {
         let mut b = sample_batch(0, 1, 1);
         let last = b.len() - 1;
         b[last] ^= 0x40;
-        assert!(matches!(validate_batch(&b), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            validate_batch(&b),
+            Err(BatchError::CrcMismatch { .. })
+        ));
     }
 
     #[test]

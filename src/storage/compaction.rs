@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+};
 
 use super::log::PartitionLog;
 use super::StorageError;
@@ -31,7 +33,8 @@ pub struct CompactionStats {
 fn decode_all(mut bytes: Bytes) -> Result<Vec<Vec<Record>>, StorageError> {
     let mut batches = Vec::new();
     while !bytes.is_empty() {
-        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+        let set = RecordBatchDecoder::decode(&mut bytes)
+            .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
         batches.push(set.records);
     }
     Ok(batches)
@@ -75,7 +78,9 @@ pub fn compact(log: &mut PartitionLog, now_ms: i64) -> Result<CompactionStats, S
                 .filter(|r| !r.control)
                 .filter(|r| match &r.key {
                     None => true,
-                    Some(k) => latest.get(k) == Some(&r.offset) && !(r.value.is_none() && drop_tombstones),
+                    Some(k) => {
+                        latest.get(k) == Some(&r.offset) && !(r.value.is_none() && drop_tombstones)
+                    }
                 })
                 .collect();
             if kept.is_empty() {
@@ -91,8 +96,15 @@ pub fn compact(log: &mut PartitionLog, now_ms: i64) -> Result<CompactionStats, S
                 r.transactional = false;
                 r.sequence = (r.offset - first) as i32 - 1;
             }
-            RecordBatchEncoder::encode(&mut out, kept.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-                .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+            RecordBatchEncoder::encode(
+                &mut out,
+                kept.iter(),
+                &RecordEncodeOptions {
+                    version: 2,
+                    compression: Compression::None,
+                },
+            )
+            .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
         }
         log.replace_segment(base, &out)?;
         stats.segments += 1;

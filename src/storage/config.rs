@@ -14,7 +14,11 @@ pub enum ConfigError {
     #[error("unknown topic config '{0}'")]
     UnknownKey(String),
     #[error("invalid value '{value}' for topic config '{key}': {why}")]
-    InvalidValue { key: String, value: String, why: &'static str },
+    InvalidValue {
+        key: String,
+        value: String,
+        why: &'static str,
+    },
 }
 
 /// Every topic config we understand, with Kafka's default as a string.
@@ -67,7 +71,11 @@ fn parse_i64(key: &str, v: &str, min: i64) -> Result<i64, ConfigError> {
         why: "not an integer",
     })?;
     if n < min {
-        return Err(ConfigError::InvalidValue { key: key.into(), value: v.into(), why: "below the minimum" });
+        return Err(ConfigError::InvalidValue {
+            key: key.into(),
+            value: v.into(),
+            why: "below the minimum",
+        });
     }
     Ok(n)
 }
@@ -76,13 +84,20 @@ fn one_of(key: &str, v: &str, allowed: &[&str]) -> Result<String, ConfigError> {
     if allowed.contains(&v) {
         Ok(v.to_string())
     } else {
-        Err(ConfigError::InvalidValue { key: key.into(), value: v.into(), why: "not an allowed value" })
+        Err(ConfigError::InvalidValue {
+            key: key.into(),
+            value: v.into(),
+            why: "not an allowed value",
+        })
     }
 }
 
 impl LogConfig {
     /// Builds a config from broker-level defaults overlaid with topic overrides.
-    pub fn from_map(broker_defaults: &BTreeMap<String, String>, overrides: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
+    pub fn from_map(
+        broker_defaults: &BTreeMap<String, String>,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, ConfigError> {
         for k in overrides.keys().chain(broker_defaults.keys()) {
             if !TOPIC_CONFIG_DEFAULTS.iter().any(|(name, _)| name == k) {
                 return Err(ConfigError::UnknownKey(k.clone()));
@@ -94,27 +109,45 @@ impl LogConfig {
                 .or_else(|| broker_defaults.get(key))
                 .cloned()
                 .unwrap_or_else(|| {
-                    TOPIC_CONFIG_DEFAULTS.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()).unwrap_or_default()
+                    TOPIC_CONFIG_DEFAULTS
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, v)| v.to_string())
+                        .unwrap_or_default()
                 })
         };
         Ok(LogConfig {
             segment_bytes: parse_i64("segment.bytes", &get("segment.bytes"), 14)? as u64,
             segment_ms: parse_i64("segment.ms", &get("segment.ms"), 1)?,
-            segment_index_bytes: parse_i64("segment.index.bytes", &get("segment.index.bytes"), 4)? as usize,
-            index_interval_bytes: parse_i64("index.interval.bytes", &get("index.interval.bytes"), 0)? as u64,
+            segment_index_bytes: parse_i64("segment.index.bytes", &get("segment.index.bytes"), 4)?
+                as usize,
+            index_interval_bytes: parse_i64(
+                "index.interval.bytes",
+                &get("index.interval.bytes"),
+                0,
+            )? as u64,
             retention_ms: parse_i64("retention.ms", &get("retention.ms"), -1)?,
             retention_bytes: parse_i64("retention.bytes", &get("retention.bytes"), -1)?,
             flush_messages: parse_i64("flush.messages", &get("flush.messages"), 1)?,
             flush_ms: parse_i64("flush.ms", &get("flush.ms"), 0)?,
-            max_message_bytes: parse_i64("max.message.bytes", &get("max.message.bytes"), 0)?.min(i32::MAX as i64) as usize,
+            max_message_bytes: parse_i64("max.message.bytes", &get("max.message.bytes"), 0)?
+                .min(i32::MAX as i64) as usize,
             compression_type: one_of(
                 "compression.type",
                 &get("compression.type"),
                 &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
             )?,
-            cleanup_policy: one_of("cleanup.policy", &get("cleanup.policy"), &["delete", "compact", "compact,delete", "delete,compact"])?,
+            cleanup_policy: one_of(
+                "cleanup.policy",
+                &get("cleanup.policy"),
+                &["delete", "compact", "compact,delete", "delete,compact"],
+            )?,
             delete_retention_ms: parse_i64("delete.retention.ms", &get("delete.retention.ms"), 0)?,
-            message_timestamp_type: one_of("message.timestamp.type", &get("message.timestamp.type"), &["CreateTime", "LogAppendTime"])?,
+            message_timestamp_type: one_of(
+                "message.timestamp.type",
+                &get("message.timestamp.type"),
+                &["CreateTime", "LogAppendTime"],
+            )?,
             overrides: overrides.clone(),
         })
     }
@@ -176,15 +209,26 @@ mod tests {
         o.insert("retention.ms".to_string(), "1000".to_string());
         let c = LogConfig::from_map(&BTreeMap::new(), &o).unwrap();
         assert_eq!(c.retention_ms, 1000);
-        assert!(c.describe().iter().any(|(k, v, ov)| k == "retention.ms" && v == "1000" && *ov));
+        assert!(c
+            .describe()
+            .iter()
+            .any(|(k, v, ov)| k == "retention.ms" && v == "1000" && *ov));
         o.insert("retention.mss".to_string(), "1".to_string());
-        assert_eq!(LogConfig::from_map(&BTreeMap::new(), &o), Err(ConfigError::UnknownKey("retention.mss".into())));
+        assert_eq!(
+            LogConfig::from_map(&BTreeMap::new(), &o),
+            Err(ConfigError::UnknownKey("retention.mss".into()))
+        );
         let mut bad = BTreeMap::new();
         bad.insert("segment.bytes".to_string(), "abc".to_string());
-        assert!(matches!(LogConfig::from_map(&BTreeMap::new(), &bad), Err(ConfigError::InvalidValue { .. })));
+        assert!(matches!(
+            LogConfig::from_map(&BTreeMap::new(), &bad),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         let mut compact = BTreeMap::new();
         compact.insert("cleanup.policy".to_string(), "compact".to_string());
-        assert!(LogConfig::from_map(&BTreeMap::new(), &compact).unwrap().compacts());
+        assert!(LogConfig::from_map(&BTreeMap::new(), &compact)
+            .unwrap()
+            .compacts());
         compact.insert("cleanup.policy".to_string(), "shred".to_string());
         assert!(LogConfig::from_map(&BTreeMap::new(), &compact).is_err());
     }

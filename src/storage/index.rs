@@ -27,13 +27,25 @@ struct MappedIndex {
 impl MappedIndex {
     /// Opens (or creates) an index, keeping the first `entries` entries and room for `max_bytes`.
     fn open(path: &Path, entry_len: usize, entries: usize, max_bytes: usize) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let capacity = (max_bytes / entry_len).max(entries).max(1);
         file.set_len((capacity * entry_len) as u64)?;
         // SAFETY: the file is owned by this index for its lifetime; nothing else in
         // the process maps or truncates it while the map is alive.
         let mmap = unsafe { MmapMut::map_mut(&file)? };
-        Ok(MappedIndex { path: path.to_path_buf(), file, mmap: Some(mmap), entry_len, entries, capacity })
+        Ok(MappedIndex {
+            path: path.to_path_buf(),
+            file,
+            mmap: Some(mmap),
+            entry_len,
+            entries,
+            capacity,
+        })
     }
 
     fn entry(&self, i: usize) -> &[u8] {
@@ -112,7 +124,9 @@ impl OffsetIndex {
 
     /// Opens the index at `path` trusting `entries` existing entries.
     pub fn open(path: &Path, entries: usize, max_bytes: usize) -> io::Result<Self> {
-        Ok(OffsetIndex { inner: MappedIndex::open(path, Self::ENTRY_LEN, entries, max_bytes)? })
+        Ok(OffsetIndex {
+            inner: MappedIndex::open(path, Self::ENTRY_LEN, entries, max_bytes)?,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -146,7 +160,10 @@ impl OffsetIndex {
 
     /// Position of the last indexed batch starting at or before `relative_offset`.
     pub fn lookup(&self, relative_offset: u32) -> u32 {
-        match self.inner.floor(relative_offset as i64, |e| u32_at(e, 0) as i64) {
+        match self
+            .inner
+            .floor(relative_offset as i64, |e| u32_at(e, 0) as i64)
+        {
             Some(i) => self.entry_at(i).1,
             None => 0,
         }
@@ -154,7 +171,9 @@ impl OffsetIndex {
 
     /// Keeps only entries pointing below `position` (after a log truncation).
     pub fn truncate_to_position(&mut self, position: u32) {
-        let keep = (0..self.len()).take_while(|&i| self.entry_at(i).1 < position).count();
+        let keep = (0..self.len())
+            .take_while(|&i| self.entry_at(i).1 < position)
+            .count();
         self.inner.truncate_entries(keep);
     }
 
@@ -198,7 +217,9 @@ impl TimeIndex {
     pub const ENTRY_LEN: usize = 12;
 
     pub fn open(path: &Path, entries: usize, max_bytes: usize) -> io::Result<Self> {
-        Ok(TimeIndex { inner: MappedIndex::open(path, Self::ENTRY_LEN, entries, max_bytes)? })
+        Ok(TimeIndex {
+            inner: MappedIndex::open(path, Self::ENTRY_LEN, entries, max_bytes)?,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -219,7 +240,10 @@ impl TimeIndex {
 
     pub fn entry_at(&self, i: usize) -> (i64, u32) {
         let e = self.inner.entry(i);
-        (i64::from_be_bytes(e[..8].try_into().expect("8 bytes")), u32_at(e, 8))
+        (
+            i64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
+            u32_at(e, 8),
+        )
     }
 
     /// The largest timestamp indexed, if any.
@@ -241,14 +265,18 @@ impl TimeIndex {
     /// Relative offset of the first batch whose max timestamp may be >= `timestamp`:
     /// the entry before the first entry with timestamp >= target (a lower bound to scan from).
     pub fn lookup(&self, timestamp: i64) -> u32 {
-        match self.inner.floor(timestamp - 1, |e| i64::from_be_bytes(e[..8].try_into().expect("8 bytes"))) {
+        match self.inner.floor(timestamp - 1, |e| {
+            i64::from_be_bytes(e[..8].try_into().expect("8 bytes"))
+        }) {
             Some(i) => self.entry_at(i).1,
             None => 0,
         }
     }
 
     pub fn truncate_to_offset(&mut self, relative_offset: u32) {
-        let keep = (0..self.len()).take_while(|&i| self.entry_at(i).1 < relative_offset).count();
+        let keep = (0..self.len())
+            .take_while(|&i| self.entry_at(i).1 < relative_offset)
+            .count();
         self.inner.truncate_entries(keep);
     }
 

@@ -53,7 +53,9 @@ impl ReadPlan {
     /// Reads whole batches, at most `max_bytes` of them — but always at least the first
     /// batch, however large, so a consumer can make progress (Kafka's KIP-74 rule).
     pub fn read(&self) -> io::Result<Bytes> {
-        let want = self.available.min(self.max_bytes.max(batch::HEADER_LEN as u64)) as usize;
+        let want = self
+            .available
+            .min(self.max_bytes.max(batch::HEADER_LEN as u64)) as usize;
         let mut buf = BytesMut::zeroed(want);
         self.file.read_exact_at(&mut buf, self.position)?;
         let whole = batch::whole_batches_prefix(&buf);
@@ -133,7 +135,12 @@ impl PartitionLog {
             log.segments.insert(base, seg);
         }
         if log.segments.is_empty() {
-            let seg = Segment::create(dir, 0, log.config.segment_index_bytes, log.config.index_interval_bytes)?;
+            let seg = Segment::create(
+                dir,
+                0,
+                log.config.segment_index_bytes,
+                log.config.index_interval_bytes,
+            )?;
             log.segments.insert(0, seg);
         }
         log.log_start_offset = *log.segments.keys().next().expect("one segment");
@@ -173,17 +180,28 @@ impl PartitionLog {
     }
 
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has a segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has a segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
     }
 
     /// Appends validated batches (see `batch::validate_batches`), assigning offsets and
     /// the leader epoch in place. Idempotent-producer retries are acknowledged with their
     /// first offsets and not written again.
-    pub fn append(&mut self, mut bytes: BytesMut, headers: Vec<(usize, BatchHeader)>, now_ms: i64) -> Result<AppendInfo, StorageError> {
+    pub fn append(
+        &mut self,
+        mut bytes: BytesMut,
+        headers: Vec<(usize, BatchHeader)>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         if headers.is_empty() {
             return Err(StorageError::EmptyAppend);
         }
@@ -217,7 +235,8 @@ impl PartitionLog {
             batch::set_base_offset(&mut bytes[pos..], next);
             batch::set_leader_epoch(&mut bytes[pos..], self.leader_epoch);
             if log_append_time {
-                batch::set_log_append_time(&mut bytes[pos..], now_ms).map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+                batch::set_log_append_time(&mut bytes[pos..], now_ms)
+                    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
                 h.max_timestamp = now_ms;
                 h.attributes |= 0x08;
             }
@@ -237,14 +256,23 @@ impl PartitionLog {
             self.flush()?;
         }
         let log_append_time_ms = if log_append_time { now_ms } else { -1 };
-        Ok(AppendInfo { base_offset, log_start_offset: self.log_start_offset, duplicate: false, file: Some(file), records, log_append_time_ms })
+        Ok(AppendInfo {
+            base_offset,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            file: Some(file),
+            records,
+            log_append_time_ms,
+        })
     }
 
     fn maybe_roll(&mut self, incoming: u64, now_ms: i64) -> Result<(), StorageError> {
         let seg_bytes = self.config.segment_bytes;
         let seg_ms = self.config.segment_ms;
         let active = self.active();
-        let full = active.size() + incoming > seg_bytes || active.indexes_full() || active.size() + incoming > u32::MAX as u64;
+        let full = active.size() + incoming > seg_bytes
+            || active.indexes_full()
+            || active.size() + incoming > u32::MAX as u64;
         let old = now_ms - active.created_ms() >= seg_ms;
         if !active.is_empty() && (full || old) {
             self.roll()?;
@@ -256,7 +284,12 @@ impl PartitionLog {
     pub fn roll(&mut self) -> Result<(), StorageError> {
         let next = self.log_end_offset();
         self.active_mut().seal()?;
-        let seg = Segment::create(&self.dir, next, self.config.segment_index_bytes, self.config.index_interval_bytes)?;
+        let seg = Segment::create(
+            &self.dir,
+            next,
+            self.config.segment_index_bytes,
+            self.config.index_interval_bytes,
+        )?;
         self.segments.insert(next, seg);
         Ok(())
     }
@@ -266,12 +299,22 @@ impl PartitionLog {
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<ReadPlan>, StorageError> {
         let leo = self.log_end_offset();
         if offset < self.log_start_offset || offset > leo {
-            return Err(StorageError::OffsetOutOfRange { offset, start: self.log_start_offset, end: leo });
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end: leo,
+            });
         }
         if offset == leo {
             return Ok(None);
         }
-        for (_, seg) in self.segments.range(..=offset).next_back().into_iter().chain(self.segments.range(offset + 1..)) {
+        for (_, seg) in self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .into_iter()
+            .chain(self.segments.range(offset + 1..))
+        {
             if let Some(position) = seg.locate(offset)? {
                 return Ok(Some(ReadPlan {
                     file: seg.file(),
@@ -296,7 +339,11 @@ impl PartitionLog {
 
     /// Largest timestamp in the log (ListOffsets MAX_TIMESTAMP), with its batch's base offset.
     pub fn max_timestamp(&self) -> i64 {
-        self.segments.values().map(|s| s.max_timestamp()).max().unwrap_or(-1)
+        self.segments
+            .values()
+            .map(|s| s.max_timestamp())
+            .max()
+            .unwrap_or(-1)
     }
 
     /// fsyncs the active segment and its indexes.
@@ -309,7 +356,9 @@ impl PartitionLog {
 
     /// Flushes if `flush.ms` has passed with unflushed messages.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, StorageError> {
-        if self.unflushed_messages > 0 && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms {
+        if self.unflushed_messages > 0
+            && now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
+        {
             self.flush()?;
             return Ok(true);
         }
@@ -349,13 +398,19 @@ impl PartitionLog {
             seg.delete()?;
             deleted += 1;
         }
-        self.log_start_offset = self.log_start_offset.max(*self.segments.keys().next().expect("non-empty"));
+        self.log_start_offset = self
+            .log_start_offset
+            .max(*self.segments.keys().next().expect("non-empty"));
         Ok(deleted)
     }
 
     /// Whether a compacted log has sealed segments that no compaction has seen yet.
     pub fn needs_compaction(&self) -> bool {
-        self.config.compacts() && self.sealed_segments().last().is_some_and(|last| Some(*last) > self.compacted_through)
+        self.config.compacts()
+            && self
+                .sealed_segments()
+                .last()
+                .is_some_and(|last| Some(*last) > self.compacted_through)
     }
 
     pub fn mark_compacted(&mut self) {
@@ -371,7 +426,14 @@ impl PartitionLog {
 
     /// Every batch of one segment as stored, with its max timestamp.
     pub fn segment_bytes(&self, base: i64) -> Result<(Bytes, i64), StorageError> {
-        let seg = self.segments.get(&base).ok_or(StorageError::OffsetOutOfRange { offset: base, start: self.log_start_offset, end: self.log_end_offset() })?;
+        let seg = self
+            .segments
+            .get(&base)
+            .ok_or(StorageError::OffsetOutOfRange {
+                offset: base,
+                start: self.log_start_offset,
+                end: self.log_end_offset(),
+            })?;
         let mut buf = BytesMut::zeroed(seg.size() as usize);
         seg.file().read_exact_at(&mut buf, 0)?;
         Ok((buf.freeze(), seg.max_timestamp()))
@@ -391,7 +453,9 @@ impl PartitionLog {
             old.delete()?;
             return Ok(());
         }
-        let cleaned = self.dir.join(format!("{}.cleaned", segment::file_name(base, "log")));
+        let cleaned = self
+            .dir
+            .join(format!("{}.cleaned", segment::file_name(base, "log")));
         {
             let mut f = fs::File::create(&cleaned)?;
             std::io::Write::write_all(&mut f, bytes)?;
@@ -403,7 +467,13 @@ impl PartitionLog {
         let _ = fs::remove_file(time_index);
         fs::rename(&cleaned, self.dir.join(segment::file_name(base, "log")))?;
         fs::File::open(&self.dir)?.sync_all()?;
-        let (mut seg, _) = Segment::open(&self.dir, base, self.config.segment_index_bytes, self.config.index_interval_bytes, true)?;
+        let (mut seg, _) = Segment::open(
+            &self.dir,
+            base,
+            self.config.segment_index_bytes,
+            self.config.index_interval_bytes,
+            true,
+        )?;
         seg.seal()?;
         self.segments.insert(base, seg);
         Ok(())

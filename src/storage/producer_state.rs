@@ -68,7 +68,10 @@ impl ProducerStateTable {
             return if h.base_sequence == 0 {
                 SequenceCheck::Append
             } else {
-                SequenceCheck::OutOfOrder { expected: 0, got: h.base_sequence }
+                SequenceCheck::OutOfOrder {
+                    expected: 0,
+                    got: h.base_sequence,
+                }
             };
         }
         if let Some(b) = entry
@@ -76,12 +79,15 @@ impl ProducerStateTable {
             .iter()
             .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
         {
-            return SequenceCheck::Duplicate { base_offset: b.base_offset };
+            return SequenceCheck::Duplicate {
+                base_offset: b.base_offset,
+            };
         }
         match entry.batches.back() {
-            Some(last) if h.base_sequence != next_seq(last.last_seq) => {
-                SequenceCheck::OutOfOrder { expected: next_seq(last.last_seq), got: h.base_sequence }
-            }
+            Some(last) if h.base_sequence != next_seq(last.last_seq) => SequenceCheck::OutOfOrder {
+                expected: next_seq(last.last_seq),
+                got: h.base_sequence,
+            },
             _ => SequenceCheck::Append,
         }
     }
@@ -143,18 +149,36 @@ mod tests {
         let b = hdr(7, 0, 10, 5, 110);
         assert_eq!(t.check(&b), SequenceCheck::Append);
         t.record(&b);
-        assert_eq!(t.check(&hdr(7, 0, 0, 10, -1)), SequenceCheck::Duplicate { base_offset: 100 });
-        assert_eq!(t.check(&hdr(7, 0, 10, 5, -1)), SequenceCheck::Duplicate { base_offset: 110 });
+        assert_eq!(
+            t.check(&hdr(7, 0, 0, 10, -1)),
+            SequenceCheck::Duplicate { base_offset: 100 }
+        );
+        assert_eq!(
+            t.check(&hdr(7, 0, 10, 5, -1)),
+            SequenceCheck::Duplicate { base_offset: 110 }
+        );
     }
 
     #[test]
     fn gaps_and_old_epochs_are_refused() {
         let mut t = ProducerStateTable::default();
         t.record(&hdr(1, 3, 0, 2, 0));
-        assert_eq!(t.check(&hdr(1, 3, 5, 1, -1)), SequenceCheck::OutOfOrder { expected: 2, got: 5 });
+        assert_eq!(
+            t.check(&hdr(1, 3, 5, 1, -1)),
+            SequenceCheck::OutOfOrder {
+                expected: 2,
+                got: 5
+            }
+        );
         assert_eq!(t.check(&hdr(1, 2, 2, 1, -1)), SequenceCheck::FencedEpoch);
         assert_eq!(t.check(&hdr(1, 4, 0, 1, -1)), SequenceCheck::Append);
-        assert_eq!(t.check(&hdr(1, 4, 3, 1, -1)), SequenceCheck::OutOfOrder { expected: 0, got: 3 });
+        assert_eq!(
+            t.check(&hdr(1, 4, 3, 1, -1)),
+            SequenceCheck::OutOfOrder {
+                expected: 0,
+                got: 3
+            }
+        );
     }
 
     #[test]
@@ -163,9 +187,18 @@ mod tests {
         for i in 0..7 {
             t.record(&hdr(1, 0, i, 1, i as i64));
         }
-        assert_eq!(t.check(&hdr(1, 0, 6, 1, -1)), SequenceCheck::Duplicate { base_offset: 6 });
-        assert_eq!(t.check(&hdr(1, 0, 2, 1, -1)), SequenceCheck::Duplicate { base_offset: 2 });
-        assert!(matches!(t.check(&hdr(1, 0, 1, 1, -1)), SequenceCheck::OutOfOrder { .. }));
+        assert_eq!(
+            t.check(&hdr(1, 0, 6, 1, -1)),
+            SequenceCheck::Duplicate { base_offset: 6 }
+        );
+        assert_eq!(
+            t.check(&hdr(1, 0, 2, 1, -1)),
+            SequenceCheck::Duplicate { base_offset: 2 }
+        );
+        assert!(matches!(
+            t.check(&hdr(1, 0, 1, 1, -1)),
+            SequenceCheck::OutOfOrder { .. }
+        ));
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub struct Position {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn file_name(base_offset: i64, ext: &str) -> String {
@@ -60,12 +63,30 @@ pub struct Segment {
 
 impl Segment {
     /// Creates a new, empty segment.
-    pub fn create(dir: &Path, base_offset: i64, index_max_bytes: usize, index_interval: u64) -> io::Result<Segment> {
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        index_max_bytes: usize,
+        index_interval: u64,
+    ) -> io::Result<Segment> {
         let log_path = dir.join(file_name(base_offset, "log"));
-        let file = OpenOptions::new().read(true).append(true).create(true).truncate(false).open(&log_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)?;
         file.set_len(0)?;
-        let index = OffsetIndex::open(&dir.join(file_name(base_offset, "index")), 0, index_max_bytes)?;
-        let time_index = TimeIndex::open(&dir.join(file_name(base_offset, "timeindex")), 0, index_max_bytes)?;
+        let index = OffsetIndex::open(
+            &dir.join(file_name(base_offset, "index")),
+            0,
+            index_max_bytes,
+        )?;
+        let time_index = TimeIndex::open(
+            &dir.join(file_name(base_offset, "timeindex")),
+            0,
+            index_max_bytes,
+        )?;
         Ok(Segment {
             base_offset,
             log_path,
@@ -85,7 +106,13 @@ impl Segment {
     /// unclean stop), every batch's CRC is checked, the file is truncated after the
     /// last valid batch, and the indexes are rebuilt. Otherwise sealed indexes are
     /// trusted when consistent and rebuilt from a header-only scan when not.
-    pub fn open(dir: &Path, base_offset: i64, index_max_bytes: usize, index_interval: u64, verify: bool) -> io::Result<(Segment, ScanResult)> {
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        index_max_bytes: usize,
+        index_interval: u64,
+        verify: bool,
+    ) -> io::Result<(Segment, ScanResult)> {
         let log_path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new().read(true).append(true).open(&log_path)?;
         let file_len = file.metadata()?.len();
@@ -98,15 +125,34 @@ impl Segment {
             .unwrap_or_else(now_ms);
         let index_path = dir.join(file_name(base_offset, "index"));
         let time_path = dir.join(file_name(base_offset, "timeindex"));
-        let idx_entries = fs::metadata(&index_path).map(|m| m.len() as usize / OffsetIndex::ENTRY_LEN).unwrap_or(0);
-        let ts_entries = fs::metadata(&time_path).map(|m| m.len() as usize / TimeIndex::ENTRY_LEN).unwrap_or(0);
+        let idx_entries = fs::metadata(&index_path)
+            .map(|m| m.len() as usize / OffsetIndex::ENTRY_LEN)
+            .unwrap_or(0);
+        let ts_entries = fs::metadata(&time_path)
+            .map(|m| m.len() as usize / TimeIndex::ENTRY_LEN)
+            .unwrap_or(0);
 
-        let mut index = OffsetIndex::open(&index_path, if verify { 0 } else { idx_entries }, index_max_bytes.max(idx_entries * 8))?;
-        let mut time_index = TimeIndex::open(&time_path, if verify { 0 } else { ts_entries }, index_max_bytes.max(ts_entries * 12))?;
+        let mut index = OffsetIndex::open(
+            &index_path,
+            if verify { 0 } else { idx_entries },
+            index_max_bytes.max(idx_entries * 8),
+        )?;
+        let mut time_index = TimeIndex::open(
+            &time_path,
+            if verify { 0 } else { ts_entries },
+            index_max_bytes.max(ts_entries * 12),
+        )?;
         // A sealed segment with a sane index only needs its tail after the last index
         // entry read; anything else is scanned (and, with `verify`, CRC-checked) whole.
-        let trusted = !verify && !index.is_empty() && index.is_consistent(file_len) && time_index.is_consistent();
-        let scan_from = if trusted { index.entry_at(index.len() - 1).1 as u64 } else { 0 };
+        let trusted = !verify
+            && !index.is_empty()
+            && index.is_consistent(file_len)
+            && time_index.is_consistent();
+        let scan_from = if trusted {
+            index.entry_at(index.len() - 1).1 as u64
+        } else {
+            0
+        };
         let mut scan = scan_file(&file, scan_from, file_len, verify)?;
         if trusted {
             if let Some(t) = time_index.last_timestamp() {
@@ -207,7 +253,12 @@ impl Segment {
         for (pos, h) in headers {
             self.max_timestamp = self.max_timestamp.max(h.max_timestamp);
             let max_ts = self.max_timestamp;
-            self.index_batch(h.base_offset, start + *pos as u64, max_ts, h.total_len() as u64);
+            self.index_batch(
+                h.base_offset,
+                start + *pos as u64,
+                max_ts,
+                h.total_len() as u64,
+            );
             self.next_offset = h.last_offset() + 1;
         }
         self.size += bytes.len() as u64;
@@ -268,7 +319,10 @@ impl Segment {
 
     /// Paths of the offset index and time index files.
     pub fn index_paths(&self) -> (PathBuf, PathBuf) {
-        (self.index.path().to_path_buf(), self.time_index.path().to_path_buf())
+        (
+            self.index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        )
     }
 
     /// Removes the segment's files.
@@ -287,7 +341,10 @@ impl Segment {
 /// Scans a log file batch by batch from `start` (a batch boundary). With `verify`, each batch's CRC is checked and the
 /// scan stops at the first invalid or incomplete batch; without, only framing is checked.
 pub fn scan_file(file: &File, start: u64, file_len: u64, verify: bool) -> io::Result<ScanResult> {
-    let mut result = ScanResult { max_timestamp: -1, ..Default::default() };
+    let mut result = ScanResult {
+        max_timestamp: -1,
+        ..Default::default()
+    };
     let mut pos = start;
     let mut buf = Vec::new();
     let mut hdr = [0u8; HEADER_LEN];

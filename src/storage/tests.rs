@@ -33,7 +33,9 @@ fn make_batch(count: i32, ts: i64, body: usize, fill: u8) -> Vec<u8> {
 
 fn append(log: &mut PartitionLog, b: Vec<u8>, now: i64) -> i64 {
     let headers = validate_batches(&b).unwrap();
-    log.append(BytesMut::from(&b[..]), headers, now).unwrap().base_offset
+    log.append(BytesMut::from(&b[..]), headers, now)
+        .unwrap()
+        .base_offset
 }
 
 fn small_config(segment_bytes: u64) -> LogConfig {
@@ -49,7 +51,11 @@ fn read_all(log: &PartitionLog, mut from: i64) -> Vec<(i64, i64, u8)> {
     while let Some(plan) = log.read(from, 1 << 20).unwrap() {
         let bytes = plan.read().unwrap();
         for (pos, h) in validate_batches(&bytes).unwrap() {
-            out.push((h.base_offset, h.last_offset(), bytes[pos + batch::HEADER_LEN]));
+            out.push((
+                h.base_offset,
+                h.last_offset(),
+                bytes[pos + batch::HEADER_LEN],
+            ));
             from = h.last_offset() + 1;
         }
     }
@@ -122,7 +128,10 @@ fn a_cut_at_every_byte_of_the_tail_recovers_to_the_last_whole_batch() {
                 append(&mut log, b.clone(), 0);
             }
         }
-        let f = OpenOptions::new().write(true).open(d.join("00000000000000000000.log")).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(d.join("00000000000000000000.log"))
+            .unwrap();
         f.set_len(cut as u64).unwrap();
         drop(f);
         let mut log = PartitionLog::open(&d, LogConfig::default(), false).unwrap();
@@ -172,7 +181,12 @@ fn retention_by_bytes_and_time_deletes_old_segments_only() {
     let mut o = BTreeMap::new();
     o.insert("segment.bytes".to_string(), "500".to_string());
     o.insert("retention.bytes".to_string(), "1000".to_string());
-    let mut log = PartitionLog::open(dir.path(), LogConfig::from_map(&BTreeMap::new(), &o).unwrap(), false).unwrap();
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig::from_map(&BTreeMap::new(), &o).unwrap(),
+        false,
+    )
+    .unwrap();
     for i in 0..40 {
         append(&mut log, make_batch(1, i, 100, 0), 0);
     }
@@ -181,7 +195,10 @@ fn retention_by_bytes_and_time_deletes_old_segments_only() {
     assert!(deleted > 0 && log.segment_count() == before - deleted);
     assert!(log.size_bytes() <= 1000 + 500);
     assert!(log.log_start_offset() > 0);
-    assert!(log.read(0, 100).is_err(), "deleted offsets are out of range");
+    assert!(
+        log.read(0, 100).is_err(),
+        "deleted offsets are out of range"
+    );
     assert_eq!(log.log_end_offset(), 40);
 
     // Time: everything older than retention.ms goes, including an expired active segment.
@@ -211,18 +228,34 @@ fn segment_ms_rolls_by_age() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = BTreeMap::new();
     o.insert("segment.ms".to_string(), "1000".to_string());
-    let mut log = PartitionLog::open(dir.path(), LogConfig::from_map(&BTreeMap::new(), &o).unwrap(), false).unwrap();
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig::from_map(&BTreeMap::new(), &o).unwrap(),
+        false,
+    )
+    .unwrap();
     append(&mut log, make_batch(1, 0, 10, 0), super::segment::now_ms());
-    append(&mut log, make_batch(1, 0, 10, 0), super::segment::now_ms() + 5000);
+    append(
+        &mut log,
+        make_batch(1, 0, 10, 0),
+        super::segment::now_ms() + 5000,
+    );
     assert_eq!(log.segment_count(), 2);
 }
 
 fn keyed_batch(pairs: &[(&str, Option<&str>)], ts: i64) -> Vec<u8> {
     let records = pairs
         .iter()
-        .map(|(k, v)| (Some(bytes::Bytes::from(k.to_string())), v.map(|v| bytes::Bytes::from(v.to_string()))))
+        .map(|(k, v)| {
+            (
+                Some(bytes::Bytes::from(k.to_string())),
+                v.map(|v| bytes::Bytes::from(v.to_string())),
+            )
+        })
         .collect();
-    crate::protocol::records::encode_batch(records, ts, kafka_protocol::records::Compression::None).unwrap().to_vec()
+    crate::protocol::records::encode_batch(records, ts, kafka_protocol::records::Compression::None)
+        .unwrap()
+        .to_vec()
 }
 
 /// (offset, key, value) of every record readable from the log start.
@@ -232,7 +265,11 @@ fn read_records(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
     while let Some(plan) = log.read(from, 1 << 20).unwrap() {
         let bytes = plan.read().unwrap();
         for (o, k, v) in crate::protocol::records::decode_records(bytes).unwrap() {
-            out.push((o, String::from_utf8(k.unwrap().to_vec()).unwrap(), v.map(|v| String::from_utf8(v.to_vec()).unwrap())));
+            out.push((
+                o,
+                String::from_utf8(k.unwrap().to_vec()).unwrap(),
+                v.map(|v| String::from_utf8(v.to_vec()).unwrap()),
+            ));
             from = o + 1;
         }
     }
@@ -270,8 +307,19 @@ fn compaction_keeps_the_newest_record_per_key_at_its_offset() {
     let stats = super::compaction::compact(&mut log, now + 10).unwrap();
     assert!(stats.records_after < stats.records_before);
     let after = read_records(&log);
-    let newest: Vec<_> = after.iter().map(|(o, k, v)| (*o, k.as_str(), v.as_deref())).collect();
-    assert_eq!(newest, vec![(4, "b", Some("b4")), (5, "c", None), (6, "a", Some("a6")), (7, "d", Some("d7"))]);
+    let newest: Vec<_> = after
+        .iter()
+        .map(|(o, k, v)| (*o, k.as_str(), v.as_deref()))
+        .collect();
+    assert_eq!(
+        newest,
+        vec![
+            (4, "b", Some("b4")),
+            (5, "c", None),
+            (6, "a", Some("a6")),
+            (7, "d", Some("d7"))
+        ]
+    );
     // Later: the tombstone goes too; offsets never change; the log end stays.
     super::compaction::compact(&mut log, now + 1_000_000).unwrap();
     let later: Vec<i64> = read_records(&log).iter().map(|r| r.0).collect();

@@ -18,9 +18,14 @@ const EVENT_BYTES: usize = 500;
 fn window_bytes() -> Vec<u8> {
     let mut frames = Vec::new();
     for i in 0..WINDOW {
-        let head = format!(r#"{{"@timestamp":"2026-11-22T10:00:00.000Z","fields":{{"log_topic":"bench"}},"seq":{i},"message":""#);
+        let head = format!(
+            r#"{{"@timestamp":"2026-11-22T10:00:00.000Z","fields":{{"log_topic":"bench"}},"seq":{i},"message":""#
+        );
         let pad = EVENT_BYTES - head.len() - 2;
-        let event = format!("{head}{}\"}}", "GET /index.html HTTP/1.1 200 ".repeat(20)[..pad].to_string());
+        let event = format!(
+            "{head}{}\"}}",
+            "GET /index.html HTTP/1.1 200 ".repeat(20)[..pad].to_string()
+        );
         assert_eq!(event.len(), EVENT_BYTES);
         frames.extend_from_slice(b"2J");
         frames.extend_from_slice(&(i as u32 + 1).to_be_bytes());
@@ -51,7 +56,10 @@ fn wait_ack(s: &mut TcpStream) {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let connections = args.first().copied().unwrap_or(4);
     let windows = args.get(1).copied().unwrap_or(100);
     let dir = tempfile::tempdir().unwrap();
@@ -62,15 +70,32 @@ fn main() {
         .arg(&cfg)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--beats-listen", "127.0.0.1:0"])
+        .args([
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--beats-listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start logbridge");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let beats = line.split_whitespace().find_map(|w| w.strip_prefix("beats=")).unwrap().to_string();
-    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).unwrap().to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let beats = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("beats="))
+        .unwrap()
+        .to_string();
+    let http = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap()
+        .to_string();
     let payload = window_bytes();
     // Warm up: one window creates the topic.
     let mut s = TcpStream::connect(&beats).unwrap();
@@ -100,9 +125,21 @@ fn main() {
     let mut c = TcpStream::connect(&http).unwrap();
     write!(c, "GET /topics HTTP/1.0\r\n\r\n").unwrap();
     c.read_to_string(&mut body).unwrap();
-    let json: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    let end = json["topics"].as_array().unwrap().iter().find(|t| t["name"] == "bench").unwrap()["partitions"][0]["log_end_offset"].as_i64().unwrap();
-    assert_eq!(end as usize, events + WINDOW, "every acknowledged event stored");
+    let json: serde_json::Value =
+        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let end = json["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "bench")
+        .unwrap()["partitions"][0]["log_end_offset"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        end as usize,
+        events + WINDOW,
+        "every acknowledged event stored"
+    );
     println!("logbridge Beats benchmark: {connections} connections x {windows} windows x {WINDOW} events of {EVENT_BYTES} B, zlib level 3, 1 window in flight per connection");
     println!(
         "{events} events in {secs:.2} s: {:.0} events/s, {:.1} MB/s of event JSON",

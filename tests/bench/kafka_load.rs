@@ -34,7 +34,10 @@ impl ProducerContext for LatencyContext {
         if let Err((e, _)) = result {
             panic!("delivery failed: {e}");
         }
-        self.latencies_us.lock().unwrap().push(sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        self.latencies_us
+            .lock()
+            .unwrap()
+            .push(sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32);
     }
 }
 
@@ -48,7 +51,9 @@ struct Figures {
 }
 
 fn run(bootstrap: &str, topic: &str, records: usize, size: usize) -> Figures {
-    let ctx = LatencyContext { latencies_us: Mutex::new(Vec::with_capacity(records)) };
+    let ctx = LatencyContext {
+        latencies_us: Mutex::new(Vec::with_capacity(records)),
+    };
     let producer: BaseProducer<LatencyContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "1")
@@ -62,7 +67,8 @@ fn run(bootstrap: &str, topic: &str, records: usize, size: usize) -> Figures {
     let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
     let start = Instant::now();
     for _ in 0..records {
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload[..]);
+        let mut record =
+            BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload[..]);
         loop {
             match producer.send::<(), _>(record) {
                 Ok(()) => break,
@@ -95,7 +101,8 @@ fn run(bootstrap: &str, topic: &str, records: usize, size: usize) -> Figures {
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let start = Instant::now();
     let mut seen = 0usize;
@@ -111,13 +118,22 @@ fn run(bootstrap: &str, topic: &str, records: usize, size: usize) -> Figures {
     }
     let consume_secs = start.elapsed().as_secs_f64();
     assert_eq!(bytes, records * size);
-    Figures { records, size, produce_secs, p50_ms: pct(0.50), p99_ms: pct(0.99), consume_secs }
+    Figures {
+        records,
+        size,
+        produce_secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        consume_secs,
+    }
 }
 
 /// Produce latency below saturation: `records` 100-byte records at `rate` per second,
 /// linger.ms=0, acks=1. Returns (p50 ms, p99 ms) from enqueue to delivery report.
 fn paced_latency(bootstrap: &str, topic: &str, records: usize, rate: u64) -> (f64, f64) {
-    let ctx = LatencyContext { latencies_us: Mutex::new(Vec::with_capacity(records)) };
+    let ctx = LatencyContext {
+        latencies_us: Mutex::new(Vec::with_capacity(records)),
+    };
     let producer: BaseProducer<LatencyContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "1")
@@ -132,7 +148,9 @@ fn paced_latency(bootstrap: &str, topic: &str, records: usize, rate: u64) -> (f6
             producer.poll(Duration::from_micros(100));
         }
         producer
-            .send::<(), _>(BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload[..]))
+            .send::<(), _>(
+                BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload[..]),
+            )
             .map_err(|(e, _)| e)
             .expect("enqueue");
     }
@@ -163,26 +181,48 @@ fn dd_mb_per_s(dir: &std::path::Path, bytes: usize) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let small = args.first().copied().unwrap_or(5_000_000);
     let large = args.get(1).copied().unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
         .args(["serve", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--beats-listen", ""])
+        .args([
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--beats-listen",
+            "",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start logbridge");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let kafka = line.split_whitespace().find_map(|w| w.strip_prefix("kafka=")).expect("ready line").to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let kafka = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("kafka="))
+        .expect("ready line")
+        .to_string();
 
-    println!("logbridge benchmark: librdkafka {} producer/consumer, 1 partition, acks=1, no compression", rdkafka::util::get_rdkafka_version().1);
+    println!(
+        "logbridge benchmark: librdkafka {} producer/consumer, 1 partition, acks=1, no compression",
+        rdkafka::util::get_rdkafka_version().1
+    );
     println!("| records | size | produce rec/s | produce MB/s | p50 ms | p99 ms | consume rec/s | consume MB/s | dd MB/s | produce/dd |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (i, (records, size)) in [(small, 100usize), (large, 1024usize)].into_iter().enumerate() {
+    for (i, (records, size)) in [(small, 100usize), (large, 1024usize)]
+        .into_iter()
+        .enumerate()
+    {
         let f = run(&kafka, &format!("bench-{i}"), records, size);
         let bytes = f.records * f.size;
         let produce_mb = bytes as f64 / 1e6 / f.produce_secs;

@@ -22,9 +22,19 @@ impl Server {
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--beats-listen", "127.0.0.1:0"])
+            .args([
+                "--kafka-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--beats-listen",
+                "127.0.0.1:0",
+            ])
             .args(extra)
-            .env("RUST_LOG", std::env::var("LOGBRIDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("LOGBRIDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start logbridge");
@@ -38,13 +48,21 @@ impl Server {
                 }
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("logbridge did not report ready");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("logbridge did not report ready");
         let field = |name: &str| {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
                 .expect("address in ready line")
         };
-        Server { child, kafka: field("kafka"), http: field("http"), beats: field("beats"), data_dir: data_dir.to_path_buf() }
+        Server {
+            child,
+            kafka: field("kafka"),
+            http: field("http"),
+            beats: field("beats"),
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     /// SIGTERM and wait for a clean exit.
@@ -68,7 +86,11 @@ impl Server {
         write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
         let mut buf = String::new();
         s.read_to_string(&mut buf).unwrap();
-        let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let status = buf
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         (status, body)
     }

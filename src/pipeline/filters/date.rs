@@ -14,7 +14,9 @@ use crate::pipeline::event::{parse_field_ref, Event};
 use crate::pipeline::settings::{PluginError, Settings};
 use crate::pipeline::time;
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 enum Format {
     Iso8601,
@@ -55,7 +57,11 @@ impl Date {
         let timezone = s.string("timezone")?;
         let offset_min = match &timezone {
             None => 0,
-            Some(z) => parse_zone(z).ok_or_else(|| s.error(format!("timezone \"{z}\" is not supported: use UTC or an offset like +02:00")))?,
+            Some(z) => parse_zone(z).ok_or_else(|| {
+                s.error(format!(
+                    "timezone \"{z}\" is not supported: use UTC or an offset like +02:00"
+                ))
+            })?,
         };
         let target = s.string("target")?.unwrap_or_else(|| "@timestamp".into());
         s.string("locale")?;
@@ -72,7 +78,13 @@ impl Date {
                 other => Format::Joda(other.to_string()),
             })
             .collect();
-        Ok(Date { source: parse_field_ref(&m[0]), formats, target: parse_field_ref(&target), offset_min, tag_on_failure })
+        Ok(Date {
+            source: parse_field_ref(&m[0]),
+            formats,
+            target: parse_field_ref(&target),
+            offset_min,
+            tag_on_failure,
+        })
     }
 
     fn parse(&self, text: &str) -> Option<i64> {
@@ -81,7 +93,11 @@ impl Date {
                 // ISO8601 without a zone is local to `timezone`.
                 time::parse_iso8601(&format!("{text}Z")).map(|ms| ms - self.offset_min * 60_000)
             }),
-            Format::Unix => text.trim().parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64),
+            Format::Unix => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|s| (s * 1000.0).round() as i64),
             Format::UnixMs => text.trim().parse::<f64>().ok().map(|ms| ms as i64),
             Format::Joda(p) => parse_joda(text, p, self.offset_min),
         })
@@ -93,7 +109,8 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
     let p: Vec<char> = pattern.chars().collect();
     let t = text.as_bytes();
     let (mut i, mut pos) = (0usize, 0usize);
-    let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut millis) = (1970i64, 1u32, 1u32, 0i64, 0i64, 0i64, 0i64);
+    let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut millis) =
+        (1970i64, 1u32, 1u32, 0i64, 0i64, 0i64, 0i64);
     let mut pm: Option<bool> = None;
     let mut offset = default_offset_min;
     let digits = |pos: &mut usize, max: usize| -> Option<i64> {
@@ -132,7 +149,11 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
                 year = if n == 2 { 2000 + v } else { v };
             }
             'M' if n >= 3 => {
-                let word: String = t[pos..].iter().take_while(|b| b.is_ascii_alphabetic()).map(|b| b.to_ascii_lowercase() as char).collect();
+                let word: String = t[pos..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphabetic())
+                    .map(|b| b.to_ascii_lowercase() as char)
+                    .collect();
                 let idx = MONTHS.iter().position(|m| word.starts_with(m))?;
                 month = idx as u32 + 1;
                 pos += word.len();
@@ -146,10 +167,18 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
                 let start = pos;
                 let v = digits(&mut pos, 9)?;
                 let len = (pos - start) as u32;
-                millis = if len >= 3 { v / 10i64.pow(len - 3) } else { v * 10i64.pow(3 - len) };
+                millis = if len >= 3 {
+                    v / 10i64.pow(len - 3)
+                } else {
+                    v * 10i64.pow(3 - len)
+                };
             }
             'a' => {
-                let word: String = t[pos..].iter().take(2).map(|b| b.to_ascii_uppercase() as char).collect();
+                let word: String = t[pos..]
+                    .iter()
+                    .take(2)
+                    .map(|b| b.to_ascii_uppercase() as char)
+                    .collect();
                 pm = Some(match word.as_str() {
                     "AM" => false,
                     "PM" => true,
@@ -191,7 +220,13 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
         }
         i += n;
     }
-    if pos != t.len() || !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if pos != t.len()
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     if let Some(pm) = pm {
@@ -234,11 +269,35 @@ mod tests {
     #[test]
     fn nginx_apache_and_iso_formats() {
         let at = |s| time::parse_iso8601(s).unwrap();
-        assert_eq!(parse_joda("22/Nov/2026:10:11:12 +0100", "dd/MMM/yyyy:HH:mm:ss Z", 0), Some(at("2026-11-22T09:11:12Z")));
-        assert_eq!(parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", 0), Some(at("2026-11-22T10:11:12Z")));
-        assert_eq!(parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", 120), Some(at("2026-11-22T08:11:12Z")), "timezone applies");
-        assert_eq!(parse_joda("2026-11-22T10:11:12.123456Z", "yyyy-MM-dd'T'HH:mm:ss.SSSSSSZ", 0), Some(at("2026-11-22T10:11:12.123Z")));
-        assert_eq!(parse_joda("Sun, 22 Nov 2026 01:02:03 PM", "EEE, dd MMM yyyy hh:mm:ss a", 0), Some(at("2026-11-22T13:02:03Z")));
+        assert_eq!(
+            parse_joda("22/Nov/2026:10:11:12 +0100", "dd/MMM/yyyy:HH:mm:ss Z", 0),
+            Some(at("2026-11-22T09:11:12Z"))
+        );
+        assert_eq!(
+            parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", 0),
+            Some(at("2026-11-22T10:11:12Z"))
+        );
+        assert_eq!(
+            parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", 120),
+            Some(at("2026-11-22T08:11:12Z")),
+            "timezone applies"
+        );
+        assert_eq!(
+            parse_joda(
+                "2026-11-22T10:11:12.123456Z",
+                "yyyy-MM-dd'T'HH:mm:ss.SSSSSSZ",
+                0
+            ),
+            Some(at("2026-11-22T10:11:12.123Z"))
+        );
+        assert_eq!(
+            parse_joda(
+                "Sun, 22 Nov 2026 01:02:03 PM",
+                "EEE, dd MMM yyyy hh:mm:ss a",
+                0
+            ),
+            Some(at("2026-11-22T13:02:03Z"))
+        );
         assert_eq!(parse_joda("22/Nov/2026", "dd/MMM/yyyy:HH", 0), None);
         assert_eq!(parse_joda("22/Foo/2026", "dd/MMM/yyyy", 0), None);
         assert_eq!(parse_joda("2026-11-22 trailing", "yyyy-MM-dd", 0), None);

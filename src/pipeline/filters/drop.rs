@@ -10,7 +10,10 @@ pub struct Drop {
 
 impl Drop {
     pub fn build(s: &mut Settings) -> Result<Drop, PluginError> {
-        let percentage = s.string("percentage")?.and_then(|p| p.parse().ok()).unwrap_or(100.0);
+        let percentage = s
+            .string("percentage")?
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(100.0);
         Ok(Drop { percentage })
     }
 }

@@ -24,7 +24,12 @@ impl Json {
         if tag_on_failure.is_empty() {
             tag_on_failure.push("_jsonparsefailure".into());
         }
-        Ok(Json { source: parse_field_ref(&source), target: target.map(|t| parse_field_ref(&t)), skip_on_invalid, tag_on_failure })
+        Ok(Json {
+            source: parse_field_ref(&source),
+            target: target.map(|t| parse_field_ref(&t)),
+            skip_on_invalid,
+            tag_on_failure,
+        })
     }
 }
 

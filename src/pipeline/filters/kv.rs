@@ -48,19 +48,30 @@ impl Filter for Kv {
             return Outcome::Done(vec![event]);
         };
         let mut pairs: Vec<(String, Value)> = Vec::new();
-        for part in text.split(|c| self.field_split.contains(c)).filter(|p| !p.is_empty()) {
-            let Some(at) = part.find(|c| self.value_split.contains(c)) else { continue };
+        for part in text
+            .split(|c| self.field_split.contains(c))
+            .filter(|p| !p.is_empty())
+        {
+            let Some(at) = part.find(|c| self.value_split.contains(c)) else {
+                continue;
+            };
             let key = trim(&part[..at], &self.trim_key);
             let sep_len = part[at..].chars().next().map(char::len_utf8).unwrap_or(1);
             let raw = &part[at + sep_len..];
             let value = trim(trim(raw, "\"'"), &self.trim_value);
-            if key.is_empty() || (!self.include.is_empty() && !self.include.iter().any(|k| k == key)) || self.exclude.iter().any(|k| k == key) {
+            if key.is_empty()
+                || (!self.include.is_empty() && !self.include.iter().any(|k| k == key))
+                || self.exclude.iter().any(|k| k == key)
+            {
                 continue;
             }
             let key = format!("{}{key}", self.prefix);
             match pairs.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, Value::Array(a))) => a.push(Value::String(value.to_string())),
-                Some((_, existing)) => *existing = Value::Array(vec![existing.clone(), Value::String(value.to_string())]),
+                Some((_, existing)) => {
+                    *existing =
+                        Value::Array(vec![existing.clone(), Value::String(value.to_string())])
+                }
                 None => pairs.push((key, Value::String(value.to_string()))),
             }
         }

@@ -106,5 +106,12 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         }
     };
     s.finish()?;
-    Ok(FilterInstance { name: plugin.name.clone(), filter, add_field, add_tag, remove_field, remove_tag })
+    Ok(FilterInstance {
+        name: plugin.name.clone(),
+        filter,
+        add_field,
+        add_tag,
+        remove_field,
+        remove_tag,
+    })
 }

@@ -34,14 +34,19 @@ fn paths(v: Vec<String>) -> Vec<Path> {
 }
 
 fn keyed(v: Vec<(String, String)>) -> Vec<(Path, String)> {
-    v.into_iter().map(|(k, v)| (parse_field_ref(&k), v)).collect()
+    v.into_iter()
+        .map(|(k, v)| (parse_field_ref(&k), v))
+        .collect()
 }
 
 impl Mutate {
     pub fn build(s: &mut Settings) -> Result<Mutate, PluginError> {
         let convert = keyed(s.hash("convert")?);
         for (_, t) in &convert {
-            if !matches!(t.as_str(), "integer" | "integer_eu" | "float" | "float_eu" | "string" | "boolean") {
+            if !matches!(
+                t.as_str(),
+                "integer" | "integer_eu" | "float" | "float_eu" | "string" | "boolean"
+            ) {
                 return Err(s.error(format!("convert type \"{t}\" is not one of integer, integer_eu, float, float_eu, string, boolean")));
             }
         }
@@ -51,9 +56,13 @@ impl Mutate {
         }
         let mut gsub = Vec::new();
         for t in raw_gsub.chunks(3) {
-            let re = Regex::new(&t[1]).map_err(|e| s.error(format!("invalid gsub pattern \"{}\": {e}", t[1])))?;
+            let re = Regex::new(&t[1])
+                .map_err(|e| s.error(format!("invalid gsub pattern \"{}\": {e}", t[1])))?;
             // Ruby's \1 back-references in the replacement become the regex crate's ${1}.
-            let rep = Regex::new(r"\\(\d)").expect("static regex").replace_all(&t[2], "$${$1}").into_owned();
+            let rep = Regex::new(r"\\(\d)")
+                .expect("static regex")
+                .replace_all(&t[2], "$${$1}")
+                .into_owned();
             gsub.push((parse_field_ref(&t[0]), re, rep));
         }
         Ok(Mutate {
@@ -69,7 +78,11 @@ impl Mutate {
             strip: paths(s.list("strip")?),
             split: keyed(s.hash("split")?),
             join: keyed(s.hash("join")?),
-            merge: s.hash("merge")?.into_iter().map(|(d, src)| (parse_field_ref(&d), parse_field_ref(&src))).collect(),
+            merge: s
+                .hash("merge")?
+                .into_iter()
+                .map(|(d, src)| (parse_field_ref(&d), parse_field_ref(&src)))
+                .collect(),
             copy: keyed(s.hash("copy")?),
         })
     }
@@ -77,10 +90,22 @@ impl Mutate {
 
 /// Applies `f` to a string field, or to each string of an array field.
 fn map_strings(e: &mut Event, path: &[String], f: impl Fn(&str) -> String) {
-    let Some(v) = e.get(path).cloned() else { return };
+    let Some(v) = e.get(path).cloned() else {
+        return;
+    };
     let mapped = match v {
         Value::String(s) => Value::String(f(&s)),
-        Value::Array(a) => Value::Array(a.into_iter().map(|x| if let Value::String(s) = x { Value::String(f(&s)) } else { x }).collect()),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .map(|x| {
+                    if let Value::String(s) = x {
+                        Value::String(f(&s))
+                    } else {
+                        x
+                    }
+                })
+                .collect(),
+        ),
         other => other,
     };
     e.set(path, mapped);
@@ -94,12 +119,30 @@ fn convert_one(v: &Value, to: &str) -> Value {
     match to {
         "string" => Value::String(text),
         "integer" | "integer_eu" => {
-            let cleaned = if to == "integer_eu" { text.replace('.', "").replace(',', ".") } else { text.replace(',', "") };
-            cleaned.trim().parse::<f64>().map(|f| Value::Number(Number::from(f.trunc() as i64))).unwrap_or(v.clone())
+            let cleaned = if to == "integer_eu" {
+                text.replace('.', "").replace(',', ".")
+            } else {
+                text.replace(',', "")
+            };
+            cleaned
+                .trim()
+                .parse::<f64>()
+                .map(|f| Value::Number(Number::from(f.trunc() as i64)))
+                .unwrap_or(v.clone())
         }
         "float" | "float_eu" => {
-            let cleaned = if to == "float_eu" { text.replace('.', "").replace(',', ".") } else { text.replace(',', "") };
-            cleaned.trim().parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).unwrap_or(v.clone())
+            let cleaned = if to == "float_eu" {
+                text.replace('.', "").replace(',', ".")
+            } else {
+                text.replace(',', "")
+            };
+            cleaned
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(v.clone())
         }
         "boolean" => match text.to_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" | "1.0" => Value::Bool(true),
@@ -167,18 +210,31 @@ impl Filter for Mutate {
         }
         for (p, sep) in &self.split {
             if let Some(Value::String(s)) = e.get(p).cloned() {
-                let parts = s.split(sep.as_str()).map(|x| Value::String(x.to_string())).collect();
+                let parts = s
+                    .split(sep.as_str())
+                    .map(|x| Value::String(x.to_string()))
+                    .collect();
                 e.set(p, Value::Array(parts));
             }
         }
         for (p, sep) in &self.join {
             if let Some(Value::Array(a)) = e.get(p).cloned() {
-                let joined = a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>().join(sep);
+                let joined = a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(sep);
                 e.set(p, Value::String(joined));
             }
         }
         for (dest, src) in &self.merge {
-            let Some(add) = e.get(src).cloned() else { continue };
+            let Some(add) = e.get(src).cloned() else {
+                continue;
+            };
             let merged = match (e.get(dest).cloned(), add) {
                 (None, a) => a,
                 (Some(Value::Object(mut d)), Value::Object(a)) => {

@@ -19,12 +19,20 @@ pub struct Prune {
 impl Prune {
     pub fn build(s: &mut Settings) -> Result<Prune, PluginError> {
         let compile = |s: &Settings, pats: Vec<String>| -> Result<Vec<Regex>, PluginError> {
-            pats.iter().map(|p| Regex::new(p).map_err(|e| s.error(format!("invalid pattern \"{p}\": {e}")))).collect()
+            pats.iter()
+                .map(|p| {
+                    Regex::new(p).map_err(|e| s.error(format!("invalid pattern \"{p}\": {e}")))
+                })
+                .collect()
         };
         let w = s.list("whitelist_names")?;
         let b = s.list("blacklist_names")?;
         let keep_empty = s.bool("keep_empty")?.unwrap_or(false);
-        Ok(Prune { whitelist: compile(s, w)?, blacklist: compile(s, b)?, keep_empty })
+        Ok(Prune {
+            whitelist: compile(s, w)?,
+            blacklist: compile(s, b)?,
+            keep_empty,
+        })
     }
 }
 
@@ -40,12 +48,17 @@ fn is_empty(v: &Value) -> bool {
 
 impl Filter for Prune {
     fn apply(&self, mut event: Event) -> Outcome {
-        let names: Vec<(String, bool)> = event.fields().iter().map(|(k, v)| (k.clone(), is_empty(v))).collect();
+        let names: Vec<(String, bool)> = event
+            .fields()
+            .iter()
+            .map(|(k, v)| (k.clone(), is_empty(v)))
+            .collect();
         for (name, empty) in names {
             if matches!(name.as_str(), "@timestamp" | "@version" | "@metadata") {
                 continue;
             }
-            let drop = (!self.whitelist.is_empty() && !self.whitelist.iter().any(|r| r.is_match(&name)))
+            let drop = (!self.whitelist.is_empty()
+                && !self.whitelist.iter().any(|r| r.is_match(&name)))
                 || self.blacklist.iter().any(|r| r.is_match(&name))
                 || (!self.keep_empty && empty);
             if drop {

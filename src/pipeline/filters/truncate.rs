@@ -19,7 +19,14 @@ impl Truncate {
             .ok_or_else(|| s.error("\"length_bytes\" is required".into()))?
             .parse::<usize>()
             .map_err(|_| s.error("\"length_bytes\" must be a whole number".into()))?;
-        Ok(Truncate { fields: s.list("fields")?.iter().map(|f| parse_field_ref(f)).collect(), length })
+        Ok(Truncate {
+            fields: s
+                .list("fields")?
+                .iter()
+                .map(|f| parse_field_ref(f))
+                .collect(),
+            length,
+        })
     }
 }
 
@@ -37,7 +44,12 @@ fn cut(s: &str, max: usize) -> String {
 impl Filter for Truncate {
     fn apply(&self, mut event: Event) -> Outcome {
         let fields: Vec<Vec<String>> = if self.fields.is_empty() {
-            event.fields().iter().filter(|(_, v)| v.is_string()).map(|(k, _)| vec![k.clone()]).collect()
+            event
+                .fields()
+                .iter()
+                .filter(|(_, v)| v.is_string())
+                .map(|(k, _)| vec![k.clone()])
+                .collect()
         } else {
             self.fields.clone()
         };
@@ -45,7 +57,16 @@ impl Filter for Truncate {
             match event.get(&f).cloned() {
                 Some(Value::String(s)) => event.set(&f, Value::String(cut(&s, self.length))),
                 Some(Value::Array(a)) => {
-                    let cut_all = a.into_iter().map(|v| if let Value::String(s) = v { Value::String(cut(&s, self.length)) } else { v }).collect();
+                    let cut_all = a
+                        .into_iter()
+                        .map(|v| {
+                            if let Value::String(s) = v {
+                                Value::String(cut(&s, self.length))
+                            } else {
+                                v
+                            }
+                        })
+                        .collect();
                     event.set(&f, Value::Array(cut_all));
                 }
                 _ => {}
