@@ -117,7 +117,6 @@ fn append_partition(
             "no records".to_string(),
         )
     })?;
-    let max = partition.log.lock().config().max_message_bytes;
     let bytes = match legacy::magic_of(&records) {
         Some(2) => BytesMut::from(&records[..]),
         Some(0 | 1) if version <= 2 => legacy::upconvert(records).map_err(|e| match e {
@@ -141,6 +140,10 @@ fn append_partition(
     if headers.is_empty() {
         return Err((code(ResponseError::CorruptMessage), "no batches".into()));
     }
+    // One lock for the size check and the append: the check uses the config the
+    // append runs under.
+    let mut log = partition.log.lock();
+    let max = log.config().max_message_bytes;
     for (_, h) in &headers {
         if h.total_len() > max {
             return Err((
@@ -159,16 +162,13 @@ fn append_partition(
             ));
         }
     }
-    let info = partition
-        .log
-        .lock()
-        .append(bytes, headers, now_ms())
-        .map_err(|e| {
-            if let crate::storage::StorageError::Io(io) = &e {
-                tracing::error!(partition = partition.index, error = %io, "append failed");
-            }
-            (storage_code(&e), e.to_string())
-        })?;
+    let info = log.append(bytes, headers, now_ms()).map_err(|e| {
+        if let crate::storage::StorageError::Io(io) = &e {
+            tracing::error!(partition = partition.index, error = %io, "append failed");
+        }
+        (storage_code(&e), e.to_string())
+    })?;
+    drop(log);
     Ok(Outcome {
         base_offset: info.base_offset,
         log_append_time_ms: info.log_append_time_ms,
