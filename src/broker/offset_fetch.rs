@@ -12,13 +12,38 @@ use kafka_protocol::protocol::StrBytes;
 use super::Broker;
 use crate::group::offsets::Committed;
 
-/// (topic, [(partition, committed)]) for the requested topics, or all committed.
+/// One partition's answer: -1 and empty metadata where nothing is committed.
+struct Found {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: StrBytes,
+}
+
+impl Found {
+    fn new(partition: i32, c: Option<Committed>, version: i16) -> Found {
+        Found {
+            partition,
+            offset: c.as_ref().map(|c| c.offset).unwrap_or(-1),
+            // Leader epochs exist from v5 on.
+            leader_epoch: c
+                .as_ref()
+                .filter(|_| version >= 5)
+                .map(|c| c.leader_epoch)
+                .unwrap_or(-1),
+            metadata: StrBytes::from_string(c.map(|c| c.metadata).unwrap_or_default()),
+        }
+    }
+}
+
+/// (topic, partitions) for the requested topics, or everything committed.
 fn lookup(
     broker: &Broker,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Vec<(String, Vec<(i32, Option<Committed>)>)> {
-    match topics {
+    version: i16,
+) -> Vec<(TopicName, Vec<Found>)> {
+    let by_topic: Vec<(String, Vec<(i32, Option<Committed>)>)> = match topics {
         Some(ts) => ts
             .into_iter()
             .map(|(t, ps)| {
@@ -37,21 +62,20 @@ fn lookup(
             }
             by_topic.into_iter().collect()
         }
-    }
-}
-
-fn name(t: String) -> TopicName {
-    TopicName(StrBytes::from_string(t))
+    };
+    by_topic
+        .into_iter()
+        .map(|(t, parts)| {
+            let found = parts
+                .into_iter()
+                .map(|(p, c)| Found::new(p, c, version))
+                .collect();
+            (TopicName(StrBytes::from_string(t)), found)
+        })
+        .collect()
 }
 
 pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
-    let epoch = |c: &Option<Committed>| {
-        if version >= 5 {
-            c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1)
-        } else {
-            -1
-        }
-    };
     if version >= 8 {
         let groups = req
             .groups
@@ -62,27 +86,22 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
                         .map(|t| (t.name.0.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let topics = lookup(broker, &g.group_id.0, wanted)
+                let topics = lookup(broker, &g.group_id.0, wanted, version)
                     .into_iter()
-                    .map(|(t, parts)| {
+                    .map(|(name, parts)| {
+                        let parts = parts
+                            .into_iter()
+                            .map(|f| {
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(f.partition)
+                                    .with_committed_offset(f.offset)
+                                    .with_committed_leader_epoch(f.leader_epoch)
+                                    .with_metadata(Some(f.metadata))
+                            })
+                            .collect();
                         OffsetFetchResponseTopics::default()
-                            .with_name(name(t))
-                            .with_partitions(
-                                parts
-                                    .into_iter()
-                                    .map(|(p, c)| {
-                                        OffsetFetchResponsePartitions::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(
-                                                c.as_ref().map(|c| c.offset).unwrap_or(-1),
-                                            )
-                                            .with_committed_leader_epoch(epoch(&c))
-                                            .with_metadata(Some(StrBytes::from_string(
-                                                c.map(|c| c.metadata).unwrap_or_default(),
-                                            )))
-                                    })
-                                    .collect(),
-                            )
+                            .with_name(name)
+                            .with_partitions(parts)
                     })
                     .collect();
                 OffsetFetchResponseGroup::default()
@@ -97,25 +116,22 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    let topics = lookup(broker, &req.group_id.0, wanted)
+    let topics = lookup(broker, &req.group_id.0, wanted, version)
         .into_iter()
-        .map(|(t, parts)| {
+        .map(|(name, parts)| {
+            let parts = parts
+                .into_iter()
+                .map(|f| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(f.partition)
+                        .with_committed_offset(f.offset)
+                        .with_committed_leader_epoch(f.leader_epoch)
+                        .with_metadata(Some(f.metadata))
+                })
+                .collect();
             OffsetFetchResponseTopic::default()
-                .with_name(name(t))
-                .with_partitions(
-                    parts
-                        .into_iter()
-                        .map(|(p, c)| {
-                            OffsetFetchResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(c.as_ref().map(|c| c.offset).unwrap_or(-1))
-                                .with_committed_leader_epoch(epoch(&c))
-                                .with_metadata(Some(StrBytes::from_string(
-                                    c.map(|c| c.metadata).unwrap_or_default(),
-                                )))
-                        })
-                        .collect(),
-                )
+                .with_name(name)
+                .with_partitions(parts)
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)

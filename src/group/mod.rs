@@ -148,7 +148,7 @@ impl GroupCoordinator {
         generation: i32,
         assignments: Vec<(String, Bytes)>,
     ) -> SyncOutcome {
-        let rx = {
+        let (rx, session_timeout_ms) = {
             let mut inner = self.inner.lock();
             let Some(group) = inner.groups.get_mut(group_id) else {
                 return SyncOutcome::error(code::UNKNOWN_MEMBER_ID);
@@ -170,7 +170,6 @@ impl GroupCoordinator {
                 .insert((group_id.to_string(), member_id.to_string()), tx);
             (rx, timeout)
         };
-        let (rx, session_timeout_ms) = rx;
         match tokio::time::timeout(
             Duration::from_millis(session_timeout_ms.max(0) as u64 + 5_000),
             rx,
@@ -238,13 +237,12 @@ impl GroupCoordinator {
             }
         }
         // Offsets of groups without members (or without a group at all) expire.
-        let mut candidates: Vec<String> = self
+        let candidates: Vec<String> = self
             .offsets
             .groups()
             .into_iter()
             .filter(|g| !self.has_members(g))
             .collect();
-        candidates.sort();
         let cutoff = now - self.config.offsets_retention_ms;
         let mut by_group: HashMap<String, Vec<((String, i32), Option<Committed>)>> = HashMap::new();
         for (g, key) in self.offsets.older_than(&candidates, cutoff) {

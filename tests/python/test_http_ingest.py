@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from conftest import Server, kcat_read
+from conftest import kcat_read
 
 
 def kcat_values(server, topic, expected):
@@ -19,14 +19,6 @@ def post(server, path, body, headers=None):
                                  headers={"Content-Type": "application/x-ndjson", **(headers or {})})
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status, json.loads(r.read())
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    if s.proc.poll() is None:
-        s.stop()
 
 
 def test_elasticsearch_client_helpers_bulk(server):
