@@ -48,7 +48,7 @@ fn batch(values: &[&'static [u8]]) -> BytesMut {
         .iter()
         .map(|v| (None, Some(Bytes::from_static(v))))
         .collect();
-    BytesMut::from(&encode_batch(records, 1, Compression::None).unwrap()[..])
+    encode_batch(records, 1, Compression::None).unwrap()
 }
 
 async fn produce_raw(client: &mut KafkaClient, topic: &str, records: Bytes) -> i16 {

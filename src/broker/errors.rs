@@ -20,6 +20,7 @@ pub fn storage_code(e: &StorageError) -> i16 {
         StorageError::ProducerFenced => code(ResponseError::InvalidProducerEpoch),
         StorageError::OutOfOrderSequence { .. } => code(ResponseError::OutOfOrderSequenceNumber),
         StorageError::DuplicateInMultiBatch => code(ResponseError::InvalidRecord),
+        StorageError::InvalidBatch(_) => code(ResponseError::CorruptMessage),
     }
 }
 

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use bytes::BytesMut;
 use kafka_protocol::records::Compression;
 use thiserror::Error;
 
@@ -16,7 +15,7 @@ use super::Broker;
 use crate::protocol::partitioner::partition_for_key;
 use crate::protocol::records::{encode_records, OutRecord};
 use crate::storage::segment::now_ms;
-use crate::storage::{batch, StorageError};
+use crate::storage::StorageError;
 
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -73,10 +72,7 @@ impl Broker {
             let compression = compression_for(&partition.log.lock().config().compression_type);
             let bytes = encode_records(&recs, now, compression)
                 .map_err(|e| IngestError::Encode(e.to_string()))?;
-            let bytes = BytesMut::from(&bytes[..]);
-            let headers =
-                batch::validate_batches(&bytes).map_err(|e| IngestError::Encode(e.to_string()))?;
-            let info = partition.log.lock().append(bytes, headers, now)?;
+            let info = partition.log.lock().append_batches(bytes, now)?;
             if let Some(f) = info.file {
                 to_sync.push(f);
             }

@@ -6,6 +6,7 @@
 //! Limits: compressed legacy message sets are refused (UNSUPPORTED_FOR_MESSAGE_FORMAT);
 //! clients that old are rare, and every current client sends v2 batches.
 
+use crate::protocol::records::encode_plain_batch;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
@@ -58,23 +59,13 @@ pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
     let now = crate::storage::segment::now_ms();
     for (i, r) in records.iter_mut().enumerate() {
         r.offset = i as i64;
-        // The encoder starts a new batch whenever `offset - sequence` changes; keeping it
-        // constant (with base sequence -1, "none") puts every record in one batch.
-        r.sequence = i as i32 - 1;
         if r.timestamp < 0 {
             r.timestamp = now;
         }
     }
     let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    encode_plain_batch(&mut out, &mut records, Compression::None)
+        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
     Ok(out)
 }
 

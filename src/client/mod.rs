@@ -315,7 +315,7 @@ impl KafkaClient {
                 .with_name(TopicName(StrBytes::from_string(topic.into())))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
-                    .with_records(Some(buf))])]);
+                    .with_records(Some(buf.freeze()))])]);
         match self
             .send(ApiKey::Produce, 7, RequestKind::Produce(req))
             .await?

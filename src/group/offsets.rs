@@ -217,13 +217,10 @@ impl OffsetStore {
             .topic
             .partition(partition_index)
             .ok_or(OffsetsError::NoPartition(partition_index))?;
-        let bytes = BytesMut::from(&bytes[..]);
-        let headers =
-            batch::validate_batches(&bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
         // The table lock is held across the append so that the table and the log agree
         // on the order of concurrent writes to one key.
         let mut table = self.table.lock();
-        let info = partition.log.lock().append(bytes, headers, now)?;
+        let info = partition.log.lock().append_batches(bytes, now)?;
         if self.fsync {
             if let Some(f) = info.file {
                 f.sync_data().map_err(StorageError::from)?;

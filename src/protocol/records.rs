@@ -1,7 +1,8 @@
 //! Building and reading record batches through the codec, for the places where the
 //! appliance itself writes or reads records (the command line, committed offsets,
 //! Beats and HTTP ingest).
-//! The produce and fetch paths never come here: they move batches as bytes.
+//! The produce and fetch paths never come here (but for the legacy conversion old
+//! clients need): they move batches as bytes.
 
 use super::CodecError;
 use bytes::{Bytes, BytesMut};
@@ -14,7 +15,7 @@ pub fn encode_batch(
     records: Vec<(Option<Bytes>, Option<Bytes>)>,
     timestamp: i64,
     compression: Compression,
-) -> Result<Bytes, CodecError> {
+) -> Result<BytesMut, CodecError> {
     let records: Vec<OutRecord> = records
         .into_iter()
         .map(|(key, value)| OutRecord {
@@ -39,8 +40,8 @@ pub fn encode_records(
     records: &[OutRecord],
     timestamp: i64,
     compression: Compression,
-) -> Result<Bytes, CodecError> {
-    let recs: Vec<Record> = records
+) -> Result<BytesMut, CodecError> {
+    let mut recs: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, r)| Record {
@@ -51,9 +52,7 @@ pub fn encode_records(
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // Constant `offset - sequence` keeps all records in one batch (the encoder
-            // splits batches where it changes); the base sequence stays -1, "none".
-            sequence: i as i32 - 1,
+            sequence: -1,
             timestamp,
             key: r.key.clone(),
             value: r.value.clone(),
@@ -70,15 +69,37 @@ pub fn encode_records(
         })
         .collect();
     let mut buf = BytesMut::new();
+    encode_plain_batch(&mut buf, &mut recs, compression)?;
+    Ok(buf)
+}
+
+/// Encodes `records` into `out` as ONE plain (non-idempotent, non-transactional) v2
+/// batch that keeps their offsets, gaps included. The codec starts a new batch wherever
+/// `offset - sequence` changes, so sequences are set relative to the first offset,
+/// which also leaves the batch's base sequence at -1 ("none").
+pub fn encode_plain_batch(
+    out: &mut BytesMut,
+    records: &mut [Record],
+    compression: Compression,
+) -> Result<(), CodecError> {
+    let Some(first) = records.first().map(|r| r.offset) else {
+        return Ok(());
+    };
+    for r in records.iter_mut() {
+        r.producer_id = -1;
+        r.producer_epoch = -1;
+        r.transactional = false;
+        r.sequence = (r.offset - first) as i32 - 1;
+    }
     RecordBatchEncoder::encode(
-        &mut buf,
-        recs.iter(),
+        out,
+        records.iter(),
         &RecordEncodeOptions {
             version: 2,
             compression,
         },
     )?;
-    Ok(buf.freeze())
+    Ok(())
 }
 
 /// Decodes every record (offset, key, value) in a buffer of whole batches; control

@@ -15,12 +15,11 @@
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
 use super::log::PartitionLog;
 use super::StorageError;
+use crate::protocol::records::encode_plain_batch;
 
 /// What one run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -87,24 +86,8 @@ pub fn compact(log: &mut PartitionLog, now_ms: i64) -> Result<CompactionStats, S
                 continue;
             }
             stats.records_after += kept.len();
-            // Plain batches: keep `offset - sequence` constant so the encoder writes one
-            // batch with the original offsets (gaps allowed), base sequence -1.
-            let first = kept[0].offset;
-            for r in &mut kept {
-                r.producer_id = -1;
-                r.producer_epoch = -1;
-                r.transactional = false;
-                r.sequence = (r.offset - first) as i32 - 1;
-            }
-            RecordBatchEncoder::encode(
-                &mut out,
-                kept.iter(),
-                &RecordEncodeOptions {
-                    version: 2,
-                    compression: Compression::None,
-                },
-            )
-            .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+            encode_plain_batch(&mut out, &mut kept, Compression::None)
+                .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
         }
         log.replace_segment(base, &out)?;
         stats.segments += 1;

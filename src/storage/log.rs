@@ -193,6 +193,17 @@ impl PartitionLog {
             .expect("a log always has a segment")
     }
 
+    /// Validates `bytes` as whole v2 batches and appends them (see `append`): for
+    /// batches the appliance builds itself.
+    pub fn append_batches(
+        &mut self,
+        bytes: BytesMut,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let headers = batch::validate_batches(&bytes)?;
+        self.append(bytes, headers, now_ms)
+    }
+
     /// Appends validated batches (see `batch::validate_batches`), assigning offsets and
     /// the leader epoch in place. Idempotent-producer retries are acknowledged with their
     /// first offsets and not written again.

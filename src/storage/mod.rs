@@ -39,4 +39,6 @@ pub enum StorageError {
     OutOfOrderSequence { expected: i32, got: i32 },
     #[error("a retried batch arrived together with other batches")]
     DuplicateInMultiBatch,
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(#[from] batch::BatchError),
 }

@@ -32,8 +32,7 @@ fn make_batch(count: i32, ts: i64, body: usize, fill: u8) -> Vec<u8> {
 }
 
 fn append(log: &mut PartitionLog, b: Vec<u8>, now: i64) -> i64 {
-    let headers = validate_batches(&b).unwrap();
-    log.append(BytesMut::from(&b[..]), headers, now)
+    log.append_batches(BytesMut::from(&b[..]), now)
         .unwrap()
         .base_offset
 }
