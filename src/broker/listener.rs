@@ -115,8 +115,8 @@ async fn connection(
         let version = request.wire_version;
         let correlation_id = request.header.correlation_id;
         tracing::trace!(%peer, ?api, version, correlation_id, "request");
-        if api == ApiKey::Fetch {
-            // A fetch may long-poll: earlier responses must not wait behind it.
+        if may_wait(api) {
+            // Earlier (pipelined) responses must not wait behind a request that parks.
             wr.flush().await?;
         }
         if let Some(body) = broker.handle(request, peer).await {
@@ -134,6 +134,12 @@ async fn connection(
             wr.flush().await?;
         }
     }
+}
+
+/// Requests whose handler may park for a long time: a long-polling Fetch, and
+/// JoinGroup/SyncGroup waiting for their rebalance.
+fn may_wait(api: ApiKey) -> bool {
+    matches!(api, ApiKey::Fetch | ApiKey::JoinGroup | ApiKey::SyncGroup)
 }
 
 /// Whether `buf` starts with a complete size-prefixed frame.
