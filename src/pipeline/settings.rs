@@ -39,6 +39,11 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// Whether the configuration writes this setting at all.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.plugin.settings.iter().any(|s| s.name == name)
+    }
+
     /// An error about the plugin as a whole (at its name).
     pub fn error(&self, message: String) -> PluginError {
         PluginError {
@@ -153,6 +158,49 @@ impl<'a> Settings<'a> {
                     Ok((
                         text(&kv[0]).ok_or_else(|| bad(pos))?,
                         text(&kv[1]).ok_or_else(|| bad(pos))?,
+                    ))
+                })
+                .collect(),
+            Some((_, pos)) => Err(bad(pos)),
+        }
+    }
+
+    /// A hash whose values are strings or lists of strings (grok's `match`); an array
+    /// of alternating keys and values also counts (`match => ["message", "%{…}"]`).
+    pub fn hash_of_lists(
+        &mut self,
+        name: &'a str,
+    ) -> Result<Vec<(String, Vec<String>)>, PluginError> {
+        let (plugin, kind) = (self.plugin.name.clone(), self.kind);
+        let bad = |pos| {
+            PluginError {
+            pos,
+            message: format!(
+                "{kind} \"{plugin}\": setting \"{name}\" must be a hash of strings or lists of strings"
+            ),
+        }
+        };
+        let text = |v: &Value| match v {
+            Value::String(s) | Value::Bareword(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let texts = |v: &Value| match v {
+            Value::Array(items) => items.iter().map(text).collect::<Option<Vec<_>>>(),
+            other => text(other).map(|t| vec![t]),
+        };
+        match self.raw(name) {
+            None => Ok(vec![]),
+            Some((Value::Hash(entries), pos)) => entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), texts(v).ok_or_else(|| bad(pos))?)))
+                .collect(),
+            Some((Value::Array(items), pos)) if items.len() % 2 == 0 => items
+                .chunks(2)
+                .map(|kv| {
+                    Ok((
+                        text(&kv[0]).ok_or_else(|| bad(pos))?,
+                        vec![text(&kv[1]).ok_or_else(|| bad(pos))?],
                     ))
                 })
                 .collect(),

@@ -6,6 +6,7 @@
 
 mod date;
 mod drop;
+mod grok;
 mod json;
 mod kv;
 mod mutate;
@@ -80,6 +81,11 @@ impl FilterInstance {
     }
 }
 
+/// The filter plugins this build knows.
+pub const AVAILABLE: &[&str] = &[
+    "date", "drop", "grok", "json", "kv", "mutate", "prune", "truncate",
+];
+
 /// Builds a filter from its configuration, refusing unknown plugins and settings.
 pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
     let mut s = Settings::new(plugin, "filter");
@@ -94,6 +100,7 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         "mutate" => Box::new(mutate::Mutate::build(&mut s)?),
         "drop" => Box::new(drop::Drop::build(&mut s)?),
         "json" => Box::new(json::Json::build(&mut s)?),
+        "grok" => Box::new(grok::Grok::build(&mut s)?),
         "date" => Box::new(date::Date::build(&mut s)?),
         "kv" => Box::new(kv::Kv::build(&mut s)?),
         "truncate" => Box::new(truncate::Truncate::build(&mut s)?),
@@ -101,7 +108,10 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         other => {
             return Err(PluginError {
                 pos: plugin.pos,
-                message: format!("unknown filter plugin \"{other}\" (available: date, drop, json, kv, mutate, prune, truncate)"),
+                message: format!(
+                    "unknown filter plugin \"{other}\" (available: {})",
+                    AVAILABLE.join(", ")
+                ),
             })
         }
     };
