@@ -1,11 +1,13 @@
 //! Filter plugins. Each filter turns one event into zero (drop), one or more events,
 //! then — when it succeeded — the options every Logstash filter has are applied in
 //! Logstash's order: `add_field`, `add_tag`, `remove_field`, `remove_tag` (with sprintf
-//! in names and values). Implemented so far: `mutate`, `drop`, `json`, `date`, `kv`,
-//! `truncate`, `prune`; any other name is a load-time error.
+//! in names and values). The filters are listed in `AVAILABLE`; any other name is a load-time
+//! error.
 
 mod date;
+mod dissect;
 mod drop;
+mod fingerprint;
 mod grok;
 mod json;
 mod kv;
@@ -83,7 +85,16 @@ impl FilterInstance {
 
 /// The filter plugins this build knows.
 pub const AVAILABLE: &[&str] = &[
-    "date", "drop", "grok", "json", "kv", "mutate", "prune", "truncate",
+    "date",
+    "dissect",
+    "drop",
+    "fingerprint",
+    "grok",
+    "json",
+    "kv",
+    "mutate",
+    "prune",
+    "truncate",
 ];
 
 /// Builds a filter from its configuration, refusing unknown plugins and settings.
@@ -101,6 +112,8 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         "drop" => Box::new(drop::Drop::build(&mut s)?),
         "json" => Box::new(json::Json::build(&mut s)?),
         "grok" => Box::new(grok::Grok::build(&mut s)?),
+        "dissect" => Box::new(dissect::Dissect::build(&mut s)?),
+        "fingerprint" => Box::new(fingerprint::Fingerprint::build(&mut s)?),
         "date" => Box::new(date::Date::build(&mut s)?),
         "kv" => Box::new(kv::Kv::build(&mut s)?),
         "truncate" => Box::new(truncate::Truncate::build(&mut s)?),
