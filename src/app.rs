@@ -28,6 +28,23 @@ pub enum ServeError {
     },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("pipeline configuration: {0}")]
+    Pipeline(#[from] crate::pipeline::LoadError),
+}
+
+/// The `bootstrap_servers` spellings that mean this appliance's Kafka listener.
+fn local_addresses(bound: std::net::SocketAddr, advertised: &(String, i32)) -> Vec<String> {
+    let port = bound.port();
+    let mut out = vec![
+        bound.to_string(),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("{}:{}", advertised.0, advertised.1),
+    ];
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        out.push(format!("{}:{port}", h.trim()));
+    }
+    out
 }
 
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
@@ -76,6 +93,30 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     };
     broker.set_bound_address(kafka_addr);
 
+    // Pipelines are built before the ready line, so a configuration error stops
+    // `serve` with the file, line and column.
+    let ctx = crate::pipeline::context::Context {
+        local: Some(std::sync::Arc::new(crate::client::local::LocalAccess::new(
+            broker.clone(),
+        ))),
+        local_addresses: local_addresses(kafka_addr, &broker.advertised()),
+        beats_port: beats
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port()),
+        beats_topic: settings.beats_fallback_topic.clone(),
+        http_port: Some(http_addr.port()),
+        data_dir: settings.data_dir.clone(),
+    };
+    let pipelines = crate::pipeline::service::PipelineSet::start(
+        &settings.pipelines_dir,
+        &ctx,
+        settings.pipeline_workers,
+        settings.pipeline_batch_size,
+    )?;
+    let pipeline_names = pipelines.names();
+    let pipelines = std::sync::Arc::new(tokio::sync::Mutex::new(pipelines));
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let kafka_task = tokio::spawn(listener::serve(broker.clone(), kafka, stop_rx.clone()));
     let maintenance = tokio::spawn(broker.clone().run_maintenance(stop_rx.clone()));
@@ -95,13 +136,13 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     });
     let http_task = tokio::spawn(crate::http::serve(
         http,
-        crate::http::router(broker.clone()),
+        crate::http::router(broker.clone(), pipelines.clone()),
         http_tls,
         stop_rx.clone(),
     ));
 
     let stop_signal = shutdown_signal()?;
-    tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), "logbridge ready");
+    tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), pipelines = ?pipeline_names, "logbridge ready");
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -112,7 +153,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
 
     stop_signal.await;
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: stopping pipelines, finishing in-flight requests");
+    let running = std::mem::replace(
+        &mut *pipelines.lock().await,
+        crate::pipeline::service::PipelineSet::empty(),
+    );
+    running.stop().await;
     let _ = stop_tx.send(true);
     // Parked JoinGroup/SyncGroup requests are answered now rather than after their
     // rebalance timeout.

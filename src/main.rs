@@ -73,6 +73,12 @@ struct ServeArgs {
     /// fsync before acknowledging produce requests with acks=all.
     #[arg(long)]
     fsync_before_ack: bool,
+    /// Directory of pipelines to run (default ./pipelines).
+    #[arg(long)]
+    pipelines: Option<PathBuf>,
+    /// Logstash's pipeline.workers (default: the number of cores).
+    #[arg(long)]
+    pipeline_workers: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -249,11 +255,13 @@ async fn run(cli: Cli) -> Result<()> {
                 let line = line.context("reading stdin")?;
                 let event = pipeline
                     .codec
-                    .decode(&line, logbridge::storage::segment::now_ms());
+                    .decode(line.as_bytes(), logbridge::storage::segment::now_ms());
+                let mut buf = Vec::new();
                 for e in logbridge::pipeline::runtime::run(&pipeline.filters, event) {
-                    serde_json::to_writer(&mut out, &e.to_output())?;
-                    out.write_all(b"\n")?;
+                    e.write_json(&mut buf);
+                    buf.push(b'\n');
                 }
+                out.write_all(&buf)?;
             }
             out.flush()?;
             Ok(())
@@ -285,6 +293,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if args.fsync_before_ack {
         settings.fsync_before_ack = true;
+    }
+    if let Some(p) = args.pipelines {
+        settings.pipelines_dir = p;
+    }
+    if let Some(w) = args.pipeline_workers {
+        settings.pipeline_workers = w;
     }
     logbridge::app::serve(settings).await?;
     Ok(())

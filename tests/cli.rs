@@ -284,8 +284,8 @@ output { stdout {} }
         err.contains(&format!("    {}^", " ".repeat(12))),
         "with a caret: {err}"
     );
-    // Unknown plugins are load-time errors, naming the plugin and where it is: the
-    // shipped EFLFK example needs grok and date, which do not exist yet.
+    // The shipped EFLFK example passes; unknown plugins are load-time errors naming
+    // the plugin, the file and the position.
     let out = logbridge_cmd()
         .args([
             "pipeline",
@@ -294,10 +294,26 @@ output { stdout {} }
         ])
         .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let typo = dir.path().join("typo.conf");
+    std::fs::write(
+        &typo,
+        "input { kafka { topics => [\"a\"] } }\noutput {\n  elasticsearc { }\n}\n",
+    )
+    .unwrap();
+    let out = logbridge_cmd()
+        .args(["pipeline", "check"])
+        .arg(&typo)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("nginx.conf: line 16, column 5: unknown filter plugin \"grok\""),
+        err.contains("typo.conf: line 3, column 3: unknown output plugin \"elasticsearc\""),
         "{err}"
     );
 }

@@ -5,7 +5,10 @@
 //! Invariant: one request in flight per connection; a response whose correlation id
 //! does not match the request is an error, never silently accepted.
 
+pub mod access;
 mod groups;
+pub mod local;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -80,6 +83,7 @@ pub struct Consumed {
     pub timestamp: i64,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
 }
 
 pub struct KafkaClient {
@@ -439,6 +443,11 @@ impl KafkaClient {
                             timestamp: r.timestamp,
                             key: r.key,
                             value: r.value,
+                            headers: r
+                                .headers
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), v))
+                                .collect(),
                         });
                     }
                 }

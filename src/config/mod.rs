@@ -99,6 +99,14 @@ pub struct Settings {
     /// Close Beats connections silent this long (logstash-input-beats'
     /// `client_inactivity_timeout`).
     pub beats_client_inactivity_timeout_ms: u64,
+    /// Directory of Logstash-compatible pipelines run by `serve`: each `*.conf` file
+    /// is one pipeline, each sub-folder one pipeline of its `*.conf` files. A missing
+    /// directory means no pipelines.
+    pub pipelines_dir: PathBuf,
+    /// Logstash's `pipeline.workers`: filter/output threads per pipeline (0 = cores).
+    pub pipeline_workers: usize,
+    /// Logstash's `pipeline.batch.size`: events per batch.
+    pub pipeline_batch_size: usize,
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
@@ -139,6 +147,9 @@ impl Default for Settings {
             beats_key_field: None,
             beats_max_frame_bytes: 100 * 1024 * 1024,
             beats_client_inactivity_timeout_ms: 60_000,
+            pipelines_dir: PathBuf::from("./pipelines"),
+            pipeline_workers: 0,
+            pipeline_batch_size: 125,
             topic_defaults: BTreeMap::new(),
         }
     }

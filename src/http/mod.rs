@@ -1,6 +1,8 @@
 //! The HTTP listener (axum): `GET /health` for readiness and liveness, `GET /topics`
 //! with each partition's offsets and size, `GET /groups` and `GET /groups/{id}` with
-//! consumer groups, their members, committed offsets and lag, all as JSON; and the
+//! consumer groups, their members, committed offsets and lag, `GET /pipelines` with
+//! each pipeline's counters and lag, all as JSON; `GET /metrics` in Prometheus' text
+//! format; and the
 //! Elasticsearch-compatible ingest endpoints of `bulk.rs`. Every response carries
 //! `X-Elastic-Product: Elasticsearch`, which Elasticsearch clients check.
 
@@ -26,7 +28,10 @@ use serde_json::json;
 use crate::broker::Broker;
 use crate::group::consumer_protocol::parse_assignment;
 
-pub fn router(broker: Arc<Broker>) -> Router {
+/// The running pipelines, shared with the HTTP views.
+pub type SharedPipelines = Arc<tokio::sync::Mutex<crate::pipeline::service::PipelineSet>>;
+
+pub fn router(broker: Arc<Broker>, pipelines: SharedPipelines) -> Router {
     let max_body = broker.settings.http_max_content_length;
     Router::new()
         .route("/", get(bulk::root))
@@ -40,9 +45,47 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/topics", get(topics))
         .route("/groups", get(groups))
         .route("/groups/:id", get(group))
+        .route("/pipelines", get(pipelines_view))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::Extension(pipelines))
         .layer(axum::middleware::map_response(elastic_product_header))
         .with_state(broker)
+}
+
+/// Every pipeline with its event counts, per-plugin counts and consumer lag.
+async fn pipelines_view(
+    axum::Extension(pipelines): axum::Extension<SharedPipelines>,
+) -> Json<serde_json::Value> {
+    Json(pipelines.lock().await.snapshot().await)
+}
+
+/// Prometheus text: per-partition log offsets and the pipelines' counters and lag.
+async fn metrics(
+    State(broker): State<Arc<Broker>>,
+    axum::Extension(pipelines): axum::Extension<SharedPipelines>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let mut out = String::from(
+        "# HELP logbridge_log_end_offset The next offset of a partition\n# TYPE logbridge_log_end_offset gauge\n",
+    );
+    for t in broker.registry.list() {
+        for p in t.partitions.read().iter() {
+            let end = p.log.lock().log_end_offset();
+            out.push_str(&format!(
+                "logbridge_log_end_offset{{topic=\"{}\",partition=\"{}\"}} {end}\n",
+                t.name, p.index
+            ));
+        }
+    }
+    let snapshot = pipelines.lock().await.snapshot().await;
+    out.push_str(&crate::pipeline::service::prometheus(&snapshot));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
 }
 
 /// 200 once the broker is serving: the router is only started after the Kafka listener

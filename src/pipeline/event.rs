@@ -142,6 +142,24 @@ impl Event {
     pub fn fields(&self) -> &Map<String, Value> {
         &self.fields
     }
+
+    /// Appends the event as outputs see it (without `@metadata`) as compact JSON,
+    /// without copying its fields first.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        struct Visible<'a>(&'a Map<String, Value>);
+        impl serde::Serialize for Visible<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in self.0.iter().filter(|(k, _)| *k != "@metadata") {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        // Writing a map of JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &Visible(&self.fields));
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,26 @@
-//! Logstash-compatible pipelines. So far: the configuration language (`parser`,
-//! producing `ast`), the event model (`event`), sprintf formatting (`sprintf`, `time`),
-//! condition evaluation (`eval`), typed plugin settings (`settings`), the filters
-//! `mutate`, `drop`, `json`, `date`, `kv`, `truncate`, `prune` (`filters`), and the filter runtime (`runtime`) behind
-//! `logbridge pipeline check` and `logbridge pipeline run`. Inputs, outputs, the other
-//! filters and `serve --pipelines` come with the rest of the pipelines issue.
+//! Logstash-compatible pipelines: the configuration language (`parser` → `ast`), the
+//! event model (`event`), sprintf (`sprintf`, `time`), conditions (`eval`), typed
+//! plugin settings (`settings`), codecs (`codec`), input, filter and output plugins
+//! (`inputs`, `filters`, `outputs`), the filter walk (`runtime`), ordered commits
+//! (`progress`), a running pipeline (`runner`) and the set of pipelines `serve` runs
+//! from a directory (`service`).
+//!
+//! Data flows one way: input → filters → outputs → commit. Plugins reach topics only
+//! through `client::access::TopicAccess` (see `context`).
 
 pub mod ast;
+pub mod codec;
+pub mod context;
 pub mod eval;
 pub mod event;
 pub mod filters;
+pub mod inputs;
+pub mod outputs;
 pub mod parser;
+pub mod progress;
+pub mod runner;
 pub mod runtime;
+pub mod service;
 pub mod settings;
 pub mod sprintf;
 pub mod time;
@@ -35,59 +45,88 @@ pub enum LoadError {
     },
 }
 
-/// How input lines become events (the first input's `codec`; `plain` by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    Plain,
-    Json,
-}
-
-impl Codec {
-    /// Decodes one line: `json` parses an object (a line that is not one becomes a
-    /// `message` tagged `_jsonparsefailure`, as Logstash's json codec does).
-    pub fn decode(self, line: &str, now_ms: i64) -> event::Event {
-        match self {
-            Codec::Plain => event::Event::from_message(line, now_ms),
-            Codec::Json => match serde_json::from_str::<serde_json::Value>(line) {
-                Ok(serde_json::Value::Object(o)) => event::Event::new(o, now_ms),
-                _ => {
-                    let mut e = event::Event::from_message(line, now_ms);
-                    e.add_tag("_jsonparsefailure");
-                    e
-                }
-            },
-        }
-    }
-}
-
-/// A loaded pipeline: its filters, ready to run, and its input codec.
+/// A pipeline's filters and its first input's codec: what `pipeline run` needs.
 pub struct Pipeline {
     pub filters: Vec<runtime::Node>,
-    pub codec: Codec,
+    pub codec: codec::Decoder,
 }
 
-/// Loads the files `path` stands for: parses them and builds their filters, so that
-/// every configuration error surfaces now.
-pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
+/// Parses the files `path` stands for (a file, or a directory's `*.conf` files).
+pub fn parse_files(path: &Path) -> Result<Vec<ast::Config>, LoadError> {
     let mut configs = Vec::new();
     for f in config_files(path)? {
         let src = std::fs::read_to_string(&f).map_err(|source| LoadError::Read {
             path: f.clone(),
             source,
         })?;
-        let cfg = parser::parse(&f.display().to_string(), &src)?;
-        runtime::compile_filters(std::slice::from_ref(&cfg)).map_err(|error| {
-            LoadError::Plugin {
-                file: f.display().to_string(),
-                error,
-            }
-        })?;
-        configs.push(cfg);
+        configs.push(parser::parse(&f.display().to_string(), &src)?);
     }
-    let filters = runtime::compile_filters(&configs).map_err(|error| LoadError::Plugin {
-        file: path.display().to_string(),
-        error,
-    })?;
+    Ok(configs)
+}
+
+/// Builds every plugin of a pipeline — inputs, filters, outputs — so that every
+/// configuration error surfaces now. Errors name the file the plugin is in.
+pub fn build(name: &str, path: &Path, ctx: &context::Context) -> Result<runner::Built, LoadError> {
+    let configs = parse_files(path)?;
+    let in_file = |i: usize| {
+        move |error| LoadError::Plugin {
+            file: configs_name(path, i),
+            error,
+        }
+    };
+    let mut inputs = Vec::new();
+    let mut filters = Vec::new();
+    let mut outputs = outputs::Outputs {
+        instances: Vec::new(),
+        tree: Vec::new(),
+    };
+    for (i, cfg) in configs.iter().enumerate() {
+        for section in cfg
+            .sections
+            .iter()
+            .filter(|s| s.kind == ast::SectionKind::Input)
+        {
+            for st in &section.body {
+                match st {
+                    ast::Statement::Plugin(p) => {
+                        inputs.push(inputs::build(p, ctx, name).map_err(in_file(i))?)
+                    }
+                    ast::Statement::If(chain) => {
+                        return Err(in_file(i)(settings::PluginError {
+                            pos: chain.pos,
+                            message: "conditionals are not allowed in an input section".into(),
+                        }))
+                    }
+                }
+            }
+        }
+        filters.extend(runtime::compile_filters(std::slice::from_ref(cfg)).map_err(in_file(i))?);
+        let o = outputs::compile_outputs(std::slice::from_ref(cfg), ctx).map_err(in_file(i))?;
+        let shift = outputs.instances.len();
+        outputs.instances.extend(o.instances);
+        outputs
+            .tree
+            .extend(o.tree.into_iter().map(|n| n.shifted(shift)));
+    }
+    Ok(runner::Built {
+        name: name.to_string(),
+        inputs,
+        filters,
+        outputs,
+    })
+}
+
+fn configs_name(path: &Path, i: usize) -> String {
+    config_files(path)
+        .ok()
+        .and_then(|f| f.get(i).map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Loads what `pipeline run` needs: the filters and the first input's codec.
+pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
+    let built = build("run", path, &context::Context::default())?;
+    let configs = parse_files(path)?;
     let codec = configs
         .iter()
         .flat_map(|c| {
@@ -97,27 +136,19 @@ pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
         })
         .flat_map(|s| s.body.iter())
         .find_map(|st| match st {
-            ast::Statement::Plugin(p) => {
-                p.settings
-                    .iter()
-                    .find(|s| s.name == "codec")
-                    .map(|s| match &s.value {
-                        ast::Value::Bareword(n) | ast::Value::String(n) => n.clone(),
-                        ast::Value::Plugin(p) => p.name.clone(),
-                        _ => "plain".into(),
-                    })
-            }
+            ast::Statement::Plugin(p) => Some(codec::decoder(p, codec::Decoder::Plain)),
             _ => None,
         })
-        .map(|name| {
-            if name == "json" || name == "json_lines" {
-                Codec::Json
-            } else {
-                Codec::Plain
-            }
-        })
-        .unwrap_or(Codec::Plain);
-    Ok(Pipeline { filters, codec })
+        .transpose()
+        .map_err(|error| LoadError::Plugin {
+            file: path.display().to_string(),
+            error,
+        })?
+        .unwrap_or(codec::Decoder::Plain);
+    Ok(Pipeline {
+        filters: built.filters,
+        codec,
+    })
 }
 
 /// The `*.conf` files a path stands for: the file itself, or a directory's `*.conf`
@@ -139,7 +170,14 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     }
 }
 
-/// Checks the files `path` stands for: syntax, and every filter's plugin and settings.
+/// Checks the files `path` stands for: syntax, and every plugin and its settings.
 pub fn check(path: &Path) -> Result<(), LoadError> {
-    load(path).map(|_| ())
+    build("check", path, &context::Context::default()).map(|_| ())
+}
+
+/// Completes once a stop signal turns true (or its sender is gone). Unlike
+/// `wait_for`, it holds no borrow of the channel, so it fits in `select!` arms of
+/// spawned tasks.
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

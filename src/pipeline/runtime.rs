@@ -58,6 +58,24 @@ pub fn compile_filters(configs: &[Config]) -> Result<Vec<Node>, PluginError> {
     Ok(nodes)
 }
 
+/// Visits every filter of the tree, in order.
+pub fn for_each_filter<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a FilterInstance)) {
+    for n in nodes {
+        match n {
+            Node::Filter(fi) => f(fi),
+            Node::If {
+                branches,
+                otherwise,
+            } => {
+                for (_, body) in branches {
+                    for_each_filter(body, f);
+                }
+                for_each_filter(otherwise, f);
+            }
+        }
+    }
+}
+
 /// Runs one event through the nodes; returns the events that come out.
 pub fn run(nodes: &[Node], event: Event) -> Vec<Event> {
     let mut events = vec![event];

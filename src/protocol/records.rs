@@ -102,6 +102,25 @@ pub fn encode_plain_batch(
     Ok(())
 }
 
+/// Decodes every record of a buffer of whole batches, headers and timestamps
+/// included; control records are skipped. A partial batch at the end (a fetch
+/// response cut at its size limit) ends the decoding without an error.
+pub fn decode_full_records(mut bytes: Bytes) -> Result<Vec<Record>, CodecError> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 12
+            || bytes.len()
+                < 12 + i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]).max(0)
+                    as usize
+        {
+            break;
+        }
+        let set = RecordBatchDecoder::decode(&mut bytes)?;
+        out.extend(set.records.into_iter().filter(|r| !r.control));
+    }
+    Ok(out)
+}
+
 /// Decodes every record (offset, key, value) in a buffer of whole batches; control
 /// records are skipped.
 pub fn decode_records(

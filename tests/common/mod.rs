@@ -31,6 +31,12 @@ impl Server {
                 "127.0.0.1:0",
             ])
             .args(extra)
+            // The repository's ./pipelines must not run inside every test server.
+            .args(if extra.contains(&"--pipelines") {
+                vec![]
+            } else {
+                vec!["--pipelines".into(), data_dir.join("no-pipelines")]
+            })
             .env(
                 "RUST_LOG",
                 std::env::var("LOGBRIDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()),

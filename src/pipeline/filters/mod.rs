@@ -15,6 +15,8 @@ mod mutate;
 mod prune;
 mod truncate;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::Value;
 
 use super::ast::Plugin;
@@ -35,9 +37,12 @@ pub trait Filter: Send + Sync {
     fn apply(&self, event: Event) -> Outcome;
 }
 
-/// A configured filter with its common options.
+/// A configured filter with its common options and counters.
 pub struct FilterInstance {
     pub name: String,
+    pub id: String,
+    pub events_in: AtomicU64,
+    pub events_out: AtomicU64,
     filter: Box<dyn Filter>,
     add_field: Vec<(String, String)>,
     add_tag: Vec<String>,
@@ -47,10 +52,14 @@ pub struct FilterInstance {
 
 impl FilterInstance {
     pub fn apply(&self, event: Event) -> Vec<Event> {
-        match self.filter.apply(event) {
+        self.events_in.fetch_add(1, Ordering::Relaxed);
+        let out: Vec<Event> = match self.filter.apply(event) {
             Outcome::Failed(e) => vec![e],
             Outcome::Done(events) => events.into_iter().map(|e| self.common(e)).collect(),
-        }
+        };
+        self.events_out
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        out
     }
 
     fn common(&self, mut e: Event) -> Event {
@@ -104,7 +113,7 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
     let add_tag = s.list("add_tag")?;
     let remove_field = s.list("remove_field")?;
     let remove_tag = s.list("remove_tag")?;
-    s.string("id")?;
+    let id = s.string("id")?;
     s.bool("enable_metric")?;
     s.bool("periodic_flush")?;
     let filter: Box<dyn Filter> = match plugin.name.as_str() {
@@ -130,6 +139,11 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
     };
     s.finish()?;
     Ok(FilterInstance {
+        id: id.unwrap_or_else(|| {
+            format!("{}@{}:{}", plugin.name, plugin.pos.line, plugin.pos.column)
+        }),
+        events_in: AtomicU64::new(0),
+        events_out: AtomicU64::new(0),
         name: plugin.name.clone(),
         filter,
         add_field,

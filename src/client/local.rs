@@ -1,0 +1,211 @@
+//! `TopicAccess` on this appliance's own broker, in-process: fetches read the segment
+//! files through the partition log, commits go to the group coordinator, produces go
+//! through the same ingest path as Beats and HTTP (durable under the flush policy
+//! before they return). No sockets, no request encoding.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::access::{AccessFuture, FetchOutcome, Fetched, TopicAccess};
+use super::ClientError;
+use crate::broker::Broker;
+use crate::group::offsets::Committed;
+use crate::protocol::records::{decode_full_records, OutRecord};
+use crate::storage::StorageError;
+
+pub struct LocalAccess {
+    broker: Arc<Broker>,
+}
+
+impl LocalAccess {
+    pub fn new(broker: Arc<Broker>) -> LocalAccess {
+        LocalAccess { broker }
+    }
+
+    fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<Option<FetchOutcome>, ClientError> {
+        let p = self
+            .broker
+            .registry
+            .get(topic)
+            .and_then(|t| t.partition(partition))
+            .ok_or_else(|| ClientError::Protocol(format!("no partition {topic}-{partition}")))?;
+        let plan = match p.log.lock().read(offset, max_bytes) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Ok(None),
+            Err(StorageError::OffsetOutOfRange { .. }) => {
+                return Ok(Some(FetchOutcome::OutOfRange))
+            }
+            Err(e) => {
+                return Err(ClientError::Protocol(format!(
+                    "read {topic}-{partition}: {e}"
+                )))
+            }
+        };
+        let bytes = plan.read()?;
+        let records =
+            decode_full_records(bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let fetched: Vec<Fetched> = records
+            .into_iter()
+            .filter(|r| r.offset >= offset)
+            .map(|r| Fetched {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key,
+                value: r.value,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            })
+            .collect();
+        if fetched.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(FetchOutcome::Records(fetched)))
+    }
+}
+
+impl TopicAccess for LocalAccess {
+    fn describe(&self) -> String {
+        "local".into()
+    }
+
+    fn topics(&self) -> AccessFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            Ok(self
+                .broker
+                .registry
+                .list()
+                .iter()
+                .map(|t| t.name.clone())
+                .collect())
+        })
+    }
+
+    fn partition_count<'a>(&'a self, topic: &'a str) -> AccessFuture<'a, i32> {
+        Box::pin(async move {
+            Ok(self
+                .broker
+                .registry
+                .get(topic)
+                .map_or(0, |t| t.partition_count()))
+        })
+    }
+
+    fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
+        Box::pin(async move {
+            let p = self
+                .broker
+                .registry
+                .get(topic)
+                .and_then(|t| t.partition(partition))
+                .ok_or_else(|| {
+                    ClientError::Protocol(format!("no partition {topic}-{partition}"))
+                })?;
+            let log = p.log.lock();
+            Ok((log.log_start_offset(), log.log_end_offset()))
+        })
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+        max_bytes: u64,
+        max_wait_ms: u64,
+    ) -> AccessFuture<'a, FetchOutcome> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms);
+            loop {
+                // Registered before reading, so an append between the read and the
+                // wait still wakes us.
+                let arrived = self.broker.data_arrived.notified();
+                tokio::pin!(arrived);
+                arrived.as_mut().enable();
+                if let Some(outcome) = self.read(topic, partition, offset, max_bytes)? {
+                    return Ok(outcome);
+                }
+                if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                    return Ok(FetchOutcome::Records(Vec::new()));
+                }
+            }
+        })
+    }
+
+    fn committed<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        partition: i32,
+    ) -> AccessFuture<'a, Option<i64>> {
+        Box::pin(async move {
+            Ok(self
+                .broker
+                .groups
+                .offsets
+                .get(group, topic, partition)
+                .map(|c| c.offset))
+        })
+    }
+
+    fn commit<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        offsets: Vec<(i32, i64)>,
+    ) -> AccessFuture<'a, ()> {
+        Box::pin(async move {
+            let groups = &self.broker.groups;
+            groups
+                .check_commit(group, "", &None, -1)
+                .map_err(|refused| {
+                    crate::client::kafka_err(
+                        format!("cannot commit offsets of group '{group}'"),
+                        refused.0,
+                        None,
+                    )
+                })?;
+            let now = crate::storage::segment::now_ms();
+            let commits = offsets
+                .into_iter()
+                .map(|(p, offset)| {
+                    (
+                        (topic.to_string(), p),
+                        Committed {
+                            offset,
+                            leader_epoch: -1,
+                            metadata: String::new(),
+                            commit_timestamp: now,
+                        },
+                    )
+                })
+                .collect();
+            let broker = self.broker.clone();
+            let group = group.to_string();
+            tokio::task::spawn_blocking(move || broker.groups.commit(&group, commits))
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+                .map_err(|e| ClientError::Protocol(format!("commit: {e}")))
+        })
+    }
+
+    fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()> {
+        Box::pin(async move {
+            let broker = self.broker.clone();
+            let topic = topic.to_string();
+            tokio::task::spawn_blocking(move || broker.ingest(&topic, records))
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+                .map(|_| ())
+                .map_err(|e| ClientError::Protocol(e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! `TopicAccess` over the Kafka protocol, for pipelines whose `bootstrap_servers`
+//! name another cluster. One connection, one request at a time; a failed request drops
+//! the connection and the next call reconnects. Like the rest of this client it talks
+//! to the bootstrap server only (a single broker, or one that leads every partition).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kafka_protocol::records::Compression;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::access::{AccessFuture, FetchOutcome, Fetched, TopicAccess};
+use super::{ClientError, KafkaClient};
+use crate::protocol::partitioner::partition_for_key;
+use crate::protocol::records::OutRecord;
+
+/// Kafka's OFFSET_OUT_OF_RANGE.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+pub struct RemoteAccess {
+    address: String,
+    connection: Mutex<Option<KafkaClient>>,
+    round_robin: AtomicU32,
+}
+
+impl RemoteAccess {
+    pub fn new(address: &str) -> RemoteAccess {
+        RemoteAccess {
+            address: address.to_string(),
+            connection: Mutex::new(None),
+            round_robin: AtomicU32::new(0),
+        }
+    }
+
+    /// The connection, made on first use.
+    async fn connection(&self) -> Result<MutexGuard<'_, Option<KafkaClient>>, ClientError> {
+        let mut guard = self.connection.lock().await;
+        if guard.is_none() {
+            *guard = Some(KafkaClient::connect(&self.address).await?);
+        }
+        Ok(guard)
+    }
+}
+
+/// Drops the connection after an error that may have left it out of step.
+fn settle<T>(
+    guard: &mut MutexGuard<'_, Option<KafkaClient>>,
+    result: Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    if matches!(
+        result,
+        Err(ClientError::Io(_) | ClientError::Protocol(_) | ClientError::Timeout)
+    ) {
+        **guard = None;
+    }
+    result
+}
+
+impl TopicAccess for RemoteAccess {
+    fn describe(&self) -> String {
+        self.address.clone()
+    }
+
+    fn topics(&self) -> AccessFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = async {
+                let md = c.metadata(None, false).await?;
+                Ok(md
+                    .topics
+                    .into_iter()
+                    .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                    .collect())
+            }
+            .await;
+            settle(&mut guard, result)
+        })
+    }
+
+    fn partition_count<'a>(&'a self, topic: &'a str) -> AccessFuture<'a, i32> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = async {
+                match c.partitions(topic, false).await {
+                    Ok(n) => Ok(n),
+                    Err(ClientError::Kafka { .. }) => Ok(0),
+                    Err(e) => Err(e),
+                }
+            }
+            .await;
+            settle(&mut guard, result)
+        })
+    }
+
+    fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = async {
+                let start = c.list_offset(topic, partition, -2).await?;
+                let end = c.list_offset(topic, partition, -1).await?;
+                Ok((start, end))
+            }
+            .await;
+            settle(&mut guard, result)
+        })
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+        _max_bytes: u64,
+        max_wait_ms: u64,
+    ) -> AccessFuture<'a, FetchOutcome> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = async {
+                let positions = BTreeMap::from([(partition, offset)]);
+                match c
+                    .fetch(topic, &positions, max_wait_ms.min(i32::MAX as u64) as i32)
+                    .await
+                {
+                    Ok(records) => Ok(FetchOutcome::Records(
+                        records
+                            .into_iter()
+                            .map(|r| Fetched {
+                                offset: r.offset,
+                                timestamp: r.timestamp,
+                                key: r.key,
+                                value: r.value,
+                                headers: r.headers,
+                            })
+                            .collect(),
+                    )),
+                    Err(ClientError::Kafka { code, .. }) if code == OFFSET_OUT_OF_RANGE => {
+                        Ok(FetchOutcome::OutOfRange)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            .await;
+            settle(&mut guard, result)
+        })
+    }
+
+    fn committed<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        partition: i32,
+    ) -> AccessFuture<'a, Option<i64>> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = async {
+                let got = c
+                    .committed(group, Some(vec![(topic.to_string(), vec![partition])]))
+                    .await?;
+                Ok(got.first().map(|(_, _, o)| *o).filter(|o| *o >= 0))
+            }
+            .await;
+            settle(&mut guard, result)
+        })
+    }
+
+    fn commit<'a>(
+        &'a self,
+        group: &'a str,
+        topic: &'a str,
+        offsets: Vec<(i32, i64)>,
+    ) -> AccessFuture<'a, ()> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = c.commit_standalone(group, topic, &offsets).await;
+            settle(&mut guard, result)
+        })
+    }
+
+    fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()> {
+        Box::pin(async move {
+            let mut guard = self.connection().await?;
+            let c = guard.as_mut().expect("connected");
+            let result = async {
+                let partitions = c.partitions(topic, true).await?.max(1);
+                let spread = self.round_robin.fetch_add(1, Ordering::Relaxed) as i32;
+                let mut by_partition: BTreeMap<i32, Vec<_>> = BTreeMap::new();
+                for r in records {
+                    let p = match &r.key {
+                        Some(k) => partition_for_key(k, partitions),
+                        None => spread.rem_euclid(partitions),
+                    };
+                    by_partition.entry(p).or_default().push((r.key, r.value));
+                }
+                for (p, recs) in by_partition {
+                    c.produce(topic, p, recs, Compression::None).await?;
+                }
+                Ok(())
+            }
+            .await;
+            settle(&mut guard, result)
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! Codecs: how bytes become events on the way in (`plain`, `json`, `json_lines`) and
+//! how events become bytes on the way out (`json`, `json_lines`, `plain`/`line` with an
+//! optional sprintf `format`, `rubydebug`). A codec is written as
+//! `codec => json` or `codec => plain { format => "…" charset => "…" }`.
+//!
+//! JSON input is parsed with simd-json (the hot path of every kafka input with
+//! `codec => json`); a line that is not a JSON object becomes a `message` tagged
+//! `_jsonparsefailure`, as Logstash's json codec does.
+
+use serde_json::{Map, Value};
+
+use super::ast::{Plugin, Value as AstValue};
+use super::event::Event;
+use super::settings::{PluginError, Settings};
+use super::sprintf::sprintf;
+
+/// How input bytes become events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    Plain,
+    Json,
+}
+
+impl Decoder {
+    /// Decodes one record or line. Bytes that are not UTF-8 are replaced (`charset`
+    /// other than UTF-8 is not converted).
+    pub fn decode(self, bytes: &[u8], now_ms: i64) -> Event {
+        match self {
+            Decoder::Plain => Event::from_message(&String::from_utf8_lossy(bytes), now_ms),
+            Decoder::Json => {
+                let mut owned = bytes.to_vec();
+                match simd_json::serde::from_slice::<Map<String, Value>>(&mut owned) {
+                    Ok(o) => Event::new(o, now_ms),
+                    Err(_) => {
+                        let mut e = Event::from_message(&String::from_utf8_lossy(bytes), now_ms);
+                        e.add_tag("_jsonparsefailure");
+                        e
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How events become output bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encoder {
+    Json,
+    JsonLines,
+    /// `plain` writes no separator, `line` a newline; `format` is a sprintf template,
+    /// otherwise Logstash's `to_s`: `@timestamp host message`.
+    Text {
+        format: Option<String>,
+        newline: bool,
+    },
+    RubyDebug,
+}
+
+/// The codec named by a plugin's `codec` setting, if any, with its own settings.
+pub fn named(plugin: &Plugin) -> Option<(String, Option<&Plugin>)> {
+    plugin
+        .settings
+        .iter()
+        .rev()
+        .find(|s| s.name == "codec")
+        .map(|s| match &s.value {
+            AstValue::Plugin(p) => (p.name.clone(), Some(p)),
+            AstValue::Bareword(n) | AstValue::String(n) => (n.clone(), None),
+            _ => (String::new(), None),
+        })
+}
+
+fn check_codec_settings(
+    name: &str,
+    settings: Option<&Plugin>,
+    allowed: &[&str],
+) -> Result<Option<String>, PluginError> {
+    let Some(p) = settings else { return Ok(None) };
+    let mut s = Settings::new(p, "codec");
+    let format = s.string("format")?;
+    let charset = s.string("charset")?;
+    if let Some(c) = charset {
+        if !c.eq_ignore_ascii_case("UTF-8") {
+            return Err(s.error(format!(
+                "charset \"{c}\" is not supported (events are UTF-8)"
+            )));
+        }
+    }
+    for extra in allowed {
+        s.string(extra)?;
+    }
+    s.finish()?;
+    if format.is_some() && !matches!(name, "plain" | "line") {
+        return Err(PluginError {
+            pos: p.pos,
+            message: format!("codec \"{name}\" has no setting \"format\""),
+        });
+    }
+    Ok(format)
+}
+
+/// The input decoder a plugin asks for (`default` when it names none).
+pub fn decoder(plugin: &Plugin, default: Decoder) -> Result<Decoder, PluginError> {
+    match named(plugin) {
+        None => Ok(default),
+        Some((name, settings)) => {
+            check_codec_settings(&name, settings, &["delimiter"])?;
+            match name.as_str() {
+                "plain" | "line" => Ok(Decoder::Plain),
+                "json" | "json_lines" => Ok(Decoder::Json),
+                other => Err(PluginError {
+                    pos: plugin.pos,
+                    message: format!(
+                        "unknown input codec \"{other}\" (available: json, json_lines, line, plain)"
+                    ),
+                }),
+            }
+        }
+    }
+}
+
+/// The output encoder a plugin asks for (`default` when it names none).
+pub fn encoder(plugin: &Plugin, default: Encoder) -> Result<Encoder, PluginError> {
+    match named(plugin) {
+        None => Ok(default),
+        Some((name, settings)) => {
+            let format = check_codec_settings(&name, settings, &["delimiter", "metadata"])?;
+            match name.as_str() {
+                "json" => Ok(Encoder::Json),
+                "json_lines" => Ok(Encoder::JsonLines),
+                "plain" => Ok(Encoder::Text {
+                    format,
+                    newline: false,
+                }),
+                "line" => Ok(Encoder::Text {
+                    format,
+                    newline: true,
+                }),
+                "rubydebug" => Ok(Encoder::RubyDebug),
+                other => Err(PluginError {
+                    pos: plugin.pos,
+                    message: format!(
+                        "unknown output codec \"{other}\" (available: json, json_lines, line, plain, rubydebug)"
+                    ),
+                }),
+            }
+        }
+    }
+}
+
+impl Encoder {
+    /// Appends one encoded event to `out`.
+    pub fn encode(&self, e: &Event, out: &mut Vec<u8>) {
+        match self {
+            Encoder::Json => e.write_json(out),
+            Encoder::JsonLines => {
+                e.write_json(out);
+                out.push(b'\n');
+            }
+            Encoder::Text { format, newline } => {
+                let text = match format {
+                    Some(f) => sprintf(f, e),
+                    None => sprintf("%{@timestamp} %{host} %{message}", e),
+                };
+                out.extend_from_slice(text.as_bytes());
+                if *newline {
+                    out.push(b'\n');
+                }
+            }
+            Encoder::RubyDebug => {
+                let mut visible = e.fields().clone();
+                visible.remove("@metadata");
+                ruby_debug(&Value::Object(visible), 0, out);
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Logstash's `rubydebug` layout (awesome_print): keys right-aligned, nested hashes
+/// and arrays indented by four, array items numbered, `@timestamp` bare.
+fn ruby_debug(v: &Value, indent: usize, out: &mut Vec<u8>) {
+    let pad = |n: usize, out: &mut Vec<u8>| out.extend(std::iter::repeat_n(b' ', n));
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.extend_from_slice(b"{\n");
+            let width = m.keys().map(|k| k.chars().count() + 2).max().unwrap_or(0);
+            let n = m.len();
+            for (i, (k, val)) in m.iter().enumerate() {
+                let quoted = format!("\"{k}\"");
+                pad(indent + 4 + width - quoted.chars().count(), out);
+                out.extend_from_slice(quoted.as_bytes());
+                out.extend_from_slice(b" => ");
+                if k == "@timestamp" {
+                    if let Value::String(s) = val {
+                        out.extend_from_slice(s.as_bytes());
+                    } else {
+                        ruby_debug(val, indent + 4, out);
+                    }
+                } else {
+                    ruby_debug(val, indent + 4, out);
+                }
+                if i + 1 < n {
+                    out.push(b',');
+                }
+                out.push(b'\n');
+            }
+            pad(indent, out);
+            out.push(b'}');
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.extend_from_slice(b"[\n");
+            for (i, item) in a.iter().enumerate() {
+                pad(indent + 4, out);
+                out.extend_from_slice(format!("[{i}] ").as_bytes());
+                ruby_debug(item, indent + 4, out);
+                if i + 1 < a.len() {
+                    out.push(b',');
+                }
+                out.push(b'\n');
+            }
+            pad(indent, out);
+            out.push(b']');
+        }
+        Value::Object(_) => out.extend_from_slice(b"{}"),
+        Value::Array(_) => out.extend_from_slice(b"[]"),
+        Value::Null => out.extend_from_slice(b"nil"),
+        other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_decoding_and_failure_tag() {
+        let e = Decoder::Json.decode(br#"{"a": {"b": 1}, "message": "m"}"#, 0);
+        assert_eq!(e.to_output()["a"]["b"], 1);
+        let bad = Decoder::Json.decode(b"[1,2]", 0);
+        assert_eq!(bad.tags(), vec!["_jsonparsefailure"]);
+        assert_eq!(bad.to_output()["message"], "[1,2]");
+    }
+
+    #[test]
+    fn rubydebug_aligns_keys_and_numbers_array_items() {
+        let e = Event::new(
+            json!({"message": "hi", "@timestamp": "2026-11-22T10:00:00.000Z", "tags": ["a"], "@metadata": {"x": 1}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            0,
+        );
+        let mut out = Vec::new();
+        Encoder::RubyDebug.encode(&e, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\n    \"@timestamp\" => 2026-11-22T10:00:00.000Z,\n      \"@version\" => \"1\",\n       \"message\" => \"hi\",\n          \"tags\" => [\n        [0] \"a\"\n    ]\n}\n"
+        );
+    }
+}

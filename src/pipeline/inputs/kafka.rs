@@ -1,0 +1,408 @@
+//! `kafka` input (and the `beats`/`http` inputs, which consume their listener's topic
+//! the same way): `topics` or `topics_pattern`, `group_id` (default `logstash`),
+//! `auto_offset_reset` (`earliest`, `latest` — Kafka's default —, `none`),
+//! `consumer_threads` (how many partitions are fetched at once), `decorate_events`
+//! (`[@metadata][kafka]` topic, partition, offset, key, timestamp, consumer_group; with
+//! `extended` also headers) and `codec` (`plain` by default).
+//!
+//! Each partition has its own fetch task that starts at the group's committed offset
+//! (or the reset position) and numbers its batches for ordered commits. The pipeline
+//! consumes every partition itself and commits as a simple consumer: it does not join
+//! the group's membership, so two appliances sharing a `group_id` would both read
+//! everything. Topics that do not exist yet (or appear later and match
+//! `topics_pattern`) are picked up when they do.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use super::{Ack, Batch, Common};
+use crate::client::access::{FetchOutcome, Fetched, TopicAccess};
+use crate::pipeline::ast::Plugin;
+use crate::pipeline::codec::Decoder;
+use crate::pipeline::context::Context;
+use crate::pipeline::event::Event;
+use crate::pipeline::progress::{PartitionProgress, ProgressSet};
+use crate::pipeline::settings::{PluginError, Settings};
+use crate::storage::segment::now_ms;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reset {
+    Earliest,
+    Latest,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decorate {
+    None,
+    Basic,
+    Extended,
+}
+
+pub struct KafkaInput {
+    pub common: Common,
+    topics: Vec<String>,
+    pattern: Option<regex::Regex>,
+    group: String,
+    reset: Reset,
+    threads: usize,
+    decorate: Decorate,
+    decoder: Decoder,
+    max_bytes: u64,
+    access: Arc<dyn TopicAccess>,
+}
+
+/// Consumer settings of Logstash's kafka input that tune the Java client; accepted so
+/// existing files load, with no effect here.
+const TUNING: &[&str] = &[
+    "auto_commit_interval_ms",
+    "check_crcs",
+    "client_id",
+    "client_rack",
+    "connections_max_idle_ms",
+    "enable_auto_commit",
+    "exclude_internal_topics",
+    "fetch_max_wait_ms",
+    "fetch_min_bytes",
+    "group_instance_id",
+    "heartbeat_interval_ms",
+    "isolation_level",
+    "key_deserializer_class",
+    "max_poll_interval_ms",
+    "max_poll_records",
+    "metadata_max_age_ms",
+    "partition_assignment_strategy",
+    "poll_timeout_ms",
+    "receive_buffer_bytes",
+    "reconnect_backoff_ms",
+    "request_timeout_ms",
+    "retry_backoff_ms",
+    "send_buffer_bytes",
+    "session_timeout_ms",
+    "value_deserializer_class",
+];
+
+impl KafkaInput {
+    pub fn build(
+        plugin: &Plugin,
+        s: &mut Settings,
+        ctx: &Context,
+        common: Common,
+    ) -> Result<KafkaInput, PluginError> {
+        for t in TUNING {
+            s.string(t)?;
+        }
+        let pattern = match s.string("topics_pattern")? {
+            Some(p) => Some(regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                s.error(format!(
+                    "topics_pattern is not a valid regular expression: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        let mut topics = s.list("topics")?;
+        if topics.is_empty() && pattern.is_none() {
+            topics.push("logstash".into());
+        }
+        let reset = match s.string("auto_offset_reset")?.as_deref() {
+            None | Some("latest") => Reset::Latest,
+            Some("earliest") => Reset::Earliest,
+            Some("none") => Reset::None,
+            Some(other) => {
+                return Err(s.error(format!(
+                    "auto_offset_reset must be earliest, latest or none, not \"{other}\""
+                )))
+            }
+        };
+        let decorate = match s.string("decorate_events")?.as_deref() {
+            None | Some("none") | Some("false") => Decorate::None,
+            Some("basic") | Some("true") => Decorate::Basic,
+            Some("extended") => Decorate::Extended,
+            Some(other) => {
+                return Err(s.error(format!(
+                    "decorate_events must be none, basic or extended, not \"{other}\""
+                )))
+            }
+        };
+        let threads = match s.string("consumer_threads")? {
+            None => 1,
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| s.error("consumer_threads must be a positive number".into()))?,
+        };
+        let max_bytes = match s
+            .string("fetch_max_bytes")?
+            .or(s.string("max_partition_fetch_bytes")?)
+        {
+            None => 1 << 20,
+            Some(n) => n
+                .parse::<u64>()
+                .map_err(|_| s.error("fetch sizes must be numbers".into()))?,
+        };
+        let bootstrap = s.string("bootstrap_servers")?;
+        Ok(KafkaInput {
+            common,
+            topics,
+            pattern,
+            group: s.string("group_id")?.unwrap_or_else(|| "logstash".into()),
+            reset,
+            threads,
+            decorate,
+            decoder: super::decoder(plugin, Decoder::Plain)?,
+            max_bytes,
+            access: ctx.access(bootstrap.as_deref()),
+        })
+    }
+
+    /// The consumer behind a `beats` or `http` input: this appliance's `topic`, JSON
+    /// events, from the earliest offset the first time.
+    pub fn for_listener(
+        plugin: &Plugin,
+        ctx: &Context,
+        common: Common,
+        topic: String,
+        group: String,
+    ) -> Result<KafkaInput, PluginError> {
+        Ok(KafkaInput {
+            common,
+            topics: vec![topic],
+            pattern: None,
+            group,
+            reset: Reset::Earliest,
+            threads: 1,
+            decorate: Decorate::None,
+            decoder: super::decoder(plugin, Decoder::Json)?,
+            max_bytes: 1 << 20,
+            access: ctx.access(None),
+        })
+    }
+
+    pub async fn run(
+        self,
+        pipeline: String,
+        batch_size: usize,
+        out: mpsc::Sender<Batch>,
+        mut stop: watch::Receiver<bool>,
+        progress: ProgressSet,
+    ) {
+        let me = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(me.threads));
+        let mut started: BTreeSet<(String, i32)> = BTreeSet::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            match me.wanted_partitions().await {
+                Ok(wanted) => {
+                    for (topic, partition) in wanted {
+                        if started.insert((topic.clone(), partition)) {
+                            tasks.spawn(me.clone().consume_partition(
+                                pipeline.clone(),
+                                topic,
+                                partition,
+                                batch_size,
+                                out.clone(),
+                                stop.clone(),
+                                progress.clone(),
+                                permits.clone(),
+                            ));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(pipeline = %pipeline, input = %me.common.id, error = %e, "kafka input: cannot list partitions; retrying")
+                }
+            }
+            // New topics and partitions are looked for every few seconds.
+            tokio::select! {
+                _ = crate::pipeline::stopped(&mut stop) => break,
+                _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn wanted_partitions(&self) -> Result<Vec<(String, i32)>, crate::client::ClientError> {
+        let mut names = self.topics.clone();
+        if let Some(p) = &self.pattern {
+            names.extend(
+                self.access
+                    .topics()
+                    .await?
+                    .into_iter()
+                    .filter(|t| p.is_match(t) && !t.starts_with("__")),
+            );
+        }
+        let mut out = Vec::new();
+        for t in names {
+            let n = self.access.partition_count(&t).await?;
+            out.extend((0..n).map(|p| (t.clone(), p)));
+        }
+        Ok(out)
+    }
+
+    async fn start_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(i64, Option<i64>), String> {
+        let committed = self
+            .access
+            .committed(&self.group, topic, partition)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(c) = committed {
+            return Ok((c, Some(c)));
+        }
+        let (start, end) = self
+            .access
+            .offset_bounds(topic, partition)
+            .await
+            .map_err(|e| e.to_string())?;
+        match self.reset {
+            Reset::Earliest => Ok((start, None)),
+            Reset::Latest => Ok((end, None)),
+            Reset::None => Err(format!(
+                "group {} has no committed offset for {topic}-{partition} and auto_offset_reset is none",
+                self.group
+            )),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn consume_partition(
+        self: Arc<Self>,
+        pipeline: String,
+        topic: String,
+        partition: i32,
+        batch_size: usize,
+        out: mpsc::Sender<Batch>,
+        mut stop: watch::Receiver<bool>,
+        set: ProgressSet,
+        permits: Arc<Semaphore>,
+    ) {
+        let log_error = |e: &str| tracing::warn!(pipeline = %pipeline, topic = %topic, partition, error = %e, "kafka input");
+        let (mut offset, committed) = loop {
+            match self.start_offset(&topic, partition).await {
+                Ok(o) => break o,
+                Err(e) => log_error(&e),
+            }
+            tokio::select! {
+                _ = crate::pipeline::stopped(&mut stop) => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        };
+        let progress = Arc::new(PartitionProgress::new(
+            &self.group,
+            &topic,
+            partition,
+            self.access.clone(),
+            offset,
+            committed,
+        ));
+        set.lock().push(progress.clone());
+        while !*stop.borrow() {
+            let fetched = {
+                let Ok(_permit) = permits.acquire().await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    r = self.access.fetch(&topic, partition, offset, self.max_bytes, 500) => r,
+                }
+            };
+            let records = match fetched {
+                Ok(FetchOutcome::Records(r)) => r,
+                Ok(FetchOutcome::OutOfRange) => {
+                    let reset = match self.access.offset_bounds(&topic, partition).await {
+                        Ok((_, end)) if self.reset == Reset::Latest => end,
+                        Ok((start, _)) => start,
+                        Err(e) => {
+                            log_error(&e.to_string());
+                            offset
+                        }
+                    };
+                    tracing::warn!(pipeline = %pipeline, topic = %topic, partition, from = offset, to = reset, "kafka input: offset out of range; reset");
+                    offset = reset;
+                    progress.reset_position(offset);
+                    continue;
+                }
+                Err(e) => {
+                    log_error(&e.to_string());
+                    tokio::select! {
+                        _ = crate::pipeline::stopped(&mut stop) => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            };
+            for chunk in records.chunks(batch_size.max(1)) {
+                let next_offset = chunk.last().map_or(offset, |r| r.offset + 1);
+                let now = now_ms();
+                let events = chunk
+                    .iter()
+                    .map(|r| self.event(r, &topic, partition, now))
+                    .collect();
+                let seq = progress.next_batch(next_offset);
+                let batch = Batch {
+                    events,
+                    ack: Some(Ack {
+                        progress: progress.clone(),
+                        seq,
+                        next_offset,
+                    }),
+                };
+                // A full channel is back-pressure: fetching waits for the workers.
+                tokio::select! {
+                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    sent = out.send(batch) => if sent.is_err() { return },
+                }
+                offset = next_offset;
+            }
+        }
+    }
+
+    fn event(&self, r: &Fetched, topic: &str, partition: i32, now: i64) -> Event {
+        let mut e = self
+            .decoder
+            .decode(r.value.as_deref().unwrap_or_default(), now);
+        if self.decorate != Decorate::None {
+            let mut m = Map::new();
+            m.insert("topic".into(), json!(topic));
+            m.insert("partition".into(), json!(partition));
+            m.insert("offset".into(), json!(r.offset));
+            m.insert(
+                "key".into(),
+                r.key
+                    .as_ref()
+                    .map_or(Value::Null, |k| json!(String::from_utf8_lossy(k))),
+            );
+            m.insert("timestamp".into(), json!(r.timestamp));
+            m.insert("consumer_group".into(), json!(self.group));
+            if self.decorate == Decorate::Extended {
+                let headers: Map<String, Value> = r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_ref()
+                                .map_or(Value::Null, |v| json!(String::from_utf8_lossy(v))),
+                        )
+                    })
+                    .collect();
+                m.insert("headers".into(), Value::Object(headers));
+            }
+            e.set(
+                &["@metadata".to_string(), "kafka".to_string()],
+                Value::Object(m),
+            );
+        }
+        self.common.decorate(&mut e);
+        e
+    }
+}

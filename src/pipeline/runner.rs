@@ -1,0 +1,223 @@
+//! A running pipeline: inputs → bounded queue → workers (filters, then outputs) →
+//! ordered commits.
+//!
+//! - Inputs run as tasks and send `Batch`es into a queue of `2 × workers` batches; a
+//!   full queue stops fetching (back-pressure, no unbounded memory).
+//! - Workers are OS threads (`pipeline.workers`): filters are CPU work and must not
+//!   stall the runtime's listeners. Each worker runs a batch through the filters, routes
+//!   the results to the outputs and waits for every output to hold them; a failing
+//!   output is retried with back-off (1 s doubling to 30 s) and its events are never
+//!   dropped. Only then is the batch finished on its partition's progress.
+//! - A committer commits every partition's delivered offset each second and once more
+//!   at shutdown. A crash replays from the last commit: at-least-once.
+//!
+//! Shutdown: inputs stop; the workers drain what is queued (a worker stuck retrying an
+//! output abandons its batch, which is then replayed on the next start); the final
+//! commit runs.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::event::Event;
+use super::inputs::{Batch, Input};
+use super::outputs::Outputs;
+use super::progress::{commit_all, ProgressSet};
+use super::runtime::{self, Node};
+
+/// What a pipeline is made of once built.
+pub struct Built {
+    pub name: String,
+    pub inputs: Vec<Input>,
+    pub filters: Vec<Node>,
+    pub outputs: Outputs,
+}
+
+/// The parts of a running pipeline that metrics read.
+pub struct Shared {
+    pub name: String,
+    pub input_ids: Vec<String>,
+    pub filters: Vec<Node>,
+    pub outputs: Outputs,
+    pub progress: ProgressSet,
+    pub events_in: AtomicU64,
+    pub events_filtered: AtomicU64,
+    pub events_out: AtomicU64,
+    pub workers: usize,
+}
+
+pub struct Running {
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    inputs: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    committer: tokio::task::JoinHandle<()>,
+    abandon: Arc<AtomicBool>,
+}
+
+/// Starts a built pipeline on the current runtime.
+pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
+    let workers = if workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        workers
+    };
+    let shared = Arc::new(Shared {
+        name: built.name.clone(),
+        input_ids: built.inputs.iter().map(|i| i.id().to_string()).collect(),
+        filters: built.filters,
+        outputs: built.outputs,
+        progress: Arc::default(),
+        events_in: AtomicU64::new(0),
+        events_filtered: AtomicU64::new(0),
+        events_out: AtomicU64::new(0),
+        workers,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tx, rx) = mpsc::channel::<Batch>(workers * 2);
+    let inputs = built
+        .inputs
+        .into_iter()
+        .map(|input| {
+            tokio::spawn(input.run(
+                built.name.clone(),
+                batch_size,
+                tx.clone(),
+                stop_rx.clone(),
+                shared.progress.clone(),
+            ))
+        })
+        .collect();
+    drop(tx);
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let abandon = Arc::new(AtomicBool::new(false));
+    let handle = tokio::runtime::Handle::current();
+    let worker_threads = (0..workers)
+        .map(|i| {
+            let (shared, rx, abandon, handle) =
+                (shared.clone(), rx.clone(), abandon.clone(), handle.clone());
+            std::thread::Builder::new()
+                .name(format!("pipeline-{}-{i}", built.name))
+                .spawn(move || worker(shared, rx, abandon, handle))
+                .expect("spawn a pipeline worker thread")
+        })
+        .collect();
+    let committer = {
+        let progress = shared.progress.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => commit_all(&progress).await,
+                }
+            }
+        })
+    };
+    tracing::info!(pipeline = %built.name, workers, batch_size, "pipeline started");
+    Running {
+        shared,
+        stop: stop_tx,
+        inputs,
+        workers: worker_threads,
+        committer,
+        abandon,
+    }
+}
+
+impl Running {
+    /// Stops the inputs, drains the queue, and commits what was delivered.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        // Outputs that are down would keep workers retrying forever.
+        self.abandon.store(true, Ordering::Relaxed);
+        for i in self.inputs {
+            let _ = i.await;
+        }
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+        let _ = self.committer.await;
+        commit_all(&self.shared.progress).await;
+        tracing::info!(pipeline = %self.shared.name, "pipeline stopped");
+    }
+}
+
+fn worker(
+    shared: Arc<Shared>,
+    rx: Arc<std::sync::Mutex<mpsc::Receiver<Batch>>>,
+    abandon: Arc<AtomicBool>,
+    handle: tokio::runtime::Handle,
+) {
+    loop {
+        let batch = {
+            let Ok(mut rx) = rx.lock() else { return };
+            rx.blocking_recv()
+        };
+        let Some(batch) = batch else { return };
+        shared
+            .events_in
+            .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+        let mut events: Vec<Event> = Vec::with_capacity(batch.events.len());
+        for e in batch.events {
+            events.extend(runtime::run(&shared.filters, e));
+        }
+        shared
+            .events_filtered
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if !deliver(&shared, &events, &abandon, &handle) {
+            // Abandoned at shutdown: not acknowledged, so replayed on the next start.
+            continue;
+        }
+        shared
+            .events_out
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if let Some(ack) = batch.ack {
+            ack.progress.finish(ack.seq, ack.next_offset);
+        }
+    }
+}
+
+/// Writes the events to every output their conditions select; retries failures until
+/// they succeed or shutdown abandons them (false).
+fn deliver(
+    shared: &Shared,
+    events: &[Event],
+    abandon: &AtomicBool,
+    handle: &tokio::runtime::Handle,
+) -> bool {
+    let routed = shared.outputs.route(events);
+    for (instance, selected) in shared.outputs.instances.iter().zip(routed) {
+        if selected.is_empty() {
+            continue;
+        }
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match handle.block_on(instance.output.write(&selected)) {
+                Ok(()) => {
+                    instance.count_out(selected.len());
+                    break;
+                }
+                Err(e) => {
+                    instance.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(pipeline = %shared.name, output = %instance.id, error = %e, retry_in_ms = backoff.as_millis() as u64, "output failed; retrying");
+                    let deadline = std::time::Instant::now() + backoff;
+                    while std::time::Instant::now() < deadline {
+                        if abandon.load(Ordering::Relaxed) {
+                            return false;
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+    true
+}
