@@ -1,7 +1,8 @@
 //! `dissect`: splits a field by the literal delimiters between `%{…}` keys, without
 //! regular expressions, as Logstash's dissect filter does. Keys: `%{field}` (also
 //! `%{[a][b]}`), `%{}` and `%{?name}` (skipped), `%{+field}` and `%{+field/N}`
-//! (appended to `field` with `append_separator`, ordered by N), `%{*name}` / `%{&name}`
+//! (appended to `field` after the delimiter that precedes them, or
+//! `append_separator`, ordered by N), `%{*name}` / `%{&name}`
 //! (the value of `*name` becomes the field name for the value of `&name`), and a `->`
 //! suffix (`%{ts->}`) that skips repeats of the following delimiter (padding).
 //! `convert_datatype` turns fields into `int` or `float` afterwards; a line that does
@@ -39,7 +40,7 @@ struct Dissection {
 
 pub struct Dissect {
     dissections: Vec<Dissection>,
-    append_separator: String,
+    append_separator: Option<String>,
     convert: Vec<(Vec<String>, bool)>,
     tag_on_failure: Vec<String>,
 }
@@ -122,7 +123,7 @@ impl Dissect {
         };
         Ok(Dissect {
             dissections,
-            append_separator: s.string("append_separator")?.unwrap_or_else(|| " ".into()),
+            append_separator: s.string("append_separator")?,
             convert,
             tag_on_failure,
         })
@@ -152,7 +153,26 @@ impl Dissect {
         Some(values)
     }
 
+    /// What goes before an appended value: `append_separator` when set, else the
+    /// delimiter in front of the key in the mapping (a space when there is none), as
+    /// the dissect documentation describes.
+    fn separator_before<'d>(&'d self, d: &'d Dissection, key_index: usize) -> &'d str {
+        if let Some(sep) = &self.append_separator {
+            return sep;
+        }
+        let before = match key_index {
+            0 => d.prefix.as_str(),
+            i => d.keys[i - 1].delimiter.as_str(),
+        };
+        if before.is_empty() {
+            " "
+        } else {
+            before
+        }
+    }
+
     fn store(&self, d: &Dissection, values: &[&str], e: &mut Event) {
+        // (name, order, position, value); joined with the delimiter before each value.
         let mut appends: Vec<(&str, u32, usize, &str)> = Vec::new();
         let mut indirect_names: Vec<(&str, &str)> = Vec::new();
         for (i, (key, value)) in d.keys.iter().zip(values).enumerate() {
@@ -192,10 +212,12 @@ impl Dissect {
         while i < appends.len() {
             let name = appends[i].0;
             let mut joined = String::new();
+            let mut first = true;
             while i < appends.len() && appends[i].0 == name {
-                if !joined.is_empty() {
-                    joined.push_str(&self.append_separator);
+                if !first {
+                    joined.push_str(self.separator_before(d, appends[i].2));
                 }
+                first = false;
                 joined.push_str(appends[i].3);
                 i += 1;
             }
