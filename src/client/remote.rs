@@ -42,16 +42,20 @@ impl RemoteAccess {
     }
 }
 
-/// Drops the connection after an error that may have left it out of step.
+/// Puts the connection back after a call, unless the call failed in a way that may
+/// have left it out of step. Every call takes the client out of the slot first, so a
+/// call whose future is dropped half-way (a pipeline stopping during a long-poll
+/// fetch) drops the connection with it instead of leaving an unread response behind.
 fn settle<T>(
     guard: &mut MutexGuard<'_, Option<KafkaClient>>,
+    client: KafkaClient,
     result: Result<T, ClientError>,
 ) -> Result<T, ClientError> {
-    if matches!(
+    if !matches!(
         result,
         Err(ClientError::Io(_) | ClientError::Protocol(_) | ClientError::Timeout)
     ) {
-        **guard = None;
+        **guard = Some(client);
     }
     result
 }
@@ -64,7 +68,8 @@ impl TopicAccess for RemoteAccess {
     fn topics(&self) -> AccessFuture<'_, Vec<String>> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = async {
                 let md = c.metadata(None, false).await?;
                 Ok(md
@@ -74,14 +79,15 @@ impl TopicAccess for RemoteAccess {
                     .collect())
             }
             .await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 
     fn partition_count<'a>(&'a self, topic: &'a str) -> AccessFuture<'a, i32> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = async {
                 match c.partitions(topic, false).await {
                     Ok(n) => Ok(n),
@@ -90,21 +96,22 @@ impl TopicAccess for RemoteAccess {
                 }
             }
             .await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 
     fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = async {
                 let start = c.list_offset(topic, partition, -2).await?;
                 let end = c.list_offset(topic, partition, -1).await?;
                 Ok((start, end))
             }
             .await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 
@@ -118,7 +125,8 @@ impl TopicAccess for RemoteAccess {
     ) -> AccessFuture<'a, FetchOutcome> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = async {
                 let positions = BTreeMap::from([(partition, offset)]);
                 match c
@@ -144,7 +152,7 @@ impl TopicAccess for RemoteAccess {
                 }
             }
             .await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 
@@ -156,7 +164,8 @@ impl TopicAccess for RemoteAccess {
     ) -> AccessFuture<'a, Option<i64>> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = async {
                 let got = c
                     .committed(group, Some(vec![(topic.to_string(), vec![partition])]))
@@ -164,7 +173,7 @@ impl TopicAccess for RemoteAccess {
                 Ok(got.first().map(|(_, _, o)| *o).filter(|o| *o >= 0))
             }
             .await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 
@@ -176,16 +185,18 @@ impl TopicAccess for RemoteAccess {
     ) -> AccessFuture<'a, ()> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = c.commit_standalone(group, topic, &offsets).await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 
     fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()> {
         Box::pin(async move {
             let mut guard = self.connection().await?;
-            let c = guard.as_mut().expect("connected");
+            let mut client = guard.take().expect("connected");
+            let c = &mut client;
             let result = async {
                 let partitions = c.partitions(topic, true).await?.max(1);
                 let spread = self.round_robin.fetch_add(1, Ordering::Relaxed) as i32;
@@ -203,7 +214,7 @@ impl TopicAccess for RemoteAccess {
                 Ok(())
             }
             .await;
-            settle(&mut guard, result)
+            settle(&mut guard, client, result)
         })
     }
 }
