@@ -72,15 +72,22 @@ impl Event {
         };
         let mut cur = &mut self.fields;
         for seg in parents {
-            let entry = cur
-                .entry(seg.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
+            // Look up before inserting: the common case (the parent exists) must not
+            // allocate a key.
+            if !cur.get(seg).is_some_and(Value::is_object) {
+                cur.insert(seg.clone(), Value::Object(Map::new()));
             }
-            cur = entry.as_object_mut().expect("just made an object");
+            cur = cur
+                .get_mut(seg)
+                .and_then(Value::as_object_mut)
+                .expect("just made an object");
         }
-        cur.insert(last.clone(), value);
+        match cur.get_mut(last) {
+            Some(slot) => *slot = value,
+            None => {
+                cur.insert(last.clone(), value);
+            }
+        }
     }
 
     pub fn remove(&mut self, path: &[String]) -> Option<Value> {

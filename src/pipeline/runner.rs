@@ -1,7 +1,7 @@
 //! A running pipeline: inputs → bounded queue → workers (filters, then outputs) →
 //! ordered commits.
 //!
-//! - Inputs run as tasks and send `Batch`es into a queue of `2 × workers` batches; a
+//! - Inputs run as tasks and send `Batch`es into a queue of `4 × workers` batches; a
 //!   full queue stops fetching (back-pressure, no unbounded memory).
 //! - Workers are OS threads (`pipeline.workers`): filters are CPU work and must not
 //!   stall the runtime's listeners. Each worker runs a batch through the filters, routes
@@ -76,7 +76,7 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
         workers,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (tx, rx) = mpsc::channel::<Batch>(workers * 2);
+    let (tx, rx) = mpsc::channel::<Batch>(workers * 4);
     let inputs = built
         .inputs
         .into_iter()
@@ -100,7 +100,10 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
                 (shared.clone(), rx.clone(), abandon.clone(), handle.clone());
             std::thread::Builder::new()
                 .name(format!("pipeline-{}-{i}", built.name))
-                .spawn(move || worker(shared, rx, abandon, handle))
+                .spawn(move || {
+                    super::filters::set_counter_slot(i);
+                    worker(shared, rx, abandon, handle)
+                })
                 .expect("spawn a pipeline worker thread")
         })
         .collect();
@@ -164,9 +167,10 @@ fn worker(
         shared
             .events_in
             .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
-        let mut events: Vec<Event> = Vec::with_capacity(batch.events.len());
-        for e in batch.events {
-            events.extend(runtime::run(&shared.filters, e));
+        let decoded = batch.events.decode();
+        let mut events: Vec<Event> = Vec::with_capacity(decoded.len());
+        for e in decoded {
+            runtime::run_into(&shared.filters, e, &mut events);
         }
         shared
             .events_filtered

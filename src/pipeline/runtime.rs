@@ -6,7 +6,7 @@
 use super::ast::{Config, SectionKind, Statement};
 use super::eval::{compile, CompiledCondition};
 use super::event::Event;
-use super::filters::{self, FilterInstance};
+use super::filters::{self, FilterInstance, Output};
 use super::settings::PluginError;
 
 pub enum Node {
@@ -78,28 +78,51 @@ pub fn for_each_filter<'a>(nodes: &'a [Node], f: &mut dyn FnMut(&'a FilterInstan
 
 /// Runs one event through the nodes; returns the events that come out.
 pub fn run(nodes: &[Node], event: Event) -> Vec<Event> {
-    let mut events = vec![event];
-    for node in nodes {
-        let mut next = Vec::with_capacity(events.len());
-        for e in events {
-            match node {
-                Node::Filter(f) => next.extend(f.apply(e)),
-                Node::If {
-                    branches,
-                    otherwise,
-                } => {
-                    let body = branches
-                        .iter()
-                        .find(|(c, _)| c.eval(&e))
-                        .map(|(_, b)| b)
-                        .unwrap_or(otherwise);
-                    next.extend(run(body, e));
+    let mut out = Vec::with_capacity(1);
+    run_into(nodes, event, &mut out);
+    out
+}
+
+/// Runs one event through the nodes, appending what comes out to `out`. One event
+/// stays one event on the common path without any allocation of its own.
+pub fn run_into(nodes: &[Node], event: Event, out: &mut Vec<Event>) {
+    let mut e = event;
+    for (i, node) in nodes.iter().enumerate() {
+        let result = match node {
+            Node::Filter(f) => f.apply(e),
+            Node::If {
+                branches,
+                otherwise,
+            } => {
+                let body = branches
+                    .iter()
+                    .find(|(c, _)| c.eval(&e))
+                    .map(|(_, b)| b)
+                    .unwrap_or(otherwise);
+                if body.is_empty() {
+                    continue;
+                }
+                let mut produced = Vec::with_capacity(1);
+                run_into(body, e, &mut produced);
+                match produced.len() {
+                    0 => Output::None,
+                    1 => Output::One(produced.pop().expect("one event")),
+                    _ => Output::Many(produced),
                 }
             }
+        };
+        match result {
+            Output::One(next) => e = next,
+            Output::None => return,
+            Output::Many(events) => {
+                for x in events {
+                    run_into(&nodes[i + 1..], x, out);
+                }
+                return;
+            }
         }
-        events = next;
     }
-    events
+    out.push(e);
 }
 
 #[cfg(test)]

@@ -86,11 +86,12 @@ impl PipelineSet {
             let s = &r.shared;
             let mut filters = Vec::new();
             super::runtime::for_each_filter(&s.filters, &mut |f| {
+                let (events_in, events_out) = f.counts();
                 filters.push(json!({
                     "id": f.id,
                     "name": f.name,
-                    "events_in": f.events_in.load(Ordering::Relaxed),
-                    "events_out": f.events_out.load(Ordering::Relaxed),
+                    "events_in": events_in,
+                    "events_out": events_out,
                 }))
             });
             let outputs: Vec<Value> = s

@@ -17,6 +17,32 @@ fn render_value(v: &Value) -> String {
     }
 }
 
+/// A field name from the configuration (`add_field`, `remove_field`…) that may hold
+/// sprintf references; parsed once at load time when it holds none.
+#[derive(Debug, Clone)]
+pub enum FieldName {
+    Fixed(Vec<String>),
+    Template(String),
+}
+
+impl FieldName {
+    pub fn new(name: &str) -> FieldName {
+        if name.contains("%{") {
+            FieldName::Template(name.to_string())
+        } else {
+            FieldName::Fixed(parse_field_ref(name))
+        }
+    }
+
+    /// The field path for this event.
+    pub fn path(&self, event: &Event) -> std::borrow::Cow<'_, [String]> {
+        match self {
+            FieldName::Fixed(p) => std::borrow::Cow::Borrowed(p),
+            FieldName::Template(t) => std::borrow::Cow::Owned(parse_field_ref(&sprintf(t, event))),
+        }
+    }
+}
+
 /// Renders `template` against `event`.
 pub fn sprintf(template: &str, event: &Event) -> String {
     let mut out = String::with_capacity(template.len());

@@ -57,11 +57,24 @@ fn parts(ms: i64) -> Parts {
 }
 
 pub fn format_iso8601(ms: i64) -> String {
-    let p = parts(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
-    )
+    thread_local! {
+        // Events of one batch share their arrival time: format it once.
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != ms {
+            let p = parts(ms);
+            *last = (
+                ms,
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
+                ),
+            );
+        }
+        last.1.clone()
+    })
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM|±HHMM]` (UTC when no zone).

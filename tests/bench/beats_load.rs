@@ -6,10 +6,12 @@
 //!
 //! Run: `cargo bench --bench beats_load` (optionally `-- CONNECTIONS WINDOWS_PER_CONNECTION`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::Instant;
+
+#[path = "common.rs"]
+mod common;
 
 const WINDOW: usize = 2048;
 const EVENT_BYTES: usize = 500;
@@ -65,37 +67,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bench.toml");
     std::fs::write(&cfg, "beats_topic = \"bench\"\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args([
-            "--kafka-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--beats-listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start logbridge");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let beats = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("beats="))
-        .unwrap()
-        .to_string();
-    let http = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .unwrap()
-        .to_string();
+    let served = common::serve(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let (beats, http, mut child) = (served.beats, served.http, served.child);
     let payload = window_bytes();
     // Warm up: one window creates the topic.
     let mut s = TcpStream::connect(&beats).unwrap();
@@ -121,12 +97,7 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     let events = connections * windows * WINDOW;
     // Every acknowledged event is in the topic.
-    let mut body = String::new();
-    let mut c = TcpStream::connect(&http).unwrap();
-    write!(c, "GET /topics HTTP/1.0\r\n\r\n").unwrap();
-    c.read_to_string(&mut body).unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let json = common::get_json(&http, "/topics");
     let end = json["topics"]
         .as_array()
         .unwrap()

@@ -11,10 +11,12 @@
 //! latency below saturation (10,000 records/s), where queueing in the client does not
 //! dominate.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+#[path = "common.rs"]
+mod common;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -188,30 +190,8 @@ fn main() {
     let small = args.first().copied().unwrap_or(5_000_000);
     let large = args.get(1).copied().unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args([
-            "--kafka-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--beats-listen",
-            "",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start logbridge");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kafka = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("kafka="))
-        .expect("ready line")
-        .to_string();
+    let served = common::serve(&dir.path().join("data"), &["--beats-listen", ""]);
+    let (kafka, mut child) = (served.kafka, served.child);
 
     println!(
         "logbridge benchmark: librdkafka {} producer/consumer, 1 partition, acks=1, no compression",

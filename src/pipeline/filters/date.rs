@@ -250,7 +250,7 @@ impl Filter for Date {
         match self.parse(&text) {
             Some(ms) => {
                 event.set(&self.target, Value::String(time::format_iso8601(ms)));
-                Outcome::Done(vec![event])
+                Outcome::Done(event)
             }
             None => {
                 for t in &self.tag_on_failure {

@@ -268,7 +268,7 @@ impl Filter for Dissect {
                 e.set(path, v);
             }
         }
-        Outcome::Done(vec![e])
+        Outcome::Done(e)
     }
 }
 

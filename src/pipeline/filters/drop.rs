@@ -21,9 +21,9 @@ impl Drop {
 impl Filter for Drop {
     fn apply(&self, event: Event) -> Outcome {
         if self.percentage >= 100.0 || rand_percent() < self.percentage {
-            Outcome::Done(vec![])
+            Outcome::Dropped
         } else {
-            Outcome::Done(vec![event])
+            Outcome::Done(event)
         }
     }
 }

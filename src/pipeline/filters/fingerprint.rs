@@ -178,7 +178,7 @@ impl Filter for Fingerprint {
                 }
             }
         }
-        Outcome::Done(vec![e])
+        Outcome::Done(e)
     }
 }
 

@@ -36,7 +36,7 @@ impl Json {
 impl Filter for Json {
     fn apply(&self, mut event: Event) -> Outcome {
         let Some(Value::String(text)) = event.get(&self.source).cloned() else {
-            return Outcome::Done(vec![event]);
+            return Outcome::Done(event);
         };
         match serde_json::from_str::<Value>(&text) {
             Ok(parsed) => {
@@ -54,9 +54,9 @@ impl Filter for Json {
                         return Outcome::Failed(event);
                     }
                 }
-                Outcome::Done(vec![event])
+                Outcome::Done(event)
             }
-            Err(_) if self.skip_on_invalid => Outcome::Done(vec![event]),
+            Err(_) if self.skip_on_invalid => Outcome::Done(event),
             Err(_) => {
                 for t in &self.tag_on_failure {
                     event.add_tag(t);

@@ -45,7 +45,7 @@ fn trim<'a>(s: &'a str, chars: &str) -> &'a str {
 impl Filter for Kv {
     fn apply(&self, mut event: Event) -> Outcome {
         let Some(Value::String(text)) = event.get(&self.source).cloned() else {
-            return Outcome::Done(vec![event]);
+            return Outcome::Done(event);
         };
         let mut pairs: Vec<(String, Value)> = Vec::new();
         for part in text
@@ -80,6 +80,6 @@ impl Filter for Kv {
             path.push(k);
             event.set(&path, v);
         }
-        Outcome::Done(vec![event])
+        Outcome::Done(event)
     }
 }

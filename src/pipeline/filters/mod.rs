@@ -20,17 +20,48 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 
 use super::ast::Plugin;
-use super::event::{parse_field_ref, Event};
+use super::event::Event;
 use super::settings::{PluginError, Settings};
-use super::sprintf::sprintf;
+use super::sprintf::{sprintf, FieldName};
 
 /// What a filter did to an event.
 pub enum Outcome {
-    /// The event (or events) continue; the common options apply.
-    Done(Vec<Event>),
+    /// The event continues; the common options apply.
+    Done(Event),
+    /// The event became several (each continues; the common options apply to each).
+    Many(Vec<Event>),
+    /// The event is gone (`drop`).
+    Dropped,
     /// The filter failed on this event (it carries its failure tag); common options
     /// do not apply.
     Failed(Event),
+}
+
+/// What comes out of a configured filter: no event, one, or several.
+pub enum Output {
+    None,
+    One(Event),
+    Many(Vec<Event>),
+}
+
+/// Per-worker event counters, so that workers do not contend on one cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct Slot {
+    events_in: AtomicU64,
+    events_out: AtomicU64,
+}
+
+const SLOTS: usize = 8;
+
+thread_local! {
+    /// Which counter slot this thread uses (pipeline workers set it).
+    static SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Called by each pipeline worker thread with its index.
+pub fn set_counter_slot(worker: usize) {
+    SLOT.with(|s| s.set(worker % SLOTS));
 }
 
 pub trait Filter: Send + Sync {
@@ -41,30 +72,45 @@ pub trait Filter: Send + Sync {
 pub struct FilterInstance {
     pub name: String,
     pub id: String,
-    pub events_in: AtomicU64,
-    pub events_out: AtomicU64,
+    counters: [Slot; SLOTS],
     filter: Box<dyn Filter>,
-    add_field: Vec<(String, String)>,
+    add_field: Vec<(FieldName, String)>,
     add_tag: Vec<String>,
-    remove_field: Vec<String>,
+    remove_field: Vec<FieldName>,
     remove_tag: Vec<String>,
 }
 
 impl FilterInstance {
-    pub fn apply(&self, event: Event) -> Vec<Event> {
-        self.events_in.fetch_add(1, Ordering::Relaxed);
-        let out: Vec<Event> = match self.filter.apply(event) {
-            Outcome::Failed(e) => vec![e],
-            Outcome::Done(events) => events.into_iter().map(|e| self.common(e)).collect(),
+    pub fn apply(&self, event: Event) -> Output {
+        let slot = &self.counters[SLOT.with(|s| s.get())];
+        slot.events_in.fetch_add(1, Ordering::Relaxed);
+        let (out, n) = match self.filter.apply(event) {
+            Outcome::Failed(e) => (Output::One(e), 1),
+            Outcome::Done(e) => (Output::One(self.common(e)), 1),
+            Outcome::Dropped => (Output::None, 0),
+            Outcome::Many(events) => {
+                let n = events.len();
+                let events = events.into_iter().map(|e| self.common(e)).collect();
+                (Output::Many(events), n)
+            }
         };
-        self.events_out
-            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        slot.events_out.fetch_add(n as u64, Ordering::Relaxed);
         out
+    }
+
+    /// Events into and out of this filter so far.
+    pub fn counts(&self) -> (u64, u64) {
+        self.counters.iter().fold((0, 0), |(i, o), s| {
+            (
+                i + s.events_in.load(Ordering::Relaxed),
+                o + s.events_out.load(Ordering::Relaxed),
+            )
+        })
     }
 
     fn common(&self, mut e: Event) -> Event {
         for (k, v) in &self.add_field {
-            let path = parse_field_ref(&sprintf(k, &e));
+            let path = k.path(&e);
             let value = Value::String(sprintf(v, &e));
             match e.get(&path).cloned() {
                 // Logstash turns an existing field into an array and appends.
@@ -81,7 +127,7 @@ impl FilterInstance {
             e.add_tag(&t);
         }
         for f in &self.remove_field {
-            let path = parse_field_ref(&sprintf(f, &e));
+            let path = f.path(&e);
             e.remove(&path);
         }
         for t in &self.remove_tag {
@@ -109,9 +155,17 @@ pub const AVAILABLE: &[&str] = &[
 /// Builds a filter from its configuration, refusing unknown plugins and settings.
 pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
     let mut s = Settings::new(plugin, "filter");
-    let add_field = s.hash("add_field")?;
+    let add_field = s
+        .hash("add_field")?
+        .into_iter()
+        .map(|(k, v)| (FieldName::new(&k), v))
+        .collect();
     let add_tag = s.list("add_tag")?;
-    let remove_field = s.list("remove_field")?;
+    let remove_field = s
+        .list("remove_field")?
+        .iter()
+        .map(|f| FieldName::new(f))
+        .collect();
     let remove_tag = s.list("remove_tag")?;
     let id = s.string("id")?;
     s.bool("enable_metric")?;
@@ -142,8 +196,7 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         id: id.unwrap_or_else(|| {
             format!("{}@{}:{}", plugin.name, plugin.pos.line, plugin.pos.column)
         }),
-        events_in: AtomicU64::new(0),
-        events_out: AtomicU64::new(0),
+        counters: Default::default(),
         name: plugin.name.clone(),
         filter,
         add_field,

@@ -260,6 +260,6 @@ impl Filter for Mutate {
                 e.set(&dest_p, v);
             }
         }
-        Outcome::Done(vec![e])
+        Outcome::Done(e)
     }
 }

@@ -149,7 +149,7 @@ impl Filter for Prune {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "prune: interpolated pattern is invalid; event left as is");
-                        return Outcome::Done(vec![event]);
+                        return Outcome::Done(event);
                     }
                 }
             }
@@ -182,6 +182,6 @@ impl Filter for Prune {
                 }
             }
         }
-        Outcome::Done(vec![event])
+        Outcome::Done(event)
     }
 }

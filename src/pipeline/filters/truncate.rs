@@ -72,6 +72,6 @@ impl Filter for Truncate {
                 _ => {}
             }
         }
-        Outcome::Done(vec![event])
+        Outcome::Done(event)
     }
 }

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use super::{Batch, Common};
+use super::{Batch, Common, Events};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
 use crate::pipeline::settings::{PluginError, Settings};
@@ -91,7 +91,7 @@ impl Generator {
             }
             tokio::select! {
                 _ = crate::pipeline::stopped(&mut stop) => return,
-                sent = out.send(Batch { events, ack: None }) => if sent.is_err() { return },
+                sent = out.send(Batch { events: Events::Ready(events), ack: None }) => if sent.is_err() { return },
             }
         }
     }

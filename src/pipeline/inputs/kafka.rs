@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::{Ack, Batch, Common};
+use super::{Ack, Batch, Common, Events, RecordDecoder};
 use crate::client::access::{FetchOutcome, Fetched, TopicAccess};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
@@ -305,6 +305,7 @@ impl KafkaInput {
             committed,
         ));
         set.lock().push(progress.clone());
+        let topic_name: Arc<str> = Arc::from(topic.as_str());
         while !*stop.borrow() {
             let fetched = {
                 let Ok(_permit) = permits.acquire().await else {
@@ -342,14 +343,15 @@ impl KafkaInput {
             };
             for chunk in records.chunks(batch_size.max(1)) {
                 let next_offset = chunk.last().map_or(offset, |r| r.offset + 1);
-                let now = now_ms();
-                let events = chunk
-                    .iter()
-                    .map(|r| self.event(r, &topic, partition, now))
-                    .collect();
                 let seq = progress.next_batch(next_offset);
                 let batch = Batch {
-                    events,
+                    events: Events::Records {
+                        records: chunk.to_vec(),
+                        decoder: self.clone(),
+                        topic: topic_name.clone(),
+                        partition,
+                        now_ms: now_ms(),
+                    },
                     ack: Some(Ack {
                         progress: progress.clone(),
                         seq,
@@ -365,7 +367,9 @@ impl KafkaInput {
             }
         }
     }
+}
 
+impl RecordDecoder for KafkaInput {
     fn event(&self, r: &Fetched, topic: &str, partition: i32, now: i64) -> Event {
         let mut e = self
             .decoder

@@ -29,8 +29,62 @@ pub use kafka::KafkaInput;
 
 /// Events from one input, with what to commit once they are delivered.
 pub struct Batch {
-    pub events: Vec<Event>,
+    pub events: Events,
     pub ack: Option<Ack>,
+}
+
+/// A batch's events: ready, or still records that the worker decodes (so that
+/// decoding runs on the pipeline's workers, in parallel, not in the fetch task).
+pub enum Events {
+    Ready(Vec<Event>),
+    Records {
+        records: Vec<crate::client::access::Fetched>,
+        decoder: Arc<dyn RecordDecoder>,
+        topic: Arc<str>,
+        partition: i32,
+        now_ms: i64,
+    },
+}
+
+/// Turns a consumed record into an event (codec, decoration, common options).
+pub trait RecordDecoder: Send + Sync {
+    fn event(
+        &self,
+        r: &crate::client::access::Fetched,
+        topic: &str,
+        partition: i32,
+        now_ms: i64,
+    ) -> Event;
+}
+
+impl Events {
+    pub fn len(&self) -> usize {
+        match self {
+            Events::Ready(e) => e.len(),
+            Events::Records { records, .. } => records.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The events, decoding records now if need be.
+    pub fn decode(self) -> Vec<Event> {
+        match self {
+            Events::Ready(e) => e,
+            Events::Records {
+                records,
+                decoder,
+                topic,
+                partition,
+                now_ms,
+            } => records
+                .iter()
+                .map(|r| decoder.event(r, &topic, partition, now_ms))
+                .collect(),
+        }
+    }
 }
 
 pub struct Ack {

@@ -5,7 +5,7 @@
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
-use super::{Batch, Common};
+use super::{Batch, Common, Events};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
 use crate::pipeline::settings::{PluginError, Settings};
@@ -65,7 +65,7 @@ impl Stdin {
             }
             if !events.is_empty() {
                 let batch = Batch {
-                    events: std::mem::take(&mut events),
+                    events: Events::Ready(std::mem::take(&mut events)),
                     ack: None,
                 };
                 tokio::select! {

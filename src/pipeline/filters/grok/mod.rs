@@ -254,7 +254,7 @@ impl Filter for Grok {
             }
         }
         if matched {
-            Outcome::Done(vec![event])
+            Outcome::Done(event)
         } else {
             for t in &self.tag_on_failure {
                 event.add_tag(t);

@@ -1,0 +1,72 @@
+//! Shared by the benchmarks: start a release `logbridge serve` and read its ready line.
+
+// Each benchmark uses part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub struct Served {
+    pub child: Child,
+    pub kafka: String,
+    pub http: String,
+    pub beats: String,
+}
+
+/// Starts `logbridge serve` on `data_dir` with ephemeral ports (unless `extra` names
+/// them) and waits for its ready line.
+pub fn serve(data_dir: &Path, extra: &[&str]) -> Served {
+    let mut args: Vec<String> = vec![
+        "serve".into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ];
+    for (flag, default) in [
+        ("--kafka-listen", "127.0.0.1:0"),
+        ("--http-listen", "127.0.0.1:0"),
+        ("--beats-listen", "127.0.0.1:0"),
+        ("--pipelines", ""),
+    ] {
+        if !extra.contains(&flag) {
+            args.push(flag.into());
+            args.push(if flag == "--pipelines" {
+                data_dir.join("no-pipelines").display().to_string()
+            } else {
+                default.into()
+            });
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start logbridge");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {name} in ready line {line:?}"))
+    };
+    Served {
+        kafka: field("kafka"),
+        http: field("http"),
+        beats: field("beats"),
+        child,
+    }
+}
+
+/// GET a JSON document from the HTTP listener.
+pub fn get_json(http: &str, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut body = String::new();
+    let mut c = std::net::TcpStream::connect(http).unwrap();
+    write!(c, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    c.read_to_string(&mut body).unwrap();
+    serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
