@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::event::Event;
-use super::inputs::{Batch, Input};
+use super::inputs::{Batch, BatchSender, Input};
 use super::outputs::Outputs;
 use super::progress::{commit_all, ProgressSet};
 use super::runtime::{self, Node};
@@ -39,6 +39,8 @@ pub struct Built {
 pub struct Shared {
     pub name: String,
     pub input_ids: Vec<String>,
+    /// Events taken from each input.
+    pub input_events: Vec<AtomicU64>,
     pub filters: Vec<Node>,
     pub outputs: Outputs,
     pub progress: ProgressSet,
@@ -67,6 +69,7 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
     let shared = Arc::new(Shared {
         name: built.name.clone(),
         input_ids: built.inputs.iter().map(|i| i.id().to_string()).collect(),
+        input_events: built.inputs.iter().map(|_| AtomicU64::new(0)).collect(),
         filters: built.filters,
         outputs: built.outputs,
         progress: Arc::default(),
@@ -76,15 +79,19 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
         workers,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (tx, rx) = mpsc::channel::<Batch>(workers * 4);
+    let (tx, rx) = mpsc::channel::<(usize, Batch)>(workers * 4);
     let inputs = built
         .inputs
         .into_iter()
-        .map(|input| {
+        .enumerate()
+        .map(|(index, input)| {
             tokio::spawn(input.run(
                 built.name.clone(),
                 batch_size,
-                tx.clone(),
+                BatchSender {
+                    tx: tx.clone(),
+                    input: index,
+                },
                 stop_rx.clone(),
                 shared.progress.clone(),
             ))
@@ -154,7 +161,7 @@ impl Running {
 
 fn worker(
     shared: Arc<Shared>,
-    rx: Arc<std::sync::Mutex<mpsc::Receiver<Batch>>>,
+    rx: Arc<std::sync::Mutex<mpsc::Receiver<(usize, Batch)>>>,
     abandon: Arc<AtomicBool>,
     handle: tokio::runtime::Handle,
 ) {
@@ -163,10 +170,12 @@ fn worker(
             let Ok(mut rx) = rx.lock() else { return };
             rx.blocking_recv()
         };
-        let Some(batch) = batch else { return };
-        shared
-            .events_in
-            .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+        let Some((input, batch)) = batch else { return };
+        let taken = batch.events.len() as u64;
+        shared.events_in.fetch_add(taken, Ordering::Relaxed);
+        if let Some(c) = shared.input_events.get(input) {
+            c.fetch_add(taken, Ordering::Relaxed);
+        }
         let decoded = batch.events.decode();
         let mut events: Vec<Event> = Vec::with_capacity(decoded.len());
         for e in decoded {

@@ -215,9 +215,18 @@ mod tests {
         let bad = run(&nodes, ev(json!({"ts": "yesterday"})));
         assert_eq!(bad[0].tags(), vec!["_dateparsefailure"]);
         assert!(pipeline(
-            r#"filter { date { match => ["ts", "ISO8601"] timezone => "Europe/Paris" } }"#
+            r#"filter { date { match => ["ts", "ISO8601"] timezone => "Europe/Atlantis" } }"#
         )
         .is_err());
+        let paris = pipeline(
+            r#"filter { date { match => ["ts", "ISO8601"] timezone => "Europe/Paris" } }"#,
+        )
+        .unwrap();
+        let local = run(&paris, ev(json!({"ts": "2026-07-01T12:00:00"})));
+        assert_eq!(
+            local[0].to_output()["@timestamp"],
+            "2026-07-01T10:00:00.000Z"
+        );
     }
 
     #[test]

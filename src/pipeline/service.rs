@@ -86,12 +86,13 @@ impl PipelineSet {
             let s = &r.shared;
             let mut filters = Vec::new();
             super::runtime::for_each_filter(&s.filters, &mut |f| {
-                let (events_in, events_out) = f.counts();
+                let (events_in, events_out, failures) = f.counts();
                 filters.push(json!({
                     "id": f.id,
                     "name": f.name,
                     "events_in": events_in,
                     "events_out": events_out,
+                    "failures": failures,
                 }))
             });
             let outputs: Vec<Value> = s
@@ -133,7 +134,11 @@ impl PipelineSet {
             pipelines.push(json!({
                 "name": s.name,
                 "workers": s.workers,
-                "inputs": s.input_ids,
+                "inputs": s.input_ids.iter().zip(&s.input_events).map(|(id, n)| json!({
+                    "id": id,
+                    "name": id.split('@').next().unwrap_or_default(),
+                    "events_out": n.load(Ordering::Relaxed),
+                })).collect::<Vec<_>>(),
                 "events": {
                     "in": s.events_in.load(Ordering::Relaxed),
                     "filtered": s.events_filtered.load(Ordering::Relaxed),

@@ -111,6 +111,7 @@ output {{
         assert p["name"] == "app"
         assert p["events"] == {"in": 2000, "filtered": 1500, "out": 1500}
         assert p["consumer"]["lag"] == 0
+        assert [(i["name"], i["events_out"]) for i in p["inputs"]] == [("kafka", 2000)]
         assert [o["events_out"] for o in p["outputs"]] == [1500, 500]
         drop = [f for f in p["filters"] if f["name"] == "drop"][0]
         assert (drop["events_in"], drop["events_out"]) == (500, 0)

@@ -3,9 +3,11 @@
 //!
 //! Pattern letters: y/Y years (yy = 2000+), M months (M, MM, MMM, MMMM, English names),
 //! d days, H/k hours, h hours with `a` (AM/PM), m minutes, s seconds, S fractions,
-//! Z zones (`+0200`, `+02:00`, `Z`), E day names (skipped), quoted literals. Zones:
-//! UTC and fixed offsets; named zones (`Europe/Paris`) are refused at load time — the
-//! tz database is not included yet.
+//! Z zones (`+0200`, `+02:00`, `Z`; `ZZZ` a zone id such as `Europe/Paris`), E day
+//! names (skipped), quoted literals. A time without a zone in the text is in
+//! `timezone`: UTC (default), a fixed offset, or an IANA zone id (chrono-tz), with
+//! daylight saving; a local time that falls in a spring-forward gap fails as in Joda,
+//! one in the autumn overlap takes the earlier offset.
 
 use serde_json::Value;
 
@@ -29,8 +31,37 @@ pub struct Date {
     source: Vec<String>,
     formats: Vec<Format>,
     target: Vec<String>,
-    offset_min: i64,
+    zone: Zone,
     tag_on_failure: Vec<String>,
+}
+
+/// The zone of times whose text carries none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Fixed(i64),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    pub fn parse(z: &str) -> Option<Zone> {
+        parse_zone(z)
+            .map(Zone::Fixed)
+            .or_else(|| z.parse::<chrono_tz::Tz>().ok().map(Zone::Named))
+    }
+
+    /// The instant (ms since the epoch, UTC) of a local wall-clock time in this zone.
+    pub fn to_utc(self, local_ms: i64) -> Option<i64> {
+        match self {
+            Zone::Fixed(offset) => Some(local_ms - offset * 60_000),
+            Zone::Named(tz) => {
+                use chrono::TimeZone;
+                let naive = chrono::DateTime::from_timestamp_millis(local_ms)?.naive_utc();
+                tz.from_local_datetime(&naive)
+                    .earliest()
+                    .map(|dt| dt.timestamp_millis())
+            }
+        }
+    }
 }
 
 fn parse_zone(z: &str) -> Option<i64> {
@@ -55,11 +86,11 @@ impl Date {
             return Err(s.error("\"match\" needs a field and at least one format".into()));
         }
         let timezone = s.string("timezone")?;
-        let offset_min = match &timezone {
-            None => 0,
-            Some(z) => parse_zone(z).ok_or_else(|| {
+        let zone = match &timezone {
+            None => Zone::Fixed(0),
+            Some(z) => Zone::parse(z).ok_or_else(|| {
                 s.error(format!(
-                    "timezone \"{z}\" is not supported: use UTC or an offset like +02:00"
+                    "timezone \"{z}\" is not a zone id (such as Europe/Paris) or an offset (such as +02:00)"
                 ))
             })?,
         };
@@ -82,37 +113,53 @@ impl Date {
             source: parse_field_ref(&m[0]),
             formats,
             target: parse_field_ref(&target),
-            offset_min,
+            zone,
             tag_on_failure,
         })
     }
 
     fn parse(&self, text: &str) -> Option<i64> {
         self.formats.iter().find_map(|f| match f {
-            Format::Iso8601 => time::parse_iso8601(text).or_else(|| {
-                // ISO8601 without a zone is local to `timezone`.
-                time::parse_iso8601(&format!("{text}Z")).map(|ms| ms - self.offset_min * 60_000)
-            }),
+            Format::Iso8601 => {
+                if has_zone(text) {
+                    time::parse_iso8601(text)
+                } else {
+                    // ISO8601 without a zone is local to `timezone`.
+                    time::parse_iso8601(&format!("{text}Z")).and_then(|ms| self.zone.to_utc(ms))
+                }
+            }
             Format::Unix => text
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .map(|s| (s * 1000.0).round() as i64),
             Format::UnixMs => text.trim().parse::<f64>().ok().map(|ms| ms as i64),
-            Format::Joda(p) => parse_joda(text, p, self.offset_min),
+            Format::Joda(p) => parse_joda(text, p, self.zone),
         })
     }
 }
 
-/// Parses `text` with a Joda pattern; the whole text must match.
-pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<i64> {
+/// Whether an ISO8601 text ends with a zone (`Z`, `+hh:mm`, `-hhmm`).
+fn has_zone(text: &str) -> bool {
+    let t = text.trim_end();
+    if t.ends_with(['Z', 'z']) {
+        return true;
+    }
+    // A sign in the time part (after the `T` or the space) starts an offset.
+    let time_part = t.rsplit(['T', ' ']).next().unwrap_or("");
+    time_part.contains(['+', '-'])
+}
+
+/// Parses `text` with a Joda pattern; the whole text must match. Times without a zone
+/// in the text are in `default_zone`.
+pub fn parse_joda(text: &str, pattern: &str, default_zone: Zone) -> Option<i64> {
     let p: Vec<char> = pattern.chars().collect();
     let t = text.as_bytes();
     let (mut i, mut pos) = (0usize, 0usize);
     let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut millis) =
         (1970i64, 1u32, 1u32, 0i64, 0i64, 0i64, 0i64);
     let mut pm: Option<bool> = None;
-    let mut offset = default_offset_min;
+    let mut zone: Option<Zone> = None;
     let digits = |pos: &mut usize, max: usize| -> Option<i64> {
         let start = *pos;
         while *pos < t.len() && *pos - start < max && t[*pos].is_ascii_digit() {
@@ -191,9 +238,19 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
                     pos += 1;
                 }
             }
+            'Z' if n >= 3 => {
+                let start = pos;
+                while pos < t.len()
+                    && (t[pos].is_ascii_alphanumeric()
+                        || matches!(t[pos], b'/' | b'_' | b'-' | b'+'))
+                {
+                    pos += 1;
+                }
+                zone = Some(Zone::parse(std::str::from_utf8(&t[start..pos]).ok()?)?);
+            }
             'Z' => {
                 if t.get(pos) == Some(&b'Z') {
-                    offset = 0;
+                    zone = Some(Zone::Fixed(0));
                     pos += 1;
                 } else {
                     let start = pos;
@@ -204,7 +261,9 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
                     while pos < t.len() && (t[pos].is_ascii_digit() || t[pos] == b':') {
                         pos += 1;
                     }
-                    offset = parse_zone(std::str::from_utf8(&t[start..pos]).ok()?)?;
+                    zone = Some(Zone::Fixed(parse_zone(
+                        std::str::from_utf8(&t[start..pos]).ok()?,
+                    )?));
                 }
             }
             other => {
@@ -233,7 +292,8 @@ pub fn parse_joda(text: &str, pattern: &str, default_offset_min: i64) -> Option<
         hour = hour % 12 + if pm { 12 } else { 0 };
     }
     let days = time::days_from_civil(year, month, day);
-    Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000 + millis) - offset * 60_000)
+    let local = (days * 86_400 + hour * 3600 + minute * 60 + second) * 1000 + millis;
+    zone.unwrap_or(default_zone).to_utc(local)
 }
 
 impl Filter for Date {
@@ -266,19 +326,25 @@ impl Filter for Date {
 mod tests {
     use super::*;
 
+    const UTC: Zone = Zone::Fixed(0);
+
     #[test]
     fn nginx_apache_and_iso_formats() {
         let at = |s| time::parse_iso8601(s).unwrap();
         assert_eq!(
-            parse_joda("22/Nov/2026:10:11:12 +0100", "dd/MMM/yyyy:HH:mm:ss Z", 0),
+            parse_joda("22/Nov/2026:10:11:12 +0100", "dd/MMM/yyyy:HH:mm:ss Z", UTC),
             Some(at("2026-11-22T09:11:12Z"))
         );
         assert_eq!(
-            parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", 0),
+            parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", UTC),
             Some(at("2026-11-22T10:11:12Z"))
         );
         assert_eq!(
-            parse_joda("2026/11/22 10:11:12", "yyyy/MM/dd HH:mm:ss", 120),
+            parse_joda(
+                "2026/11/22 10:11:12",
+                "yyyy/MM/dd HH:mm:ss",
+                Zone::Fixed(120)
+            ),
             Some(at("2026-11-22T08:11:12Z")),
             "timezone applies"
         );
@@ -286,7 +352,7 @@ mod tests {
             parse_joda(
                 "2026-11-22T10:11:12.123456Z",
                 "yyyy-MM-dd'T'HH:mm:ss.SSSSSSZ",
-                0
+                UTC
             ),
             Some(at("2026-11-22T10:11:12.123Z"))
         );
@@ -294,12 +360,48 @@ mod tests {
             parse_joda(
                 "Sun, 22 Nov 2026 01:02:03 PM",
                 "EEE, dd MMM yyyy hh:mm:ss a",
-                0
+                UTC
             ),
             Some(at("2026-11-22T13:02:03Z"))
         );
-        assert_eq!(parse_joda("22/Nov/2026", "dd/MMM/yyyy:HH", 0), None);
-        assert_eq!(parse_joda("22/Foo/2026", "dd/MMM/yyyy", 0), None);
-        assert_eq!(parse_joda("2026-11-22 trailing", "yyyy-MM-dd", 0), None);
+        assert_eq!(parse_joda("22/Nov/2026", "dd/MMM/yyyy:HH", UTC), None);
+        assert_eq!(parse_joda("22/Foo/2026", "dd/MMM/yyyy", UTC), None);
+        assert_eq!(parse_joda("2026-11-22 trailing", "yyyy-MM-dd", UTC), None);
+    }
+
+    #[test]
+    fn named_zones_follow_daylight_saving() {
+        let at = |s| time::parse_iso8601(s).unwrap();
+        let paris = Zone::parse("Europe/Paris").unwrap();
+        let f = "yyyy-MM-dd HH:mm:ss";
+        assert_eq!(
+            parse_joda("2026-01-15 12:00:00", f, paris),
+            Some(at("2026-01-15T11:00:00Z")),
+            "CET"
+        );
+        assert_eq!(
+            parse_joda("2026-07-15 12:00:00", f, paris),
+            Some(at("2026-07-15T10:00:00Z")),
+            "CEST"
+        );
+        assert_eq!(
+            parse_joda("2026-03-29 02:30:00", f, paris),
+            None,
+            "in the spring-forward gap"
+        );
+        assert_eq!(
+            parse_joda("2026-10-25 02:30:00", f, paris),
+            Some(at("2026-10-25T00:30:00Z")),
+            "the earlier of the two in the overlap"
+        );
+        assert_eq!(
+            parse_joda(
+                "2026-07-15 12:00:00 America/New_York",
+                "yyyy-MM-dd HH:mm:ss ZZZ",
+                UTC
+            ),
+            Some(at("2026-07-15T16:00:00Z"))
+        );
+        assert!(Zone::parse("Mars/Olympus").is_none());
     }
 }

@@ -50,6 +50,7 @@ pub enum Output {
 struct Slot {
     events_in: AtomicU64,
     events_out: AtomicU64,
+    failures: AtomicU64,
 }
 
 const SLOTS: usize = 8;
@@ -85,7 +86,10 @@ impl FilterInstance {
         let slot = &self.counters[SLOT.with(|s| s.get())];
         slot.events_in.fetch_add(1, Ordering::Relaxed);
         let (out, n) = match self.filter.apply(event) {
-            Outcome::Failed(e) => (Output::One(e), 1),
+            Outcome::Failed(e) => {
+                slot.failures.fetch_add(1, Ordering::Relaxed);
+                (Output::One(e), 1)
+            }
             Outcome::Done(e) => (Output::One(self.common(e)), 1),
             Outcome::Dropped => (Output::None, 0),
             Outcome::Many(events) => {
@@ -98,12 +102,13 @@ impl FilterInstance {
         out
     }
 
-    /// Events into and out of this filter so far.
-    pub fn counts(&self) -> (u64, u64) {
-        self.counters.iter().fold((0, 0), |(i, o), s| {
+    /// Events into and out of this filter so far, and how many it failed on.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        self.counters.iter().fold((0, 0, 0), |(i, o, f), s| {
             (
                 i + s.events_in.load(Ordering::Relaxed),
                 o + s.events_out.load(Ordering::Relaxed),
+                f + s.failures.load(Ordering::Relaxed),
             )
         })
     }

@@ -4,9 +4,9 @@
 //! name in `[host][name]` (`host`). For tests and benchmarks; nothing to acknowledge.
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::{Batch, Common, Events};
+use super::{Batch, BatchSender, Common, Events};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
 use crate::pipeline::settings::{PluginError, Settings};
@@ -55,12 +55,7 @@ impl Generator {
         })
     }
 
-    pub async fn run(
-        self,
-        batch_size: usize,
-        out: mpsc::Sender<Batch>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, batch_size: usize, out: BatchSender, mut stop: watch::Receiver<bool>) {
         let host = hostname();
         let mut sequence: u64 = 0;
         let total = if self.count == 0 {

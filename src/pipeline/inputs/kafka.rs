@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
-use super::{Ack, Batch, Common, Events, RecordDecoder};
+use super::{Ack, Batch, BatchSender, Common, Events, RecordDecoder};
 use crate::client::access::{FetchOutcome, Fetched, TopicAccess};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
@@ -187,7 +187,7 @@ impl KafkaInput {
         self,
         pipeline: String,
         batch_size: usize,
-        out: mpsc::Sender<Batch>,
+        out: BatchSender,
         mut stop: watch::Receiver<bool>,
         progress: ProgressSet,
     ) {
@@ -280,7 +280,7 @@ impl KafkaInput {
         topic: String,
         partition: i32,
         batch_size: usize,
-        out: mpsc::Sender<Batch>,
+        out: BatchSender,
         mut stop: watch::Receiver<bool>,
         set: ProgressSet,
         permits: Arc<Semaphore>,

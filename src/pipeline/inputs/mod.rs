@@ -27,6 +27,21 @@ use super::sprintf::sprintf;
 
 pub use kafka::KafkaInput;
 
+/// An input's end of the pipeline's queue: batches are tagged with the input's index
+/// so that per-input counts can be kept.
+#[derive(Clone)]
+pub struct BatchSender {
+    pub(crate) tx: mpsc::Sender<(usize, Batch)>,
+    pub(crate) input: usize,
+}
+
+impl BatchSender {
+    /// Waits for room in the queue (back-pressure); fails once the pipeline is gone.
+    pub async fn send(&self, batch: Batch) -> Result<(), ()> {
+        self.tx.send((self.input, batch)).await.map_err(|_| ())
+    }
+}
+
 /// Events from one input, with what to commit once they are delivered.
 pub struct Batch {
     pub events: Events,
@@ -159,7 +174,7 @@ impl Input {
         self,
         pipeline: String,
         batch_size: usize,
-        out: mpsc::Sender<Batch>,
+        out: BatchSender,
         stop: watch::Receiver<bool>,
         progress: super::progress::ProgressSet,
     ) {

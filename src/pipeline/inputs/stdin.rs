@@ -3,9 +3,9 @@
 //! Nothing to acknowledge: a line read is a line taken.
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::{Batch, Common, Events};
+use super::{Batch, BatchSender, Common, Events};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
 use crate::pipeline::settings::{PluginError, Settings};
@@ -24,12 +24,7 @@ impl Stdin {
         })
     }
 
-    pub async fn run(
-        self,
-        batch_size: usize,
-        out: mpsc::Sender<Batch>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, batch_size: usize, out: BatchSender, mut stop: watch::Receiver<bool>) {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut events = Vec::new();
         loop {
