@@ -14,20 +14,41 @@ use super::event::Event;
 use super::settings::{PluginError, Settings};
 use super::sprintf::sprintf;
 
-/// How input bytes become events.
+/// How input bytes become events: `plain` and `json` make one event of a whole record,
+/// `line` and `json_lines` one per line of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decoder {
     Plain,
     Json,
+    Line,
+    JsonLines,
 }
 
 impl Decoder {
-    /// Decodes one record or line. Bytes that are not UTF-8 are replaced (`charset`
-    /// other than UTF-8 is not converted).
+    /// Decodes a record (a Kafka record value): one event, or one per line for the
+    /// line codecs.
+    pub fn decode_all(self, bytes: &[u8], now_ms: i64, out: &mut Vec<Event>) {
+        match self {
+            Decoder::Plain | Decoder::Json => out.push(self.decode(bytes, now_ms)),
+            Decoder::Line | Decoder::JsonLines => {
+                for line in bytes.split(|b| *b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if !line.is_empty() {
+                        out.push(self.decode(line, now_ms));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes one line or record as one event. Bytes that are not UTF-8 are replaced
+    /// (a `charset` other than UTF-8 is refused at load time).
     pub fn decode(self, bytes: &[u8], now_ms: i64) -> Event {
         match self {
-            Decoder::Plain => Event::from_message(&String::from_utf8_lossy(bytes), now_ms),
-            Decoder::Json => {
+            Decoder::Plain | Decoder::Line => {
+                Event::from_message(&String::from_utf8_lossy(bytes), now_ms)
+            }
+            Decoder::Json | Decoder::JsonLines => {
                 let mut owned = bytes.to_vec();
                 match simd_json::serde::from_slice::<Map<String, Value>>(&mut owned) {
                     Ok(o) => Event::new(o, now_ms),
@@ -106,8 +127,10 @@ pub fn decoder(plugin: &Plugin, default: Decoder) -> Result<Decoder, PluginError
         Some((name, settings)) => {
             check_codec_settings(&name, settings, &["delimiter"])?;
             match name.as_str() {
-                "plain" | "line" => Ok(Decoder::Plain),
-                "json" | "json_lines" => Ok(Decoder::Json),
+                "plain" => Ok(Decoder::Plain),
+                "line" => Ok(Decoder::Line),
+                "json" => Ok(Decoder::Json),
+                "json_lines" => Ok(Decoder::JsonLines),
                 other => Err(PluginError {
                     pos: plugin.pos,
                     message: format!(
@@ -234,6 +257,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn line_codecs_make_one_event_per_line() {
+        let mut out = Vec::new();
+        Decoder::JsonLines.decode_all(b"{\"n\":1}\r\n{\"n\":2}\n\n", 0, &mut out);
+        Decoder::Json.decode_all(b"{\"n\":3}", 0, &mut out);
+        Decoder::Line.decode_all(b"a\nb", 0, &mut out);
+        let got: Vec<_> = out.iter().map(|e| e.to_output()).collect();
+        assert_eq!(got[0]["n"], 1);
+        assert_eq!(got[1]["n"], 2);
+        assert_eq!(got[2]["n"], 3);
+        assert_eq!(
+            (got[3]["message"].as_str(), got[4]["message"].as_str()),
+            (Some("a"), Some("b"))
+        );
+        assert_eq!(out.len(), 5);
+    }
 
     #[test]
     fn json_decoding_and_failure_tag() {

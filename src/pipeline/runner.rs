@@ -171,12 +171,12 @@ fn worker(
             rx.blocking_recv()
         };
         let Some((input, batch)) = batch else { return };
-        let taken = batch.events.len() as u64;
+        let decoded = batch.events.decode();
+        let taken = decoded.len() as u64;
         shared.events_in.fetch_add(taken, Ordering::Relaxed);
         if let Some(c) = shared.input_events.get(input) {
             c.fetch_add(taken, Ordering::Relaxed);
         }
-        let decoded = batch.events.decode();
         let mut events: Vec<Event> = Vec::with_capacity(decoded.len());
         for e in decoded {
             runtime::run_into(&shared.filters, e, &mut events);

@@ -370,43 +370,50 @@ impl KafkaInput {
 }
 
 impl RecordDecoder for KafkaInput {
-    fn event(&self, r: &Fetched, topic: &str, partition: i32, now: i64) -> Event {
-        let mut e = self
-            .decoder
-            .decode(r.value.as_deref().unwrap_or_default(), now);
-        if self.decorate != Decorate::None {
-            let mut m = Map::new();
-            m.insert("topic".into(), json!(topic));
-            m.insert("partition".into(), json!(partition));
-            m.insert("offset".into(), json!(r.offset));
-            m.insert(
-                "key".into(),
-                r.key
-                    .as_ref()
-                    .map_or(Value::Null, |k| json!(String::from_utf8_lossy(k))),
-            );
-            m.insert("timestamp".into(), json!(r.timestamp));
-            m.insert("consumer_group".into(), json!(self.group));
-            if self.decorate == Decorate::Extended {
-                let headers: Map<String, Value> = r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_ref()
-                                .map_or(Value::Null, |v| json!(String::from_utf8_lossy(v))),
-                        )
-                    })
-                    .collect();
-                m.insert("headers".into(), Value::Object(headers));
+    fn events(&self, r: &Fetched, topic: &str, partition: i32, now: i64, out: &mut Vec<Event>) {
+        let first = out.len();
+        self.decoder
+            .decode_all(r.value.as_deref().unwrap_or_default(), now, out);
+        let metadata =
+            (self.decorate != Decorate::None).then(|| self.metadata(r, topic, partition));
+        for e in &mut out[first..] {
+            if let Some(m) = &metadata {
+                e.set(&["@metadata".to_string(), "kafka".to_string()], m.clone());
             }
-            e.set(
-                &["@metadata".to_string(), "kafka".to_string()],
-                Value::Object(m),
-            );
+            self.common.decorate(e);
         }
-        self.common.decorate(&mut e);
-        e
+    }
+}
+
+impl KafkaInput {
+    /// `[@metadata][kafka]` for `decorate_events`.
+    fn metadata(&self, r: &Fetched, topic: &str, partition: i32) -> Value {
+        let mut m = Map::new();
+        m.insert("topic".into(), json!(topic));
+        m.insert("partition".into(), json!(partition));
+        m.insert("offset".into(), json!(r.offset));
+        m.insert(
+            "key".into(),
+            r.key
+                .as_ref()
+                .map_or(Value::Null, |k| json!(String::from_utf8_lossy(k))),
+        );
+        m.insert("timestamp".into(), json!(r.timestamp));
+        m.insert("consumer_group".into(), json!(self.group));
+        if self.decorate == Decorate::Extended {
+            let headers: Map<String, Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_ref()
+                            .map_or(Value::Null, |v| json!(String::from_utf8_lossy(v))),
+                    )
+                })
+                .collect();
+            m.insert("headers".into(), Value::Object(headers));
+        }
+        Value::Object(m)
     }
 }

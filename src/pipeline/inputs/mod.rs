@@ -61,18 +61,20 @@ pub enum Events {
     },
 }
 
-/// Turns a consumed record into an event (codec, decoration, common options).
+/// Turns a consumed record into events (codec, decoration, common options).
 pub trait RecordDecoder: Send + Sync {
-    fn event(
+    fn events(
         &self,
         r: &crate::client::access::Fetched,
         topic: &str,
         partition: i32,
         now_ms: i64,
-    ) -> Event;
+        out: &mut Vec<Event>,
+    );
 }
 
 impl Events {
+    /// Events, or records (a record of a line codec may hold several events).
     pub fn len(&self) -> usize {
         match self {
             Events::Ready(e) => e.len(),
@@ -94,10 +96,13 @@ impl Events {
                 topic,
                 partition,
                 now_ms,
-            } => records
-                .iter()
-                .map(|r| decoder.event(r, &topic, partition, now_ms))
-                .collect(),
+            } => {
+                let mut out = Vec::with_capacity(records.len());
+                for r in &records {
+                    decoder.events(r, &topic, partition, now_ms, &mut out);
+                }
+                out
+            }
         }
     }
 }
