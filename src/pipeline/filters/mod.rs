@@ -14,6 +14,7 @@ mod kv;
 mod mutate;
 mod prune;
 mod truncate;
+mod useragent;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -155,6 +156,7 @@ pub const AVAILABLE: &[&str] = &[
     "mutate",
     "prune",
     "truncate",
+    "useragent",
 ];
 
 /// Builds a filter from its configuration, refusing unknown plugins and settings.
@@ -186,6 +188,7 @@ pub fn build(plugin: &Plugin) -> Result<FilterInstance, PluginError> {
         "kv" => Box::new(kv::Kv::build(&mut s)?),
         "truncate" => Box::new(truncate::Truncate::build(&mut s)?),
         "prune" => Box::new(prune::Prune::build(&mut s)?),
+        "useragent" => Box::new(useragent::UserAgent::build(&mut s)?),
         other => {
             return Err(PluginError {
                 pos: plugin.pos,
