@@ -15,9 +15,17 @@ use super::settings::{PluginError, Settings};
 use super::sprintf::sprintf;
 
 /// How input bytes become events: `plain` and `json` make one event of a whole record,
-/// `line` and `json_lines` one per line of it.
+/// `line` and `json_lines` one per line of it; `charset` says what the bytes are
+/// (UTF-8 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decoder {
+pub struct Decoder {
+    kind: Kind,
+    /// None: UTF-8 (invalid sequences replaced, as Logstash does).
+    charset: Option<&'static encoding_rs::Encoding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
     Plain,
     Json,
     Line,
@@ -25,12 +33,37 @@ pub enum Decoder {
 }
 
 impl Decoder {
+    pub const PLAIN: Decoder = Decoder {
+        kind: Kind::Plain,
+        charset: None,
+    };
+    pub const JSON: Decoder = Decoder {
+        kind: Kind::Json,
+        charset: None,
+    };
+    pub const LINE: Decoder = Decoder {
+        kind: Kind::Line,
+        charset: None,
+    };
+    pub const JSON_LINES: Decoder = Decoder {
+        kind: Kind::JsonLines,
+        charset: None,
+    };
+
+    /// The bytes as text in UTF-8.
+    fn text<'b>(&self, bytes: &'b [u8]) -> std::borrow::Cow<'b, str> {
+        match self.charset {
+            None => String::from_utf8_lossy(bytes),
+            Some(enc) => enc.decode_without_bom_handling(bytes).0,
+        }
+    }
+
     /// Decodes a record (a Kafka record value): one event, or one per line for the
     /// line codecs.
     pub fn decode_all(self, bytes: &[u8], now_ms: i64, out: &mut Vec<Event>) {
-        match self {
-            Decoder::Plain | Decoder::Json => out.push(self.decode(bytes, now_ms)),
-            Decoder::Line | Decoder::JsonLines => {
+        match self.kind {
+            Kind::Plain | Kind::Json => out.push(self.decode(bytes, now_ms)),
+            Kind::Line | Kind::JsonLines => {
                 for line in bytes.split(|b| *b == b'\n') {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     if !line.is_empty() {
@@ -41,15 +74,15 @@ impl Decoder {
         }
     }
 
-    /// Decodes one line or record as one event. Bytes that are not UTF-8 are replaced
-    /// (a `charset` other than UTF-8 is refused at load time).
+    /// Decodes one line or record as one event.
     pub fn decode(self, bytes: &[u8], now_ms: i64) -> Event {
-        match self {
-            Decoder::Plain | Decoder::Line => {
-                Event::from_message(&String::from_utf8_lossy(bytes), now_ms)
-            }
-            Decoder::Json | Decoder::JsonLines => {
-                let mut owned = bytes.to_vec();
+        match self.kind {
+            Kind::Plain | Kind::Line => Event::from_message(&self.text(bytes), now_ms),
+            Kind::Json | Kind::JsonLines => {
+                let mut owned = match self.charset {
+                    None => bytes.to_vec(),
+                    Some(_) => self.text(bytes).into_owned().into_bytes(),
+                };
                 match simd_json::serde::from_slice::<Map<String, Value>>(&mut owned) {
                     Ok(o) => Event::new(o, now_ms),
                     Err(_) => {
@@ -99,14 +132,7 @@ fn check_codec_settings(
     let Some(p) = settings else { return Ok(None) };
     let mut s = Settings::new(p, "codec");
     let format = s.string("format")?;
-    let charset = s.string("charset")?;
-    if let Some(c) = charset {
-        if !c.eq_ignore_ascii_case("UTF-8") {
-            return Err(s.error(format!(
-                "charset \"{c}\" is not supported (events are UTF-8)"
-            )));
-        }
-    }
+    s.string("charset")?;
     for extra in allowed {
         s.string(extra)?;
     }
@@ -120,17 +146,42 @@ fn check_codec_settings(
     Ok(format)
 }
 
+/// A codec's `charset`: None for UTF-8, else the encoding (WHATWG names and labels:
+/// ISO-8859-1, windows-1252, Shift_JIS, UTF-16LE…).
+fn charset(
+    settings: Option<&Plugin>,
+) -> Result<Option<&'static encoding_rs::Encoding>, PluginError> {
+    let Some(p) = settings else { return Ok(None) };
+    let Some(setting) = p.settings.iter().rev().find(|s| s.name == "charset") else {
+        return Ok(None);
+    };
+    let name = match &setting.value {
+        AstValue::String(n) | AstValue::Bareword(n) => n.clone(),
+        _ => String::new(),
+    };
+    match encoding_rs::Encoding::for_label(name.as_bytes()) {
+        Some(e) if e == encoding_rs::UTF_8 => Ok(None),
+        Some(e) => Ok(Some(e)),
+        None => Err(PluginError {
+            pos: setting.pos,
+            message: format!("codec \"{}\": unknown charset \"{name}\"", p.name),
+        }),
+    }
+}
+
 /// The input decoder a plugin asks for (`default` when it names none).
 pub fn decoder(plugin: &Plugin, default: Decoder) -> Result<Decoder, PluginError> {
     match named(plugin) {
         None => Ok(default),
         Some((name, settings)) => {
             check_codec_settings(&name, settings, &["delimiter"])?;
+            let charset = charset(settings)?;
+            let kind = |k| Ok(Decoder { kind: k, charset });
             match name.as_str() {
-                "plain" => Ok(Decoder::Plain),
-                "line" => Ok(Decoder::Line),
-                "json" => Ok(Decoder::Json),
-                "json_lines" => Ok(Decoder::JsonLines),
+                "plain" => kind(Kind::Plain),
+                "line" => kind(Kind::Line),
+                "json" => kind(Kind::Json),
+                "json_lines" => kind(Kind::JsonLines),
                 other => Err(PluginError {
                     pos: plugin.pos,
                     message: format!(
@@ -261,9 +312,9 @@ mod tests {
     #[test]
     fn line_codecs_make_one_event_per_line() {
         let mut out = Vec::new();
-        Decoder::JsonLines.decode_all(b"{\"n\":1}\r\n{\"n\":2}\n\n", 0, &mut out);
-        Decoder::Json.decode_all(b"{\"n\":3}", 0, &mut out);
-        Decoder::Line.decode_all(b"a\nb", 0, &mut out);
+        Decoder::JSON_LINES.decode_all(b"{\"n\":1}\r\n{\"n\":2}\n\n", 0, &mut out);
+        Decoder::JSON.decode_all(b"{\"n\":3}", 0, &mut out);
+        Decoder::LINE.decode_all(b"a\nb", 0, &mut out);
         let got: Vec<_> = out.iter().map(|e| e.to_output()).collect();
         assert_eq!(got[0]["n"], 1);
         assert_eq!(got[1]["n"], 2);
@@ -276,10 +327,23 @@ mod tests {
     }
 
     #[test]
+    fn charsets_are_converted_to_utf8() {
+        let latin1 = Decoder {
+            kind: Kind::Plain,
+            charset: Some(encoding_rs::WINDOWS_1252),
+        };
+        assert_eq!(latin1.decode(b"caf\xe9", 0).to_output()["message"], "café");
+        assert_eq!(
+            Decoder::PLAIN.decode(b"caf\xe9", 0).to_output()["message"],
+            "caf\u{fffd}"
+        );
+    }
+
+    #[test]
     fn json_decoding_and_failure_tag() {
-        let e = Decoder::Json.decode(br#"{"a": {"b": 1}, "message": "m"}"#, 0);
+        let e = Decoder::JSON.decode(br#"{"a": {"b": 1}, "message": "m"}"#, 0);
         assert_eq!(e.to_output()["a"]["b"], 1);
-        let bad = Decoder::Json.decode(b"[1,2]", 0);
+        let bad = Decoder::JSON.decode(b"[1,2]", 0);
         assert_eq!(bad.tags(), vec!["_jsonparsefailure"]);
         assert_eq!(bad.to_output()["message"], "[1,2]");
     }

@@ -136,7 +136,7 @@ pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
         })
         .flat_map(|s| s.body.iter())
         .find_map(|st| match st {
-            ast::Statement::Plugin(p) => Some(codec::decoder(p, codec::Decoder::Plain)),
+            ast::Statement::Plugin(p) => Some(codec::decoder(p, codec::Decoder::PLAIN)),
             _ => None,
         })
         .transpose()
@@ -144,7 +144,7 @@ pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
             file: path.display().to_string(),
             error,
         })?
-        .unwrap_or(codec::Decoder::Plain);
+        .unwrap_or(codec::Decoder::PLAIN);
     Ok(Pipeline {
         filters: built.filters,
         codec,

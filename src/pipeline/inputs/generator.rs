@@ -51,7 +51,7 @@ impl Generator {
             lines,
             count,
             ecs,
-            decoder: super::decoder(plugin, Decoder::Plain)?,
+            decoder: super::decoder(plugin, Decoder::PLAIN)?,
         })
     }
 

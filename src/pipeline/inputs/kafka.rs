@@ -154,7 +154,7 @@ impl KafkaInput {
             reset,
             threads,
             decorate,
-            decoder: super::decoder(plugin, Decoder::Plain)?,
+            decoder: super::decoder(plugin, Decoder::PLAIN)?,
             max_bytes,
             access: ctx.access(bootstrap.as_deref()),
         })
@@ -177,7 +177,7 @@ impl KafkaInput {
             reset: Reset::Earliest,
             threads: 1,
             decorate: Decorate::None,
-            decoder: super::decoder(plugin, Decoder::Json)?,
+            decoder: super::decoder(plugin, Decoder::JSON)?,
             max_bytes: 1 << 20,
             access: ctx.access(None),
         })

@@ -20,7 +20,7 @@ impl Stdin {
     pub fn build(plugin: &Plugin, _s: &mut Settings, common: Common) -> Result<Stdin, PluginError> {
         Ok(Stdin {
             common,
-            decoder: super::decoder(plugin, Decoder::Plain)?,
+            decoder: super::decoder(plugin, Decoder::PLAIN)?,
         })
     }
 

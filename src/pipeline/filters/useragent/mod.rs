@@ -47,8 +47,7 @@ struct RawRule {
     os_v3_replacement: Option<String>,
     os_v4_replacement: Option<String>,
     device_replacement: Option<String>,
-    brand_replacement: Option<String>,
-    model_replacement: Option<String>,
+    // brand_replacement and model_replacement are not among Logstash's fields.
 }
 
 /// One rule: its regex and, per output field, a replacement template (with `$N`) or
