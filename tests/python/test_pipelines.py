@@ -247,3 +247,27 @@ output {{ file {{ path => "{out}/%{{[source]}}.ndjson" }} }}
         assert sorted(json.loads(l)["n"] for l in http) == list(range(50))
     finally:
         server.stop()
+
+
+def test_the_shipped_eflfk_example_parses_and_routes_nginx_logs(workdir):
+    """pipelines/nginx.conf as shipped: Filebeat-shaped JSON events tagged access/error
+    in the nginx topic end up parsed in dated files named like the indices."""
+    from conftest import ROOT
+    data = os.path.join(workdir, "data")
+    server = Server(data_dir=data, pipelines=os.path.join(ROOT, "pipelines"), cwd=workdir)
+    try:
+        access = '203.0.113.12 - - [22/Nov/2026:10:15:32 +0000] "GET /index.html HTTP/1.1" 200 512 "-" "curl/8.5.0"'
+        error = '2026/11/21 23:59:58 [error] 1234#1234: *5 open() "/x" failed (2: No such file or directory)'
+        produce(server, "nginx", [json.dumps({"message": access, "tags": ["access"], "host": {"name": "web-1"}}),
+                                  json.dumps({"message": error, "tags": ["error"]})])
+        a = wait_for(lambda: file_lines(f"{data}/indices/nginx_access-2026.11.22.ndjson"), "the access index")
+        e = wait_for(lambda: file_lines(f"{data}/indices/nginx_error-2026.11.21.ndjson"), "the error index")
+        doc = json.loads(a[0])
+        assert doc["@timestamp"] == "2026-11-22T10:15:32.000Z"
+        assert doc["source"]["address"] == "203.0.113.12"
+        assert doc["http"]["response"]["status_code"] == 200
+        err = json.loads(e[0])
+        assert err["@timestamp"] == "2026-11-21T23:59:58.000Z"
+        assert err["level"] == "error"
+    finally:
+        server.stop()
