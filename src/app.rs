@@ -107,6 +107,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         beats_topic: settings.beats_fallback_topic.clone(),
         http_port: Some(http_addr.port()),
         data_dir: settings.data_dir.clone(),
+        vars: settings.pipeline_vars.clone(),
+        ..Default::default()
     };
     let pipelines = crate::pipeline::service::PipelineSet::start(
         &settings.pipelines_dir,

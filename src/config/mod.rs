@@ -107,6 +107,9 @@ pub struct Settings {
     pub pipeline_workers: usize,
     /// Logstash's `pipeline.batch.size`: events per batch.
     pub pipeline_batch_size: usize,
+    /// Values for `${VAR}` in pipeline files, used when the environment has none
+    /// (e.g. `ELASTICSEARCH_HOSTS = "http://es:9200"` for the shipped pipeline).
+    pub pipeline_vars: BTreeMap<String, String>,
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
@@ -150,6 +153,7 @@ impl Default for Settings {
             pipelines_dir: PathBuf::from("./pipelines"),
             pipeline_workers: 0,
             pipeline_batch_size: 125,
+            pipeline_vars: BTreeMap::new(),
             topic_defaults: BTreeMap::new(),
         }
     }

@@ -19,8 +19,14 @@ pub struct Context {
     pub beats_topic: String,
     /// The HTTP listener's port.
     pub http_port: Option<u16>,
-    /// Where `file`-like outputs put relative paths (the data directory).
+    /// The data directory (the embedded Elasticsearch stand-in writes under it).
     pub data_dir: std::path::PathBuf,
+    /// `[pipeline_vars]`: values for `${VAR}` after the environment.
+    pub vars: std::collections::BTreeMap<String, String>,
+    /// The pipeline being built (set by `pipeline::build`).
+    pub pipeline: String,
+    /// Set when the pipeline stops: outputs retrying inside a write give up.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Context {

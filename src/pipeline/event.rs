@@ -13,6 +13,19 @@ use super::time;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     fields: Map<String, Value>,
+    /// Where the event was read from, when it came from a topic: what a
+    /// deterministic document id is made of.
+    origin: Option<Origin>,
+}
+
+/// A consumed event's place in the log: topic, partition, offset, and which event of
+/// the record it is (a record of a line codec holds several).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub topic: std::sync::Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub index: u32,
 }
 
 /// Parses a field reference: `[a][b]` → ["a", "b"]; `name` → ["name"].
@@ -28,7 +41,10 @@ pub fn parse_field_ref(s: &str) -> Vec<String> {
 impl Event {
     /// Wraps a JSON object, adding `@timestamp` (now) and `@version` when missing.
     pub fn new(fields: Map<String, Value>, now_ms: i64) -> Event {
-        let mut e = Event { fields };
+        let mut e = Event {
+            fields,
+            origin: None,
+        };
         if !e.fields.contains_key("@timestamp") {
             e.fields.insert(
                 "@timestamp".into(),
@@ -148,6 +164,14 @@ impl Event {
 
     pub fn fields(&self) -> &Map<String, Value> {
         &self.fields
+    }
+
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
+
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.origin = Some(origin);
     }
 
     /// Appends the event as outputs see it (without `@metadata`) as compact JSON,

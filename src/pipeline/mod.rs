@@ -24,6 +24,7 @@ pub mod service;
 pub mod settings;
 pub mod sprintf;
 pub mod time;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 
@@ -51,15 +52,24 @@ pub struct Pipeline {
     pub codec: codec::Decoder,
 }
 
-/// Parses the files `path` stands for (a file, or a directory's `*.conf` files).
-pub fn parse_files(path: &Path) -> Result<Vec<ast::Config>, LoadError> {
+/// Parses the files `path` stands for (a file, or a directory's `*.conf` files) and
+/// replaces `${VAR}` references in their settings.
+pub fn parse_files(
+    path: &Path,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<ast::Config>, LoadError> {
     let mut configs = Vec::new();
     for f in config_files(path)? {
         let src = std::fs::read_to_string(&f).map_err(|source| LoadError::Read {
             path: f.clone(),
             source,
         })?;
-        configs.push(parser::parse(&f.display().to_string(), &src)?);
+        let mut cfg = parser::parse(&f.display().to_string(), &src)?;
+        vars::substitute(&mut cfg, vars).map_err(|error| LoadError::Plugin {
+            file: f.display().to_string(),
+            error,
+        })?;
+        configs.push(cfg);
     }
     Ok(configs)
 }
@@ -67,7 +77,15 @@ pub fn parse_files(path: &Path) -> Result<Vec<ast::Config>, LoadError> {
 /// Builds every plugin of a pipeline — inputs, filters, outputs — so that every
 /// configuration error surfaces now. Errors name the file the plugin is in.
 pub fn build(name: &str, path: &Path, ctx: &context::Context) -> Result<runner::Built, LoadError> {
-    let configs = parse_files(path)?;
+    let configs = parse_files(path, &ctx.vars)?;
+    // This pipeline's own view of the context: its name (dead-letter topic) and its
+    // stop flag (outputs retrying inside a write give up when it is set).
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ctx = &context::Context {
+        pipeline: name.to_string(),
+        stopping: stopping.clone(),
+        ..ctx.clone()
+    };
     let in_file = |i: usize| {
         move |error| LoadError::Plugin {
             file: configs_name(path, i),
@@ -113,6 +131,7 @@ pub fn build(name: &str, path: &Path, ctx: &context::Context) -> Result<runner::
         inputs,
         filters,
         outputs,
+        stopping,
     })
 }
 
@@ -126,7 +145,7 @@ fn configs_name(path: &Path, i: usize) -> String {
 /// Loads what `pipeline run` needs: the filters and the first input's codec.
 pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
     let built = build("run", path, &context::Context::default())?;
-    let configs = parse_files(path)?;
+    let configs = parse_files(path, &Default::default())?;
     let codec = configs
         .iter()
         .flat_map(|c| {

@@ -33,6 +33,8 @@ pub struct Built {
     pub inputs: Vec<Input>,
     pub filters: Vec<Node>,
     pub outputs: Outputs,
+    /// Set at shutdown; outputs built for this pipeline watch it too.
+    pub stopping: Arc<AtomicBool>,
 }
 
 /// The parts of a running pipeline that metrics read.
@@ -99,7 +101,7 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
         .collect();
     drop(tx);
     let rx = Arc::new(std::sync::Mutex::new(rx));
-    let abandon = Arc::new(AtomicBool::new(false));
+    let abandon = built.stopping.clone();
     let handle = tokio::runtime::Handle::current();
     let worker_threads = (0..workers)
         .map(|i| {

@@ -100,12 +100,16 @@ impl PipelineSet {
                 .instances
                 .iter()
                 .map(|o| {
-                    json!({
+                    let mut v = json!({
                         "id": o.id,
                         "name": o.name,
                         "events_out": o.events_out.load(Ordering::Relaxed),
                         "failures": o.failures.load(Ordering::Relaxed),
-                    })
+                    });
+                    if let Some(stats) = o.output.stats() {
+                        v[o.name.as_str()] = stats;
+                    }
+                    v
                 })
                 .collect();
             let mut partitions = Vec::new();

@@ -39,6 +39,12 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// Marks a setting as known without reading it: accepted for compatibility, with
+    /// no effect here (whatever its type).
+    pub fn accept(&mut self, name: &'a str) {
+        self.read.insert(name);
+    }
+
     /// Whether the configuration writes this setting at all.
     pub fn is_set(&self, name: &str) -> bool {
         self.plugin.settings.iter().any(|s| s.name == name)

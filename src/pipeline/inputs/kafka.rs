@@ -24,7 +24,7 @@ use crate::client::access::{FetchOutcome, Fetched, TopicAccess};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
 use crate::pipeline::context::Context;
-use crate::pipeline::event::Event;
+use crate::pipeline::event::{Event, Origin};
 use crate::pipeline::progress::{PartitionProgress, ProgressSet};
 use crate::pipeline::settings::{PluginError, Settings};
 use crate::storage::segment::now_ms;
@@ -370,13 +370,26 @@ impl KafkaInput {
 }
 
 impl RecordDecoder for KafkaInput {
-    fn events(&self, r: &Fetched, topic: &str, partition: i32, now: i64, out: &mut Vec<Event>) {
+    fn events(
+        &self,
+        r: &Fetched,
+        topic: &Arc<str>,
+        partition: i32,
+        now: i64,
+        out: &mut Vec<Event>,
+    ) {
         let first = out.len();
         self.decoder
             .decode_all(r.value.as_deref().unwrap_or_default(), now, out);
         let metadata =
             (self.decorate != Decorate::None).then(|| self.metadata(r, topic, partition));
-        for e in &mut out[first..] {
+        for (index, e) in out[first..].iter_mut().enumerate() {
+            e.set_origin(Origin {
+                topic: topic.clone(),
+                partition,
+                offset: r.offset,
+                index: index as u32,
+            });
             if let Some(m) = &metadata {
                 e.set(&["@metadata".to_string(), "kafka".to_string()], m.clone());
             }

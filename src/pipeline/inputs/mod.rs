@@ -66,7 +66,7 @@ pub trait RecordDecoder: Send + Sync {
     fn events(
         &self,
         r: &crate::client::access::Fetched,
-        topic: &str,
+        topic: &Arc<str>,
         partition: i32,
         now_ms: i64,
         out: &mut Vec<Event>,

@@ -5,9 +5,10 @@
 //! `Ok`; the runner retries an `Err` (with back-off) and never drops events, which is
 //! what makes delivery at-least-once.
 //!
-//! Implemented: `stdout`, `file`, `kafka`, `null`. Unknown plugins and settings are
+//! Implemented: `elasticsearch`, `stdout`, `file`, `kafka`, `null`. Unknown plugins and settings are
 //! load-time errors, as for filters.
 
+pub mod elasticsearch;
 mod file;
 mod kafka;
 mod stdout;
@@ -27,10 +28,15 @@ pub type OutputFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Se
 pub trait Output: Send + Sync {
     /// Delivers the events; `Ok` means every one of them is held by the destination.
     fn write<'a>(&'a self, events: &'a [&'a Event]) -> OutputFuture<'a>;
+
+    /// Plugin-specific counters for `/pipelines` and `/metrics`.
+    fn stats(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// The output plugins this build knows.
-pub const AVAILABLE: &[&str] = &["file", "kafka", "null", "stdout"];
+pub const AVAILABLE: &[&str] = &["elasticsearch", "file", "kafka", "null", "stdout"];
 
 /// A configured output with its counters.
 pub struct OutputInstance {
@@ -66,6 +72,7 @@ fn build_one(plugin: &Plugin, ctx: &Context) -> Result<OutputInstance, PluginErr
         "stdout" => Box::new(stdout::Stdout::build(plugin, &mut s)?),
         "file" => Box::new(file::FileOutput::build(plugin, &mut s, ctx)?),
         "kafka" => Box::new(kafka::KafkaOutput::build(plugin, &mut s, ctx)?),
+        "elasticsearch" => Box::new(elasticsearch::Elasticsearch::build(&mut s, ctx)?),
         "null" => {
             s.string("codec")?;
             Box::new(Null)

@@ -1,0 +1,257 @@
+//! The `_bulk` wire format, without I/O: NDJSON requests (one action line, then the
+//! document for index/create, `{"doc": …}` for update, nothing for delete) cut at a
+//! size limit, and the reading of a response item by item into what to do with each
+//! document. Follows the Elasticsearch bulk API documentation and the Logstash
+//! elasticsearch output's rules:
+//!
+//! - 2xx: indexed.
+//! - 409: a version conflict — the document is already there (a replay of a `create`
+//!   with a deterministic id, or an update race): done, counted apart.
+//! - 400, 404 and the `dlq_custom_codes`: rejected — to the dead-letter topic.
+//! - anything else (429, 5xx, …): retried, only those documents.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Index,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "index" => Some(Action::Index),
+            "create" => Some(Action::Create),
+            "update" => Some(Action::Update),
+            "delete" => Some(Action::Delete),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Index => "index",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One document to send, its action line already decided.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub action: Action,
+    pub index: String,
+    pub id: Option<String>,
+    pub routing: Option<String>,
+    pub pipeline: Option<String>,
+    /// The event as JSON (without `@metadata`).
+    pub source: Vec<u8>,
+    pub doc_as_upsert: bool,
+}
+
+impl Doc {
+    /// Appends this document's lines to a bulk body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut meta = serde_json::Map::new();
+        meta.insert("_index".into(), Value::String(self.index.clone()));
+        if let Some(id) = &self.id {
+            meta.insert("_id".into(), Value::String(id.clone()));
+        }
+        if let Some(r) = &self.routing {
+            meta.insert("routing".into(), Value::String(r.clone()));
+        }
+        if let Some(p) = &self.pipeline {
+            meta.insert("pipeline".into(), Value::String(p.clone()));
+        }
+        let line = serde_json::json!({ self.action.name(): meta });
+        // Serialising a JSON value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &line);
+        out.push(b'\n');
+        match self.action {
+            Action::Delete => {}
+            Action::Update => {
+                out.extend_from_slice(b"{\"doc\":");
+                out.extend_from_slice(&self.source);
+                if self.doc_as_upsert {
+                    out.extend_from_slice(b",\"doc_as_upsert\":true");
+                }
+                out.extend_from_slice(b"}\n");
+            }
+            Action::Index | Action::Create => {
+                out.extend_from_slice(&self.source);
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// Cuts documents into bulk bodies of at most `max_bytes` (a single larger document
+/// goes alone) and `max_docs` documents; returns (start, end) ranges and bodies.
+pub fn split(
+    docs: &[Doc],
+    max_bytes: usize,
+    max_docs: usize,
+) -> Vec<(std::ops::Range<usize>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut body = Vec::new();
+    let mut start = 0;
+    for (i, d) in docs.iter().enumerate() {
+        let mut one = Vec::with_capacity(d.source.len() + 128);
+        d.encode(&mut one);
+        if !body.is_empty() && (body.len() + one.len() > max_bytes || i - start >= max_docs) {
+            out.push((start..i, std::mem::take(&mut body)));
+            start = i;
+        }
+        body.extend_from_slice(&one);
+    }
+    if !body.is_empty() {
+        out.push((start..docs.len(), body));
+    }
+    out
+}
+
+/// What to do with one document after a bulk response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Indexed,
+    /// 409: already there.
+    Conflict,
+    /// Retry later (429, 5xx, …), with the reason.
+    Retry(u16, Value),
+    /// To the dead-letter topic, with the status and Elasticsearch's error.
+    Reject(u16, Value),
+}
+
+/// Reads a bulk response body: one verdict per document sent, in order.
+pub fn verdicts(response: &[u8], sent: usize, dlq_codes: &[u16]) -> Result<Vec<Verdict>, String> {
+    let v: Value =
+        serde_json::from_slice(response).map_err(|e| format!("bulk response is not JSON: {e}"))?;
+    let items = v
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or("bulk response has no items")?;
+    if items.len() != sent {
+        return Err(format!(
+            "bulk response has {} items for {sent} documents",
+            items.len()
+        ));
+    }
+    Ok(items
+        .iter()
+        .map(|item| {
+            let result = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let status = result.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+            let error = result.get("error").cloned().unwrap_or(Value::Null);
+            match status {
+                200..=299 => Verdict::Indexed,
+                409 => Verdict::Conflict,
+                400 | 404 => Verdict::Reject(status, error),
+                s if dlq_codes.contains(&s) => Verdict::Reject(status, error),
+                s => Verdict::Retry(s, error),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(action: Action, id: Option<&str>) -> Doc {
+        Doc {
+            action,
+            index: "logs-2026.11.22".into(),
+            id: id.map(str::to_string),
+            routing: None,
+            pipeline: None,
+            source: br#"{"message":"m"}"#.to_vec(),
+            doc_as_upsert: false,
+        }
+    }
+
+    #[test]
+    fn encodes_the_documented_ndjson_lines() {
+        let mut out = Vec::new();
+        doc(Action::Index, Some("a")).encode(&mut out);
+        doc(Action::Create, None).encode(&mut out);
+        doc(Action::Update, Some("b")).encode(&mut out);
+        doc(Action::Delete, Some("c")).encode(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"index":{"_id":"a","_index":"logs-2026.11.22"}}"#,
+                "\n",
+                r#"{"message":"m"}"#,
+                "\n",
+                r#"{"create":{"_index":"logs-2026.11.22"}}"#,
+                "\n",
+                r#"{"message":"m"}"#,
+                "\n",
+                r#"{"update":{"_id":"b","_index":"logs-2026.11.22"}}"#,
+                "\n",
+                r#"{"doc":{"message":"m"}}"#,
+                "\n",
+                r#"{"delete":{"_id":"c","_index":"logs-2026.11.22"}}"#,
+                "\n",
+            )
+        );
+    }
+
+    #[test]
+    fn splits_by_bytes_and_count() {
+        let docs: Vec<Doc> = (0..10).map(|_| doc(Action::Index, None)).collect();
+        let one = {
+            let mut b = Vec::new();
+            docs[0].encode(&mut b);
+            b.len()
+        };
+        let parts = split(&docs, one * 3, 1000);
+        assert_eq!(
+            parts.iter().map(|(r, _)| r.len()).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+        let parts = split(&docs, usize::MAX, 4);
+        assert_eq!(
+            parts.iter().map(|(r, _)| r.len()).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
+        assert_eq!(
+            split(&docs, 1, 1000).len(),
+            10,
+            "an oversized document goes alone"
+        );
+    }
+
+    #[test]
+    fn reads_item_statuses() {
+        let resp = br#"{"took":3,"errors":true,"items":[
+            {"index":{"_index":"i","_id":"1","status":201,"result":"created"}},
+            {"create":{"_index":"i","_id":"2","status":409,"error":{"type":"version_conflict_engine_exception"}}},
+            {"index":{"_index":"i","_id":"3","status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},
+            {"index":{"_index":"i","_id":"4","status":429,"error":{"type":"es_rejected_execution_exception"}}},
+            {"index":{"_index":"i","_id":"5","status":503,"error":{"type":"unavailable_shards_exception"}}},
+            {"index":{"_index":"i","_id":"6","status":403,"error":{"type":"security_exception"}}}
+        ]}"#;
+        let v = verdicts(resp, 6, &[403]).unwrap();
+        assert_eq!(v[0], Verdict::Indexed);
+        assert_eq!(v[1], Verdict::Conflict);
+        assert!(
+            matches!(&v[2], Verdict::Reject(400, e) if e["type"] == "mapper_parsing_exception")
+        );
+        assert!(matches!(v[3], Verdict::Retry(429, _)));
+        assert!(matches!(v[4], Verdict::Retry(503, _)));
+        assert!(matches!(v[5], Verdict::Reject(403, _)), "dlq_custom_codes");
+        assert!(verdicts(resp, 5, &[]).is_err(), "item count must match");
+        assert!(verdicts(b"<html>", 1, &[]).is_err());
+    }
+}
