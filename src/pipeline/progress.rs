@@ -33,6 +33,8 @@ struct State {
     committed: Option<i64>,
     /// The next offset the input will fetch.
     position: i64,
+    /// Where consumption started (what lag counts from before the first commit).
+    start: i64,
 }
 
 /// Every partition a pipeline consumes.
@@ -54,6 +56,7 @@ impl PartitionProgress {
             access,
             state: Mutex::new(State {
                 position: start,
+                start,
                 committed,
                 ..State::default()
             }),
@@ -71,7 +74,11 @@ impl PartitionProgress {
 
     /// Records that the input jumped (offset reset) to `offset`.
     pub fn reset_position(&self, offset: i64) {
-        self.state.lock().position = offset;
+        let mut s = self.state.lock();
+        s.position = offset;
+        if s.committed.is_none() {
+            s.start = offset;
+        }
     }
 
     /// A batch is held by every output.
@@ -102,6 +109,12 @@ impl PartitionProgress {
     pub fn positions(&self) -> (i64, Option<i64>) {
         let s = self.state.lock();
         (s.position, s.committed)
+    }
+
+    /// The offset lag counts from: the last commit, or where consumption started.
+    pub fn delivered_floor(&self) -> i64 {
+        let s = self.state.lock();
+        s.committed.unwrap_or(s.start)
     }
 }
 

@@ -219,6 +219,7 @@ fn deliver(
                     instance.count_out(selected.len());
                     break;
                 }
+                Err(_) if abandon.load(Ordering::Relaxed) => return false,
                 Err(e) => {
                     instance.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(pipeline = %shared.name, output = %instance.id, error = %e, retry_in_ms = backoff.as_millis() as u64, "output failed; retrying");

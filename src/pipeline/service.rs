@@ -123,7 +123,8 @@ impl PipelineSet {
                     .await
                     .ok()
                     .map(|b| b.1);
-                let lag = end.map(|e| (e - committed.unwrap_or(position)).max(0));
+                // Records in the log the group has not committed yet.
+                let lag = end.map(|e| (e - p.delivered_floor()).max(0));
                 total_lag += lag.unwrap_or(0);
                 partitions.push(json!({
                     "group": p.group,

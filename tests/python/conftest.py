@@ -27,7 +27,7 @@ class Server:
     """The real binary. `config` is TOML text; `kafka_port` pins the Kafka port so a
     restarted server is reachable at the address clients already know."""
 
-    def __init__(self, config="", kafka_port=0, data_dir=None, pipelines=None, cwd=None):
+    def __init__(self, config="", kafka_port=0, data_dir=None, pipelines=None, cwd=None, env=None):
         self.owned_dir = data_dir is None
         self.dir = tempfile.TemporaryDirectory() if data_dir is None else None
         self.data = self.dir.name if data_dir is None else data_dir
@@ -41,7 +41,7 @@ class Server:
              # The repository's ./pipelines must not run inside every test server.
              "--pipelines", pipelines or os.path.join(self.data, "no-pipelines")],
             stdout=subprocess.PIPE, stderr=None, text=True, cwd=cwd,
-            env={**os.environ, "RUST_LOG": os.environ.get("LOGBRIDGE_TEST_LOG", "warn")},
+            env={**os.environ, "RUST_LOG": os.environ.get("LOGBRIDGE_TEST_LOG", "warn"), **(env or {})},
         )
         # The binary prints one ready line once both listeners are bound.
         line = self.proc.stdout.readline()

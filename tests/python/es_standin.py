@@ -135,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         url = urlparse(self.path)
         parts = [p for p in url.path.split("/") if p]
-        self.store.last_headers = dict(self.headers)
+        self.store.last_headers = {k.lower(): v for k, v in self.headers.items()}
         body = self.body()
         if parts and parts[-1] == "_search":
             return self.search(parts[0] if len(parts) == 2 else "_all", json.loads(body or b"{}"))
@@ -205,6 +205,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"took": 1, "errors": errors, "items": items})
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that goes away mid-request (logbridge killed by a test) is not an
+        # error of the stand-in.
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class StandIn:
     """The stand-in on a port of its own; `refuse()` closes the listener (connections
     are refused), `resume()` opens it again on the same port."""
@@ -218,8 +229,7 @@ class StandIn:
 
     def resume(self):
         handler = type("BoundHandler", (Handler,), {"store": self.store})
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self.server.daemon_threads = True
+        self.server = Server(("127.0.0.1", self.port), handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
