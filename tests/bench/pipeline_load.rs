@@ -47,26 +47,6 @@ fn access_line(i: usize) -> String {
     )
 }
 
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -153,7 +133,7 @@ output { null {} }
     }
     let served = common::serve(&data, &extra);
     let pid = served.child.id();
-    let (start, cpu0) = (Instant::now(), cpu_seconds(pid));
+    let (start, cpu0) = (Instant::now(), common::cpu_seconds(pid));
     let out = loop {
         let view = common::get_json(&served.http, "/pipelines");
         let out = view["pipelines"][0]["events"]["out"].as_u64().unwrap_or(0) as usize;
@@ -163,7 +143,7 @@ output { null {} }
         std::thread::sleep(Duration::from_millis(20));
     };
     let secs = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid) - cpu0;
+    let cpu = common::cpu_seconds(pid) - cpu0;
     let view = common::get_json(&served.http, "/pipelines");
     let grok = &view["pipelines"][0]["filters"][0];
     assert_eq!(grok["events_in"].as_u64(), Some(events as u64));
@@ -178,7 +158,7 @@ output { null {} }
         events as f64 / secs,
         cpu / secs,
         events as f64 / cpu,
-        rss_mib(pid)
+        common::rss_mib(pid)
     );
     let mut child = served.child;
     let _ = child.kill();
