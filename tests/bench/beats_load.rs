@@ -113,9 +113,10 @@ fn main() {
     );
     println!("logbridge Beats benchmark: {connections} connections x {windows} windows x {WINDOW} events of {EVENT_BYTES} B, zlib level 3, 1 window in flight per connection");
     println!(
-        "{events} events in {secs:.2} s: {:.0} events/s, {:.1} MB/s of event JSON",
+        "{events} events in {secs:.2} s: {:.0} events/s, {:.1} MB/s of event JSON; peak RSS {:.0} MiB",
         events as f64 / secs,
-        (events * EVENT_BYTES) as f64 / 1e6 / secs
+        (events * EVENT_BYTES) as f64 / 1e6 / secs,
+        common::rss_mib(child.id())
     );
     let _ = child.kill();
     let _ = child.wait();

@@ -40,7 +40,10 @@ pub fn serve(data_dir: &Path, extra: &[&str]) -> Served {
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
         .args(&args)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("LOGBRIDGE_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .expect("start logbridge");

@@ -440,10 +440,12 @@ impl Elasticsearch {
             if let Some(a) = &self.auth {
                 req = req.header("Authorization", a);
             }
+            let sent_at = std::time::Instant::now();
             match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     let bytes = resp.bytes().await.map_err(|e| format!("{host}: {e}"))?;
+                    tracing::debug!(host = %host, status = status.as_u16(), micros = sent_at.elapsed().as_micros() as u64, "bulk request");
                     if status.as_u16() == 200 {
                         return Ok(bytes.to_vec());
                     }
