@@ -1,6 +1,8 @@
-//! A small Kafka client over the same codecs the broker uses, for the command line
-//! (and later the pipelines). It speaks to one broker — the bootstrap server — and
-//! sends every request there; on a single node that is every partition's leader.
+//! A small Kafka client over the same codecs the broker uses, for the command line and
+//! for pipelines that read or write another cluster (`remote`); `access` is the trait
+//! pipelines use and `local` its in-process implementation on this appliance's broker.
+//! The client speaks to one broker — the bootstrap server — and sends every request
+//! there; on a single node that is every partition's leader.
 //!
 //! Invariant: one request in flight per connection; a response whose correlation id
 //! does not match the request is an error, never silently accepted.
