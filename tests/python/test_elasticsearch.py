@@ -146,6 +146,8 @@ def test_429_is_retried_and_rejections_go_to_the_dead_letter_topic(es, workdir):
         assert sorted(l["event"]["n"] for l in letters) == list(range(0, 300, 10))
         assert all(l["status"] == 400 and l["error"]["type"] == "mapper_parsing_exception" for l in letters)
         assert all(l["action"] == "index" and l["index"] == "app-2026.11.22" for l in letters)
+        output_id = get_json(server, "/pipelines")["pipelines"][0]["outputs"][0]["id"]
+        assert all(l["output"] == output_id and l["pipeline"] == "app" for l in letters)
         assert all(l.split("\t", 1)[0] == json.loads(l.split("\t", 1)[1])["document_id"] for l in dlq)
         wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["consumer"]["partitions"][0]["committed"] == 300,
                  "the pipeline went on (committed everything)")

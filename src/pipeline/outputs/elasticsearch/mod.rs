@@ -40,6 +40,7 @@ use serde_json::{json, Value};
 
 use super::{Output, OutputFuture};
 use crate::client::access::TopicAccess;
+use crate::pipeline::ast::Plugin;
 use crate::pipeline::context::Context;
 use crate::pipeline::event::Event;
 use crate::pipeline::settings::{PluginError, Settings};
@@ -173,7 +174,11 @@ fn host_url(h: &str, tls: bool, path: &str) -> String {
 }
 
 impl Elasticsearch {
-    pub fn build(s: &mut Settings, ctx: &Context) -> Result<Elasticsearch, PluginError> {
+    pub fn build(
+        plugin: &Plugin,
+        s: &mut Settings,
+        ctx: &Context,
+    ) -> Result<Elasticsearch, PluginError> {
         for a in ACCEPTED {
             s.accept(a);
         }
@@ -328,7 +333,10 @@ impl Elasticsearch {
             retry_max,
             dlq_codes,
             dlq_topic: format!("dlq.{}", ctx.pipeline),
-            id: s.string("id")?.unwrap_or_else(|| "elasticsearch".into()),
+            // The same id /pipelines shows for this output.
+            id: s.string("id")?.unwrap_or_else(|| {
+                format!("elasticsearch@{}:{}", plugin.pos.line, plugin.pos.column)
+            }),
             local: ctx.local.clone(),
             stopping: ctx.stopping.clone(),
             embedded_dir: ctx.data_dir.join("indices"),
