@@ -196,8 +196,16 @@ impl KafkaInput {
         let mut started: BTreeSet<(String, i32)> = BTreeSet::new();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
+            // A named topic that does not exist yet is looked for twice a second (it
+            // appears with the first event shipped to it); otherwise new topics and
+            // partitions are looked for every few seconds.
+            let mut waiting_for_a_topic = false;
             match me.wanted_partitions().await {
                 Ok(wanted) => {
+                    waiting_for_a_topic = me
+                        .topics
+                        .iter()
+                        .any(|t| !wanted.iter().any(|(w, _)| w == t));
                     for (topic, partition) in wanted {
                         if started.insert((topic.clone(), partition)) {
                             tasks.spawn(me.clone().consume_partition(
@@ -217,10 +225,14 @@ impl KafkaInput {
                     tracing::warn!(pipeline = %pipeline, input = %me.common.id, error = %e, "kafka input: cannot list partitions; retrying")
                 }
             }
-            // New topics and partitions are looked for every few seconds.
+            let pause = if waiting_for_a_topic {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(3)
+            };
             tokio::select! {
                 _ = crate::pipeline::stopped(&mut stop) => break,
-                _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
         while tasks.join_next().await.is_some() {}
