@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench beats_load` (optionally `-- CONNECTIONS WINDOWS_PER_CONNECTION`).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ const EVENT_BYTES: usize = 500;
 
 /// One compressed window: `2W` + `2C` holding 2048 `2J` frames (sequence 1..=2048).
 fn window_bytes() -> Vec<u8> {
-    let mut frames = Vec::new();
+    let mut events = Vec::with_capacity(WINDOW);
     for i in 0..WINDOW {
         let head = format!(
             r#"{{"@timestamp":"2026-11-22T10:00:00.000Z","fields":{{"log_topic":"bench"}},"seq":{i},"message":""#
@@ -29,32 +29,9 @@ fn window_bytes() -> Vec<u8> {
             "GET /index.html HTTP/1.1 200 ".repeat(20)[..pad].to_string()
         );
         assert_eq!(event.len(), EVENT_BYTES);
-        frames.extend_from_slice(b"2J");
-        frames.extend_from_slice(&(i as u32 + 1).to_be_bytes());
-        frames.extend_from_slice(&(event.len() as u32).to_be_bytes());
-        frames.extend_from_slice(event.as_bytes());
+        events.push(event);
     }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
-    z.write_all(&frames).unwrap();
-    let compressed = z.finish().unwrap();
-    let mut out = Vec::new();
-    out.extend_from_slice(b"2W");
-    out.extend_from_slice(&(WINDOW as u32).to_be_bytes());
-    out.extend_from_slice(b"2C");
-    out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
-    out.extend_from_slice(&compressed);
-    out
-}
-
-fn wait_ack(s: &mut TcpStream) {
-    let mut ack = [0u8; 6];
-    loop {
-        s.read_exact(&mut ack).expect("ack");
-        assert_eq!(&ack[..2], b"2A");
-        if u32::from_be_bytes(ack[2..].try_into().unwrap()) == WINDOW as u32 {
-            return;
-        }
-    }
+    common::lumberjack_window(&events)
 }
 
 fn main() {
@@ -76,7 +53,7 @@ fn main() {
     // Warm up: one window creates the topic.
     let mut s = TcpStream::connect(&beats).unwrap();
     s.write_all(&payload).unwrap();
-    wait_ack(&mut s);
+    common::wait_ack(&mut s, WINDOW as u32);
     let start = Instant::now();
     let threads: Vec<_> = (0..connections)
         .map(|_| {
@@ -86,7 +63,7 @@ fn main() {
                 s.set_nodelay(true).unwrap();
                 for _ in 0..windows {
                     s.write_all(&payload).unwrap();
-                    wait_ack(&mut s);
+                    common::wait_ack(&mut s, WINDOW as u32);
                 }
             })
         })

@@ -93,3 +93,40 @@ pub fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(0.0)
         / 1024.0
 }
+
+/// One compressed Lumberjack v2 window: `2W` + `2C` (zlib level 3) holding one `2J`
+/// frame per event, sequence numbers 1..=n.
+pub fn lumberjack_window(events: &[String]) -> Vec<u8> {
+    use std::io::Write;
+    let mut frames = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        frames.extend_from_slice(b"2J");
+        frames.extend_from_slice(&(i as u32 + 1).to_be_bytes());
+        frames.extend_from_slice(&(event.len() as u32).to_be_bytes());
+        frames.extend_from_slice(event.as_bytes());
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
+    z.write_all(&frames).unwrap();
+    let compressed = z.finish().unwrap();
+    let mut out = Vec::new();
+    out.extend_from_slice(b"2W");
+    out.extend_from_slice(&(events.len() as u32).to_be_bytes());
+    out.extend_from_slice(b"2C");
+    out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
+
+/// Reads Lumberjack acks until the one for sequence `last` (earlier ones and the
+/// zero keep-alives are skipped).
+pub fn wait_ack(s: &mut std::net::TcpStream, last: u32) {
+    use std::io::Read;
+    let mut ack = [0u8; 6];
+    loop {
+        s.read_exact(&mut ack).expect("ack");
+        assert_eq!(&ack[..2], b"2A");
+        if u32::from_be_bytes(ack[2..].try_into().unwrap()) == last {
+            return;
+        }
+    }
+}

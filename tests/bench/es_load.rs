@@ -11,7 +11,7 @@
 #[path = "common.rs"]
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ const EVENT_BYTES: usize = 500;
 
 /// Window `w`: 2048 distinct events of exactly 500 bytes of JSON, zlib level 3.
 fn window_bytes(w: usize) -> Vec<u8> {
-    let mut frames = Vec::new();
+    let mut events = Vec::with_capacity(WINDOW);
     for i in 0..WINDOW {
         let n = w * WINDOW + i;
         let head = format!(
@@ -39,31 +39,9 @@ fn window_bytes(w: usize) -> Vec<u8> {
         let pad = EVENT_BYTES - head.len() - 3;
         let event = format!("{head}{}\\\"\"}}", " ".repeat(pad - 1));
         assert_eq!(event.len(), EVENT_BYTES, "{event}");
-        frames.extend_from_slice(b"2J");
-        frames.extend_from_slice(&(i as u32 + 1).to_be_bytes());
-        frames.extend_from_slice(&(event.len() as u32).to_be_bytes());
-        frames.extend_from_slice(event.as_bytes());
+        events.push(event);
     }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(3));
-    z.write_all(&frames).unwrap();
-    let compressed = z.finish().unwrap();
-    let mut out = Vec::new();
-    out.extend_from_slice(b"2W");
-    out.extend_from_slice(&(WINDOW as u32).to_be_bytes());
-    out.extend_from_slice(b"2C");
-    out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
-    out.extend_from_slice(&compressed);
-    out
-}
-
-fn wait_ack(s: &mut TcpStream) {
-    let mut ack = [0u8; 6];
-    loop {
-        s.read_exact(&mut ack).expect("ack");
-        if u32::from_be_bytes(ack[2..].try_into().unwrap()) == WINDOW as u32 {
-            return;
-        }
-    }
+    common::lumberjack_window(&events)
 }
 
 /// The discarding `_bulk` server: answers each action line with a 201 item.
@@ -155,7 +133,7 @@ output {{ elasticsearch {{ hosts => ["{es}"] index => "nginx_access-%{{+YYYY.MM.
     // topics every few seconds).
     let mut s = TcpStream::connect(&served.beats).unwrap();
     s.write_all(&window_bytes(connections * windows)).unwrap();
-    wait_ack(&mut s);
+    common::wait_ack(&mut s, WINDOW as u32);
     while received.load(Ordering::Relaxed) < WINDOW as u64 {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -169,7 +147,7 @@ output {{ elasticsearch {{ hosts => ["{es}"] index => "nginx_access-%{{+YYYY.MM.
                 s.set_nodelay(true).unwrap();
                 for w in 0..windows {
                     s.write_all(&payloads[c * windows + w]).unwrap();
-                    wait_ack(&mut s);
+                    common::wait_ack(&mut s, WINDOW as u32);
                 }
             })
         })
