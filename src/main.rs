@@ -660,12 +660,12 @@ async fn consume(args: ConsumeArgs) -> Result<()> {
             if args.max_messages.is_some_and(|m| seen >= m) {
                 break;
             }
-            positions.insert(r.partition, r.offset + 1);
+            positions.insert(r.partition, r.record.offset + 1);
             if args.print_key {
-                out.write_all(r.key.as_deref().unwrap_or(b"null"))?;
+                out.write_all(r.record.key.as_deref().unwrap_or(b"null"))?;
                 out.write_all(args.key_separator.as_bytes())?;
             }
-            out.write_all(r.value.as_deref().unwrap_or(b"null"))?;
+            out.write_all(r.record.value.as_deref().unwrap_or(b"null"))?;
             out.write_all(b"\n")?;
             seen += 1;
         }

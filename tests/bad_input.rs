@@ -250,7 +250,10 @@ async fn every_kind_of_bad_input_is_contained() {
     let mut from = BTreeMap::new();
     from.insert(0, 0);
     let got = good.fetch("bad", &from, 100).await.unwrap();
-    let values: Vec<_> = got.iter().map(|r| r.value.clone().unwrap()).collect();
+    let values: Vec<_> = got
+        .iter()
+        .map(|r| r.record.value.clone().unwrap())
+        .collect();
     assert_eq!(
         values,
         vec![Bytes::from_static(b"before"), Bytes::from_static(b"after")]

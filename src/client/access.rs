@@ -26,6 +26,22 @@ pub struct Fetched {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
+impl From<kafka_protocol::records::Record> for Fetched {
+    fn from(r: kafka_protocol::records::Record) -> Fetched {
+        Fetched {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
 /// The outcome of one fetch from one partition.
 #[derive(Debug)]
 pub enum FetchOutcome {

@@ -53,17 +53,7 @@ impl LocalAccess {
         let fetched: Vec<Fetched> = records
             .into_iter()
             .filter(|r| r.offset >= offset)
-            .map(|r| Fetched {
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
-            })
+            .map(Fetched::from)
             .collect();
         if fetched.is_empty() {
             return Ok(None);

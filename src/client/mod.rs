@@ -77,15 +77,11 @@ pub(crate) fn kafka_err(
     }
 }
 
-/// A consumed record.
+/// A consumed record and the partition it came from.
 #[derive(Debug, Clone)]
 pub struct Consumed {
     pub partition: i32,
-    pub offset: i64,
-    pub timestamp: i64,
-    pub key: Option<Bytes>,
-    pub value: Option<Bytes>,
-    pub headers: Vec<(String, Option<Bytes>)>,
+    pub record: access::Fetched,
 }
 
 pub struct KafkaClient {
@@ -441,15 +437,7 @@ impl KafkaClient {
                     {
                         out.push(Consumed {
                             partition: p.partition_index,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            key: r.key,
-                            value: r.value,
-                            headers: r
-                                .headers
-                                .into_iter()
-                                .map(|(k, v)| (k.to_string(), v))
-                                .collect(),
+                            record: r.into(),
                         });
                     }
                 }

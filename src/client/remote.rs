@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use kafka_protocol::records::Compression;
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::access::{AccessFuture, FetchOutcome, Fetched, TopicAccess};
+use super::access::{AccessFuture, FetchOutcome, TopicAccess};
 use super::{ClientError, KafkaClient};
 use crate::protocol::partitioner::partition_for_key;
 use crate::protocol::records::OutRecord;
@@ -134,16 +134,7 @@ impl TopicAccess for RemoteAccess {
                     .await
                 {
                     Ok(records) => Ok(FetchOutcome::Records(
-                        records
-                            .into_iter()
-                            .map(|r| Fetched {
-                                offset: r.offset,
-                                timestamp: r.timestamp,
-                                key: r.key,
-                                value: r.value,
-                                headers: r.headers,
-                            })
-                            .collect(),
+                        records.into_iter().map(|r| r.record).collect(),
                     )),
                     Err(ClientError::Kafka { code, .. }) if code == OFFSET_OUT_OF_RANGE => {
                         Ok(FetchOutcome::OutOfRange)
