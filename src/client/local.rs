@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::access::{AccessFuture, FetchOutcome, Fetched, TopicAccess};
 use super::ClientError;
+use crate::broker::registry::Partition;
 use crate::broker::Broker;
 use crate::group::offsets::Committed;
 use crate::protocol::records::{decode_full_records, OutRecord};
@@ -22,6 +23,14 @@ impl LocalAccess {
         LocalAccess { broker }
     }
 
+    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ClientError> {
+        self.broker
+            .registry
+            .get(topic)
+            .and_then(|t| t.partition(partition))
+            .ok_or_else(|| ClientError::Protocol(format!("no partition {topic}-{partition}")))
+    }
+
     fn read(
         &self,
         topic: &str,
@@ -29,12 +38,7 @@ impl LocalAccess {
         offset: i64,
         max_bytes: u64,
     ) -> Result<Option<FetchOutcome>, ClientError> {
-        let p = self
-            .broker
-            .registry
-            .get(topic)
-            .and_then(|t| t.partition(partition))
-            .ok_or_else(|| ClientError::Protocol(format!("no partition {topic}-{partition}")))?;
+        let p = self.partition(topic, partition)?;
         let plan = match p.log.lock().read(offset, max_bytes) {
             Ok(Some(plan)) => plan,
             Ok(None) => return Ok(None),
@@ -91,14 +95,7 @@ impl TopicAccess for LocalAccess {
 
     fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
         Box::pin(async move {
-            let p = self
-                .broker
-                .registry
-                .get(topic)
-                .and_then(|t| t.partition(partition))
-                .ok_or_else(|| {
-                    ClientError::Protocol(format!("no partition {topic}-{partition}"))
-                })?;
+            let p = self.partition(topic, partition)?;
             let log = p.log.lock();
             Ok((log.log_start_offset(), log.log_end_offset()))
         })

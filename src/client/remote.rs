@@ -60,6 +60,21 @@ fn settle<T>(
     result
 }
 
+/// Runs `$body` with `$c` bound to the connection (made on first use), then settles
+/// the connection as `settle` says. For use inside the methods' async blocks.
+macro_rules! on_connection {
+    ($self:ident, $c:ident, $body:block) => {{
+        let mut guard = $self.connection().await?;
+        let mut client = guard.take().expect("connected");
+        let result = async {
+            let $c = &mut client;
+            $body
+        }
+        .await;
+        settle(&mut guard, client, result)
+    }};
+}
+
 impl TopicAccess for RemoteAccess {
     fn describe(&self) -> String {
         self.address.clone()
@@ -67,51 +82,36 @@ impl TopicAccess for RemoteAccess {
 
     fn topics(&self) -> AccessFuture<'_, Vec<String>> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = async {
+            on_connection!(self, c, {
                 let md = c.metadata(None, false).await?;
                 Ok(md
                     .topics
                     .into_iter()
                     .filter_map(|t| t.name.map(|n| n.0.to_string()))
                     .collect())
-            }
-            .await;
-            settle(&mut guard, client, result)
+            })
         })
     }
 
     fn partition_count<'a>(&'a self, topic: &'a str) -> AccessFuture<'a, i32> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = async {
+            on_connection!(self, c, {
                 match c.partitions(topic, false).await {
                     Ok(n) => Ok(n),
                     Err(ClientError::Kafka { .. }) => Ok(0),
                     Err(e) => Err(e),
                 }
-            }
-            .await;
-            settle(&mut guard, client, result)
+            })
         })
     }
 
     fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = async {
+            on_connection!(self, c, {
                 let start = c.list_offset(topic, partition, -2).await?;
                 let end = c.list_offset(topic, partition, -1).await?;
                 Ok((start, end))
-            }
-            .await;
-            settle(&mut guard, client, result)
+            })
         })
     }
 
@@ -124,10 +124,7 @@ impl TopicAccess for RemoteAccess {
         max_wait_ms: u64,
     ) -> AccessFuture<'a, FetchOutcome> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = async {
+            on_connection!(self, c, {
                 let positions = BTreeMap::from([(partition, offset)]);
                 match c
                     .fetch(topic, &positions, max_wait_ms.min(i32::MAX as u64) as i32)
@@ -141,9 +138,7 @@ impl TopicAccess for RemoteAccess {
                     }
                     Err(e) => Err(e),
                 }
-            }
-            .await;
-            settle(&mut guard, client, result)
+            })
         })
     }
 
@@ -154,17 +149,12 @@ impl TopicAccess for RemoteAccess {
         partition: i32,
     ) -> AccessFuture<'a, Option<i64>> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = async {
+            on_connection!(self, c, {
                 let got = c
                     .committed(group, Some(vec![(topic.to_string(), vec![partition])]))
                     .await?;
                 Ok(got.first().map(|(_, _, o)| *o).filter(|o| *o >= 0))
-            }
-            .await;
-            settle(&mut guard, client, result)
+            })
         })
     }
 
@@ -175,20 +165,15 @@ impl TopicAccess for RemoteAccess {
         offsets: Vec<(i32, i64)>,
     ) -> AccessFuture<'a, ()> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = c.commit_standalone(group, topic, &offsets).await;
-            settle(&mut guard, client, result)
+            on_connection!(self, c, {
+                c.commit_standalone(group, topic, &offsets).await
+            })
         })
     }
 
     fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()> {
         Box::pin(async move {
-            let mut guard = self.connection().await?;
-            let mut client = guard.take().expect("connected");
-            let c = &mut client;
-            let result = async {
+            on_connection!(self, c, {
                 let partitions = c.partitions(topic, true).await?.max(1);
                 let spread = self.round_robin.fetch_add(1, Ordering::Relaxed) as i32;
                 let mut by_partition: BTreeMap<i32, Vec<_>> = BTreeMap::new();
@@ -203,9 +188,7 @@ impl TopicAccess for RemoteAccess {
                     c.produce(topic, p, recs, Compression::None).await?;
                 }
                 Ok(())
-            }
-            .await;
-            settle(&mut guard, client, result)
+            })
         })
     }
 }
