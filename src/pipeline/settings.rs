@@ -142,33 +142,7 @@ impl<'a> Settings<'a> {
     /// A hash of string → string; an array of alternating keys and values also counts
     /// (Logstash accepts `add_field => ["a", "b"]`).
     pub fn hash(&mut self, name: &'a str) -> Result<Vec<(String, String)>, PluginError> {
-        let (plugin, kind) = (self.plugin.name.clone(), self.kind);
-        let bad = |pos| PluginError {
-            pos,
-            message: format!("{kind} \"{plugin}\": setting \"{name}\" must be a hash of strings"),
-        };
-        let text = |v: &Value| match v {
-            Value::String(s) | Value::Bareword(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        match self.raw(name) {
-            None => Ok(vec![]),
-            Some((Value::Hash(entries), pos)) => entries
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), text(v).ok_or_else(|| bad(pos))?)))
-                .collect(),
-            Some((Value::Array(items), pos)) if items.len() % 2 == 0 => items
-                .chunks(2)
-                .map(|kv| {
-                    Ok((
-                        text(&kv[0]).ok_or_else(|| bad(pos))?,
-                        text(&kv[1]).ok_or_else(|| bad(pos))?,
-                    ))
-                })
-                .collect(),
-            Some((_, pos)) => Err(bad(pos)),
-        }
+        self.pairs(name, "a hash of strings", scalar_text, scalar_text)
     }
 
     /// A hash whose values are strings or lists of strings (grok's `match`); an array
@@ -177,36 +151,43 @@ impl<'a> Settings<'a> {
         &mut self,
         name: &'a str,
     ) -> Result<Vec<(String, Vec<String>)>, PluginError> {
+        self.pairs(
+            name,
+            "a hash of strings or lists of strings",
+            |v| match v {
+                Value::Array(items) => items.iter().map(scalar_text).collect(),
+                other => scalar_text(other).map(|t| vec![t]),
+            },
+            |v| scalar_text(v).map(|t| vec![t]),
+        )
+    }
+
+    /// A setting written as a hash, or as an array of alternating keys and values;
+    /// `in_hash` and `in_array` read a value of each form (None: the wrong type).
+    fn pairs<T>(
+        &mut self,
+        name: &'a str,
+        expected: &str,
+        in_hash: impl Fn(&Value) -> Option<T>,
+        in_array: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Vec<(String, T)>, PluginError> {
         let (plugin, kind) = (self.plugin.name.clone(), self.kind);
-        let bad = |pos| {
-            PluginError {
+        let bad = |pos| PluginError {
             pos,
-            message: format!(
-                "{kind} \"{plugin}\": setting \"{name}\" must be a hash of strings or lists of strings"
-            ),
-        }
-        };
-        let text = |v: &Value| match v {
-            Value::String(s) | Value::Bareword(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        let texts = |v: &Value| match v {
-            Value::Array(items) => items.iter().map(text).collect::<Option<Vec<_>>>(),
-            other => text(other).map(|t| vec![t]),
+            message: format!("{kind} \"{plugin}\": setting \"{name}\" must be {expected}"),
         };
         match self.raw(name) {
             None => Ok(vec![]),
             Some((Value::Hash(entries), pos)) => entries
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), texts(v).ok_or_else(|| bad(pos))?)))
+                .map(|(k, v)| Ok((k.clone(), in_hash(v).ok_or_else(|| bad(pos))?)))
                 .collect(),
             Some((Value::Array(items), pos)) if items.len() % 2 == 0 => items
                 .chunks(2)
                 .map(|kv| {
                     Ok((
-                        text(&kv[0]).ok_or_else(|| bad(pos))?,
-                        vec![text(&kv[1]).ok_or_else(|| bad(pos))?],
+                        scalar_text(&kv[0]).ok_or_else(|| bad(pos))?,
+                        in_array(&kv[1]).ok_or_else(|| bad(pos))?,
                     ))
                 })
                 .collect(),
@@ -228,5 +209,14 @@ impl<'a> Settings<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// A string, bareword or number as text; None for anything else.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) | Value::Bareword(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }

@@ -213,34 +213,27 @@ pub fn build(plugin: &Plugin, ctx: &Context, pipeline: &str) -> Result<Input, Pl
     let common = Common::read(&mut s, plugin)?;
     let input = match plugin.name.as_str() {
         "kafka" => Input::Kafka(KafkaInput::build(plugin, &mut s, ctx, common)?),
-        "beats" => {
+        "beats" | "http" => {
+            let beats = plugin.name == "beats";
+            let (listener, what, default_topic) = if beats {
+                (ctx.beats_port, "Beats", ctx.beats_topic.clone())
+            } else {
+                (ctx.http_port, "HTTP", "http".to_string())
+            };
             let port = s.string("port")?;
             s.string("host")?;
-            for t in [
-                "ssl",
-                "ssl_enabled",
-                "client_inactivity_timeout",
-                "include_codec_tag",
-            ] {
-                s.string(t)?;
+            if beats {
+                for t in [
+                    "ssl",
+                    "ssl_enabled",
+                    "client_inactivity_timeout",
+                    "include_codec_tag",
+                ] {
+                    s.string(t)?;
+                }
             }
-            port_matches(&s, port, ctx.beats_port, "Beats")?;
-            let topic = s
-                .string("topic")?
-                .unwrap_or_else(|| ctx.beats_topic.clone());
-            Input::Kafka(KafkaInput::for_listener(
-                plugin,
-                ctx,
-                common,
-                topic,
-                format!("logbridge-{pipeline}"),
-            )?)
-        }
-        "http" => {
-            let port = s.string("port")?;
-            s.string("host")?;
-            port_matches(&s, port, ctx.http_port, "HTTP")?;
-            let topic = s.string("topic")?.unwrap_or_else(|| "http".into());
+            port_matches(&s, port, listener, what)?;
+            let topic = s.string("topic")?.unwrap_or(default_topic);
             Input::Kafka(KafkaInput::for_listener(
                 plugin,
                 ctx,
