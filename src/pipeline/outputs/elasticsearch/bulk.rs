@@ -93,15 +93,16 @@ impl Doc {
 /// Cuts documents into bulk bodies of at most `max_bytes` (a single larger document
 /// goes alone) and `max_docs` documents; returns (start, end) ranges and bodies.
 pub fn split(
-    docs: &[Doc],
+    docs: &[&Doc],
     max_bytes: usize,
     max_docs: usize,
 ) -> Vec<(std::ops::Range<usize>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut body = Vec::new();
+    let mut one = Vec::new();
     let mut start = 0;
     for (i, d) in docs.iter().enumerate() {
-        let mut one = Vec::with_capacity(d.source.len() + 128);
+        one.clear();
         d.encode(&mut one);
         if !body.is_empty() && (body.len() + one.len() > max_bytes || i - start >= max_docs) {
             out.push((start..i, std::mem::take(&mut body)));
@@ -215,6 +216,7 @@ mod tests {
             docs[0].encode(&mut b);
             b.len()
         };
+        let docs: Vec<&Doc> = docs.iter().collect();
         let parts = split(&docs, one * 3, 1000);
         assert_eq!(
             parts.iter().map(|(r, _)| r.len()).collect::<Vec<_>>(),

@@ -601,7 +601,7 @@ impl Output for Elasticsearch {
             let mut pending: Vec<usize> = (0..docs.len()).filter(|i| !skip.contains(i)).collect();
             let mut backoff = self.retry_initial;
             loop {
-                let batch: Vec<Doc> = pending.iter().map(|i| docs[*i].clone()).collect();
+                let batch: Vec<&Doc> = pending.iter().map(|i| &docs[*i]).collect();
                 let mut retry = Vec::new();
                 let mut last_error = String::new();
                 for (range, body) in bulk::split(&batch, self.max_bytes, self.max_docs) {
