@@ -205,7 +205,26 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (the enum's position in mimalloc 3's mimalloc.h;
+/// libmimalloc-sys does not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc 3 keeps freed pages for 1 s before returning them to the system. Our
+/// transient buffers (a decompressed Beats window, a fetched batch, a bulk body) are
+/// freed within milliseconds, so that second holds several rounds of them resident at
+/// once; 100 ms returns them while costing far fewer system calls than purging at once
+/// (measured with `cargo bench --bench es_load`: 1 s → 270 MiB peak, 100 ms → 220 MiB
+/// at the same rate, 0 → 200 MiB at a third of the rate). `MIMALLOC_PURGE_DELAY` in the
+/// environment still wins.
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets an integer option; mimalloc reads it on each purge decision.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
