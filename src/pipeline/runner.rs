@@ -4,10 +4,12 @@
 //! - Inputs run as tasks and send `Batch`es into a queue of `4 × workers` batches; a
 //!   full queue stops fetching (back-pressure, no unbounded memory).
 //! - Workers are OS threads (`pipeline.workers`): filters are CPU work and must not
-//!   stall the runtime's listeners. Each worker runs a batch through the filters, routes
-//!   the results to the outputs and waits for every output to hold them; a failing
-//!   output is retried with back-off (1 s doubling to 30 s) and its events are never
-//!   dropped. Only then is the batch finished on its partition's progress.
+//!   stall the runtime's listeners. Each worker runs a batch through the filters, then
+//!   hands it to its own delivery thread, which routes the results to the outputs and
+//!   waits for every output to hold them while the worker filters the next batch (at
+//!   most one batch filtered ahead per worker). A failing output is retried with
+//!   back-off (1 s doubling to 30 s) and its events are never dropped. Only then is
+//!   the batch finished on its partition's progress.
 //! - A committer commits every partition's delivered offset each second and once more
 //!   at shutdown. A crash replays from the last commit: at-least-once.
 //!
@@ -161,11 +163,42 @@ impl Running {
     }
 }
 
+/// One worker: a filter stage on this thread and a delivery stage on a second one,
+/// joined by a hand-off of one batch. While outputs wait on the network (an
+/// Elasticsearch bulk round trip is most of a delivery), the next batch is already
+/// being decoded and filtered instead of the core idling.
 fn worker(
     shared: Arc<Shared>,
     rx: Arc<std::sync::Mutex<mpsc::Receiver<(usize, Batch)>>>,
     abandon: Arc<AtomicBool>,
     handle: tokio::runtime::Handle,
+) {
+    let (to_delivery, filtered) = std::sync::mpsc::sync_channel::<Filtered>(0);
+    let name = std::thread::current().name().map(|n| format!("{n}-out"));
+    std::thread::scope(|scope| {
+        let mut delivery = std::thread::Builder::new();
+        if let Some(name) = name {
+            delivery = delivery.name(name);
+        }
+        delivery
+            .spawn_scoped(scope, || deliver_each(&shared, filtered, &abandon, &handle))
+            .expect("spawn a pipeline delivery thread");
+        // Returns (dropping the sender, which ends the delivery stage) once the queue
+        // is closed and drained.
+        filter_each(&shared, &rx, to_delivery);
+    });
+}
+
+/// A batch through the filters, waiting for its outputs.
+struct Filtered {
+    events: Vec<Event>,
+    ack: Option<super::inputs::Ack>,
+}
+
+fn filter_each(
+    shared: &Shared,
+    rx: &std::sync::Mutex<mpsc::Receiver<(usize, Batch)>>,
+    to_delivery: std::sync::mpsc::SyncSender<Filtered>,
 ) {
     loop {
         let batch = {
@@ -186,14 +219,31 @@ fn worker(
         shared
             .events_filtered
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        if !deliver(&shared, &events, &abandon, &handle) {
+        let filtered = Filtered {
+            events,
+            ack: batch.ack,
+        };
+        if to_delivery.send(filtered).is_err() {
+            return;
+        }
+    }
+}
+
+fn deliver_each(
+    shared: &Shared,
+    filtered: std::sync::mpsc::Receiver<Filtered>,
+    abandon: &AtomicBool,
+    handle: &tokio::runtime::Handle,
+) {
+    for Filtered { events, ack } in filtered {
+        if !deliver(shared, &events, abandon, handle) {
             // Abandoned at shutdown: not acknowledged, so replayed on the next start.
             continue;
         }
         shared
             .events_out
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        if let Some(ack) = batch.ack {
+        if let Some(ack) = ack {
             ack.progress.finish(ack.seq, ack.next_offset);
         }
     }
