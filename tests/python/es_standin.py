@@ -5,7 +5,14 @@ and the tests use, with Elasticsearch's request and response formats:
 - `GET /` (cluster info, with the `X-Elastic-Product: Elasticsearch` header),
 - `POST /_bulk` and `POST /{index}/_bulk` (NDJSON, optional gzip body; actions index,
   create, update, delete; the per-item response shape of the bulk API docs: `took`,
-  `errors`, `items` of `{action: {_index, _id, status, result | error}}`),
+  `errors`, `items` of `{action: {_index, _id, status, result | error}}`). Updates
+  merge `doc` into the stored document (objects merged recursively), insert `upsert`
+  or the doc (`doc_as_upsert`) when it is missing, and answer 404
+  `document_missing_exception` otherwise. SCRIPTED UPDATES ARE RECORDED, NOT RUN (no
+  Painless here): the upsert is inserted when the document is missing, an existing
+  document is left as it is. Names starting `logs-`, `metrics-` or `traces-` behave
+  as data streams (Elasticsearch's built-in `*-*-*` templates): only `create`.
+- `PUT`/`HEAD`/`GET /_index_template/{name}` and `/_template/{name}` (stored as sent),
 - `GET /_cat/indices?format=json`, `GET /{index}/_count`, `GET|POST /{index}/_search`
   (match_all or a `term` query on one field; `size`),
 
@@ -39,6 +46,9 @@ class Store:
         self.seen_ids = {}         # index -> number of index/create operations per _id
         self.auth = None           # expected Authorization header, if any
         self.last_headers = {}
+        self.last_path = None
+        self.bulk_log = []         # (action, metadata, body) of every bulk operation
+        self.templates = {}        # "_index_template/name" or "_template/name" -> body
 
     def docs(self, index):
         with self.lock:
@@ -47,6 +57,18 @@ class Store:
     def count(self, index):
         with self.lock:
             return sum(len(d) for name, d in self.indices.items() if matches(index, name))
+
+
+def merge(into, doc):
+    """Elasticsearch's partial update: objects merged recursively, the rest replaced."""
+    out = dict(into)
+    for k, v in doc.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def is_data_stream(index):
+    return index.split("-", 1)[0] in ("logs", "metrics", "traces") and index.count("-") >= 2
 
 
 def matches(pattern, name):
@@ -106,6 +128,15 @@ class Handler(BaseHTTPRequestHandler):
                                         "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
         if len(parts) == 2 and parts[1] == "_search":
             return self.search(parts[0], {})
+        if len(parts) == 2 and parts[0] in ("_index_template", "_template"):
+            body = self.store.templates.get("/".join(parts))
+            if body is None:
+                return self.send_json(404, {"error": {"type": "resource_not_found_exception",
+                                                      "reason": f"index template matching [{parts[1]}] not found"},
+                                            "status": 404})
+            if parts[0] == "_template":
+                return self.send_json(200, {parts[1]: body})
+            return self.send_json(200, {"index_templates": [{"name": parts[1], "index_template": body}]})
         self.send_json(404, {"error": {"type": "illegal_argument_exception", "reason": f"no handler for {url.path}"},
                              "status": 404})
 
@@ -130,13 +161,26 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"took": 1, "timed_out": False,
                              "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits[:size]}})
 
+    def do_HEAD(self):
+        url = urlparse(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        found = "/".join(parts) in self.store.templates
+        self.send_response(200 if found else 404)
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_POST(self):
         if not self.authorized():
             return
         url = urlparse(self.path)
         parts = [p for p in url.path.split("/") if p]
         self.store.last_headers = {k.lower(): v for k, v in self.headers.items()}
+        self.store.last_path = self.path
         body = self.body()
+        if len(parts) == 2 and parts[0] in ("_index_template", "_template") and self.command == "PUT":
+            self.store.templates["/".join(parts)] = json.loads(body)
+            return self.send_json(200, {"acknowledged": True})
         if parts and parts[-1] == "_search":
             return self.search(parts[0] if len(parts) == 2 else "_all", json.loads(body or b"{}"))
         if parts and parts[-1] == "_bulk":
@@ -175,7 +219,12 @@ class Handler(BaseHTTPRequestHandler):
             item = {"_index": index, "_id": _id}
             with store.lock:
                 docs = store.indices.setdefault(index, {}) if not store.discard else {}
-                if store.reject_field and source is not None and store.reject_field in (source.get("doc", source) if action == "update" else source):
+                if not store.discard:
+                    store.bulk_log.append((action, params, source))
+                if is_data_stream(index) and action != "create":
+                    item.update(status=400, error={"type": "illegal_argument_exception",
+                                                  "reason": f"only write ops with an op_type of create are allowed in data streams"})
+                elif store.reject_field and source is not None and store.reject_field in (source.get("doc", source) if action == "update" else source):
                     item.update(status=400, error={"type": "mapper_parsing_exception",
                                                   "reason": f"failed to parse field [{store.reject_field}] of type [long] in document with id '{_id}'"})
                 elif action == "create" and _id in docs:
@@ -190,11 +239,18 @@ class Handler(BaseHTTPRequestHandler):
                     item.update(status=201 if created else 200, result="created" if created else "updated",
                                 _version=1, _shards={"total": 1, "successful": 1, "failed": 0})
                 elif action == "update":
-                    if _id not in docs:
+                    upsert = source.get("upsert")
+                    if upsert is None and source.get("doc_as_upsert"):
+                        upsert = source.get("doc")
+                    if _id not in docs and upsert is None:
                         item.update(status=404, error={"type": "document_missing_exception",
                                                       "reason": f"[{_id}]: document missing"})
+                    elif _id not in docs:
+                        docs[_id] = upsert
+                        item.update(status=201, result="created")
                     else:
-                        docs[_id] = {**docs[_id], **source.get("doc", {})}
+                        if "doc" in source:
+                            docs[_id] = merge(docs[_id], source["doc"])
                         item.update(status=200, result="updated")
                 elif action == "delete":
                     found = docs.pop(_id, None) is not None

@@ -193,3 +193,114 @@ def test_kill_9_mid_stream_no_loss_no_duplicate_documents(es, workdir):
         assert writes >= total
     finally:
         server.stop()
+
+
+def es_output(es_url, settings):
+    return f'elasticsearch {{ hosts => ["{es_url}"] retry_initial_interval => 0.2 retry_max_interval => 1 {settings} }}'
+
+
+def test_update_upsert_script_and_delete_actions(es, workdir):
+    pipelines = os.path.join(workdir, "pipelines")
+    write(os.path.join(pipelines, "users.conf"), f"""
+input {{ kafka {{ topics => ["users"] auto_offset_reset => "earliest" codec => json }} }}
+output {{
+  if [op] == "delete" {{
+    {es_output(es.url, 'index => "users" action => "delete" document_id => "%{user}"')}
+  }} else if [op] == "score" {{
+    {es_output(es.url, 'index => "users" action => "update" document_id => "%{user}" script => "ctx._source.score += params.event.points" scripted_upsert => true retry_on_conflict => 3')}
+  }} else {{
+    {es_output(es.url, 'index => "users" action => "update" document_id => "%{user}" doc_as_upsert => true')}
+  }}
+}}
+""")
+    server = Server(pipelines=pipelines)
+    try:
+        # Upserts create the documents, later partial updates merge into them.
+        produce(server, "users", [json.dumps({"op": "set", "user": f"u{i}", "name": f"N{i}"}) for i in range(20)])
+        wait_for(lambda: es.store.count("users") == 20, "20 upserted documents")
+        produce(server, "users", [json.dumps({"op": "set", "user": f"u{i}", "city": "Oslo"}) for i in range(10)])
+        wait_for(lambda: sum("city" in d for d in es.store.docs("users").values()) == 10, "10 merged updates")
+        docs = es.store.docs("users")
+        assert docs["u3"]["name"] == "N3" and docs["u3"]["city"] == "Oslo", "an update merges, it does not replace"
+        assert "city" not in docs["u15"]
+        assert all(a == "update" and p["retry_on_conflict"] == 1 for a, p, _ in es.store.bulk_log)
+        # Deletes remove; deleting what is not there is a 404, dead-lettered as Logstash does.
+        produce(server, "users", [json.dumps({"op": "delete", "user": u}) for u in ["u0", "u1", "u2", "ghost"]])
+        wait_for(lambda: es.store.count("users") == 17, "three deletes")
+        letters = [json.loads(l.split("\t", 1)[1]) for l in kcat_read(server, "dlq.users", 1, fmt="%k\t%s\n")]
+        assert [(l["action"], l["document_id"], l["status"]) for l in letters] == [("delete", "ghost", 404)]
+        # A scripted update goes out in the Update API's shape with the event as params.
+        produce(server, "users", [json.dumps({"op": "score", "user": "u7", "points": 5})])
+        scripted = wait_for(lambda: [(p, b) for a, p, b in es.store.bulk_log if b and "script" in b], "the scripted update")
+        (params, body), = scripted
+        assert params == {"_index": "users", "_id": "u7", "retry_on_conflict": 3}
+        assert body["script"]["source"] == "ctx._source.score += params.event.points"
+        assert body["script"]["lang"] == "painless"
+        assert body["script"]["params"]["event"]["points"] == 5 and body["scripted_upsert"] is True
+        assert body["upsert"] == {}
+        wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["consumer"]["partitions"][0]["committed"] == 35,
+                 "everything committed")
+    finally:
+        server.stop()
+
+
+def test_data_stream_names_create_only_and_synced_fields(es, workdir):
+    pipelines = os.path.join(workdir, "pipelines")
+    write(os.path.join(pipelines, "ds.conf"), f"""
+input {{ kafka {{ topics => ["ds"] auto_offset_reset => "earliest" codec => json }} }}
+output {{ {es_output(es.url, 'data_stream => true data_stream_dataset => "nginx"')} }}
+""")
+    server = Server(pipelines=pipelines)
+    try:
+        events = [{"message": f"m{i}", "@timestamp": "2026-11-22T00:00:00.000Z"} for i in range(30)]
+        # data_stream_auto_routing (default true): the event's own fields pick the stream.
+        events += [{"message": f"r{i}", "@timestamp": "2026-11-22T00:00:00.000Z",
+                    "data_stream": {"dataset": "custom", "namespace": "prod"}} for i in range(10)]
+        produce(server, "ds", [json.dumps(e) for e in events])
+        wait_for(lambda: es.store.count("logs-nginx-default") == 30 and es.store.count("logs-custom-prod") == 10,
+                 "both data streams")
+        assert {a for a, _, _ in es.store.bulk_log} == {"create"}, "data streams take create only"
+        doc = next(iter(es.store.docs("logs-nginx-default").values()))
+        assert doc["data_stream"] == {"type": "logs", "dataset": "nginx", "namespace": "default"}, "synced fields"
+        doc = next(iter(es.store.docs("logs-custom-prod").values()))
+        assert doc["data_stream"] == {"type": "logs", "dataset": "custom", "namespace": "prod"}
+    finally:
+        server.stop()
+    # action => index against a data stream is a configuration error, caught at load.
+    write(os.path.join(pipelines, "ds.conf"), f"""
+input {{ kafka {{ topics => ["ds"] }} }}
+output {{ {es_output(es.url, 'data_stream => true action => "index"')} }}
+""")
+    with pytest.raises(RuntimeError):
+        Server(pipelines=pipelines)
+
+
+def test_index_template_headers_and_parameters(es, workdir):
+    template = os.path.join(workdir, "app-template.json")
+    write(template, json.dumps({"index_patterns": ["app-*"], "template": {"mappings": {"properties": {
+        "n": {"type": "long"}}}}}))
+    extra = (f'template => "{template}" template_name => "app" custom_headers => {{ "X-Tenant" => "t1" }} '
+             f'parameters => {{ "refresh" => "false" }}')
+    pipelines = standalone_pipeline(workdir, es.url, extra)
+    server = Server(pipelines=pipelines)
+    try:
+        produce(server, "app", [json.dumps({"n": i, "@timestamp": "2026-11-22T00:00:00.000Z"}) for i in range(10)])
+        wait_for(lambda: es.store.count("app-2026.11.22") == 10, "the documents")
+        assert es.store.templates["_index_template/app"]["index_patterns"] == ["app-*"]
+        assert es.store.last_headers.get("x-tenant") == "t1"
+        assert es.store.last_path == "/_bulk?refresh=false"
+    finally:
+        server.stop()
+    # An existing template is left alone unless template_overwrite => true.
+    write(template, json.dumps({"index_patterns": ["app-v2-*"]}))
+    for overwrite, expected in [("false", ["app-*"]), ("true", ["app-v2-*"])]:
+        pipelines = standalone_pipeline(workdir, es.url, f'template => "{template}" template_name => "app" '
+                                                          f'template_overwrite => {overwrite}')
+        server = Server(pipelines=pipelines)
+        try:
+            before = es.store.bulk_requests
+            produce(server, "app", [json.dumps({"n": 99, "@timestamp": "2026-11-22T00:00:00.000Z"})])
+            wait_for(lambda: es.store.bulk_requests > before, "a bulk request after the template step")
+            assert es.store.templates["_index_template/app"]["index_patterns"] == expected
+        finally:
+            server.stop()

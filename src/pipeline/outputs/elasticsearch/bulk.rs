@@ -1,5 +1,6 @@
 //! The `_bulk` wire format, without I/O: NDJSON requests (one action line, then the
-//! document for index/create, `{"doc": …}` for update, nothing for delete) cut at a
+//! document for index/create, the update body of `update.rs` for update, nothing for
+//! delete) cut at a
 //! size limit, and the reading of a response item by item into what to do with each
 //! document. Follows the Elasticsearch bulk API documentation and the Logstash
 //! elasticsearch output's rules:
@@ -11,6 +12,8 @@
 //! - anything else (429, 5xx, …): retried, only those documents.
 
 use serde_json::Value;
+
+use super::update::UpdateBody;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -49,9 +52,13 @@ pub struct Doc {
     pub id: Option<String>,
     pub routing: Option<String>,
     pub pipeline: Option<String>,
+    /// `version` (a number when it reads as one) and `version_type`.
+    pub version: Option<String>,
+    pub version_type: Option<String>,
     /// The event as JSON (without `@metadata`).
     pub source: Vec<u8>,
-    pub doc_as_upsert: bool,
+    /// For an update: what goes around the document; `None` is a plain `{"doc": …}`.
+    pub update: Option<Box<UpdateBody>>,
 }
 
 impl Doc {
@@ -68,6 +75,16 @@ impl Doc {
         if let Some(p) = &self.pipeline {
             meta.insert("pipeline".into(), Value::String(p.clone()));
         }
+        if let Some(v) = &self.version {
+            let number = v.parse::<i64>().map(Value::from);
+            meta.insert("version".into(), number.unwrap_or(Value::String(v.clone())));
+        }
+        if let Some(t) = &self.version_type {
+            meta.insert("version_type".into(), Value::String(t.clone()));
+        }
+        if let (Action::Update, Some(u)) = (self.action, &self.update) {
+            meta.insert("retry_on_conflict".into(), u.retry_on_conflict.into());
+        }
         let line = serde_json::json!({ self.action.name(): meta });
         // Serialising a JSON value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &line);
@@ -75,12 +92,15 @@ impl Doc {
         match self.action {
             Action::Delete => {}
             Action::Update => {
-                out.extend_from_slice(b"{\"doc\":");
-                out.extend_from_slice(&self.source);
-                if self.doc_as_upsert {
-                    out.extend_from_slice(b",\"doc_as_upsert\":true");
+                match &self.update {
+                    Some(u) => u.encode(&self.source, out),
+                    None => {
+                        out.extend_from_slice(b"{\"doc\":");
+                        out.extend_from_slice(&self.source);
+                        out.push(b'}');
+                    }
                 }
-                out.extend_from_slice(b"}\n");
+                out.push(b'\n');
             }
             Action::Index | Action::Create => {
                 out.extend_from_slice(&self.source);
@@ -174,8 +194,10 @@ mod tests {
             id: id.map(str::to_string),
             routing: None,
             pipeline: None,
+            version: None,
+            version_type: None,
             source: br#"{"message":"m"}"#.to_vec(),
-            doc_as_upsert: false,
+            update: None,
         }
     }
 

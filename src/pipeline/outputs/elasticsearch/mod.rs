@@ -1,13 +1,19 @@
 //! `elasticsearch`: indexes events with the `_bulk` API, with the Logstash output's
 //! settings — `hosts` (several: round-robin, failing over on connection errors),
 //! `index` (sprintf, default `logstash-%{+YYYY.MM.dd}`), `document_id`, `action`
-//! (index, create, update, delete; sprintf), `pipeline`, `routing`, `doc_as_upsert`,
-//! `user`/`password`, `api_key` (`id:key`), `ssl_enabled`,
-//! `ssl_certificate_authorities`/`cacert`, `ssl_verification_mode`,
-//! `http_compression` (gzip bodies), `data_stream` (+ `_type`, `_dataset`,
-//! `_namespace`, `_auto_routing`, `_sync_fields`), `flush_size` and `target_bulk_bytes`
-//! (bodies cut at 20 MiB by default, as Logstash does), `retry_initial_interval`,
-//! `retry_max_interval`, `dlq_custom_codes`.
+//! (index, create, update, delete; sprintf), `pipeline`, `routing`, `version` and
+//! `version_type`, the update settings of `update.rs` (`doc_as_upsert`, `upsert`,
+//! `script*`, `retry_on_conflict`), `user`/`password`, `api_key` (`id:key`),
+//! `ssl_enabled`, `ssl_certificate_authorities`/`cacert`, `ssl_verification_mode`,
+//! `http_compression` (gzip bodies), `custom_headers`, `parameters` (bulk URL query),
+//! `timeout`, `data_stream` (+ `_type`, `_dataset`, `_namespace`, `_auto_routing`,
+//! `_sync_fields`), `flush_size` and `target_bulk_bytes` (bodies cut at 20 MiB by
+//! default, as Logstash does), `retry_initial_interval`, `retry_max_interval`,
+//! `dlq_custom_codes`, and index templates (`template.rs`). ILM rollover aliases are
+//! refused at load (`ilm_enabled => true`, or a rollover alias with `auto`). With
+//! `auto` and an `index` of one's own Logstash writes to that index, as this output
+//! does; with no `index` at all Logstash would write through its `logstash` rollover
+//! alias, where this output writes to the dated default index.
 //!
 //! What happens to each document is decided by `bulk::verdicts`: indexed, conflict
 //! (409: already there), retried (429, 5xx, connection errors — only the failed
@@ -27,6 +33,9 @@
 //! that lets the appliance run its example end to end without Elasticsearch.
 
 pub mod bulk;
+mod embedded;
+mod template;
+mod update;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -48,25 +57,14 @@ use crate::pipeline::sprintf::sprintf;
 use crate::protocol::records::OutRecord;
 use bulk::{Action, Doc, Verdict};
 
-/// Settings of Logstash's elasticsearch output that manage templates, ILM, sniffing
-/// or connection pools; accepted so existing files load, with no effect here (no
-/// template or ILM policy is installed).
+/// Settings of Logstash's elasticsearch output that tune its connection pool, health
+/// checks and logging; accepted so existing files load, with no effect on what is
+/// indexed (reqwest keeps its own pool; every failure is logged).
 const ACCEPTED: &[&str] = &[
-    "manage_template",
-    "template",
-    "template_name",
-    "template_overwrite",
-    "template_api",
-    "ilm_enabled",
-    "ilm_rollover_alias",
-    "ilm_pattern",
-    "ilm_policy",
-    "sniffing",
     "sniffing_delay",
     "sniffing_path",
     "pool_max",
     "pool_max_per_route",
-    "timeout",
     "validate_after_inactivity",
     "resurrect_delay",
     "healthcheck_path",
@@ -75,17 +73,6 @@ const ACCEPTED: &[&str] = &[
     "ecs_compatibility",
     "workers",
     "codec",
-    "parameters",
-    "retry_on_conflict",
-    "version",
-    "version_type",
-    "upsert",
-    "script",
-    "script_type",
-    "script_lang",
-    "script_var_name",
-    "scripted_upsert",
-    "custom_headers",
 ];
 
 #[derive(Default)]
@@ -111,14 +98,22 @@ pub struct Elasticsearch {
     next_host: AtomicUsize,
     client: reqwest::Client,
     auth: Option<String>,
+    /// `custom_headers`, on every request.
+    headers: Vec<(String, String)>,
+    /// `parameters`, as the bulk URL's query string (`?a=b&c=d` or empty).
+    query: String,
     gzip: bool,
+    template: Option<template::Template>,
+    template_done: AtomicBool,
     index: String,
     action: String,
     document_id: Option<String>,
     deterministic_ids: bool,
     routing: Option<String>,
     pipeline: Option<String>,
-    doc_as_upsert: bool,
+    version: Option<String>,
+    version_type: Option<String>,
+    update: update::UpdateSettings,
     data_stream: Option<DataStream>,
     max_bytes: usize,
     max_docs: usize,
@@ -207,8 +202,9 @@ impl Elasticsearch {
                 )))
             }
         };
+        let timeout = number(s, "timeout")?.unwrap_or(60.0).max(0.001);
         let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs_f64(timeout))
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(8);
         for ca in &cas {
@@ -274,6 +270,44 @@ impl Elasticsearch {
                 )))
             }
         };
+        let ilm = s.string("ilm_enabled")?;
+        let ilm_named = ["ilm_rollover_alias", "ilm_pattern", "ilm_policy"]
+            .into_iter()
+            .find(|k| s.is_set(k));
+        for k in ["ilm_rollover_alias", "ilm_pattern", "ilm_policy"] {
+            s.string(k)?;
+        }
+        // In Logstash `ilm_enabled => true`, or `auto` with a rollover alias of one's
+        // own, writes through an ILM rollover alias; silently writing to `index`
+        // instead would put the data somewhere else than the configuration says.
+        match (ilm.as_deref(), ilm_named) {
+            (Some("true"), _) | (None | Some("auto"), Some(_)) => {
+                return Err(s.error(
+                    "ILM rollover aliases are not supported by this output: use                      data_stream => true, or dated indices with ilm_enabled => false"
+                        .into(),
+                ))
+            }
+            (None | Some("auto") | Some("false"), _) => {}
+            (Some(other), _) => {
+                return Err(s.error(format!(
+                    "ilm_enabled must be true, false or auto, not \"{other}\""
+                )))
+            }
+        }
+        if s.bool("sniffing")?.unwrap_or(false) {
+            tracing::warn!(
+                "elasticsearch output: sniffing is not implemented; requests go to the listed hosts only"
+            );
+        }
+        let headers = s.hash("custom_headers")?;
+        let parameters = s.hash("parameters")?;
+        let query = if parameters.is_empty() {
+            String::new()
+        } else {
+            let mut url = reqwest::Url::parse("http://h/_bulk").expect("a valid URL");
+            url.query_pairs_mut().extend_pairs(&parameters);
+            format!("?{}", url.query().unwrap_or_default())
+        };
         let action = s.string("action")?.unwrap_or_else(|| "index".into());
         if !action.contains("%{") && Action::parse(&action).is_none() {
             return Err(s.error(format!(
@@ -312,7 +346,11 @@ impl Elasticsearch {
             next_host: AtomicUsize::new(0),
             client,
             auth,
+            headers,
+            query,
             gzip: s.bool("http_compression")?.unwrap_or(false),
+            template: template::read(s)?,
+            template_done: AtomicBool::new(false),
             index: s
                 .string("index")?
                 .unwrap_or_else(|| "logstash-%{+YYYY.MM.dd}".into()),
@@ -325,7 +363,9 @@ impl Elasticsearch {
             deterministic_ids: s.bool("deterministic_ids")?.unwrap_or(true),
             routing: s.string("routing")?,
             pipeline: s.string("pipeline")?,
-            doc_as_upsert: s.bool("doc_as_upsert")?.unwrap_or(false),
+            version: s.string("version")?,
+            version_type: s.string("version_type")?,
+            update: update::UpdateSettings::read(s)?,
             data_stream,
             max_bytes,
             max_docs,
@@ -407,15 +447,33 @@ impl Elasticsearch {
         };
         let nonempty =
             |t: &Option<String>| t.as_ref().map(|t| sprintf(t, e)).filter(|s| !s.is_empty());
+        let update = match action {
+            Action::Update => Some(Box::new(self.update.render(e)?)),
+            _ => None,
+        };
         Ok(Doc {
             action,
             index: index.to_lowercase(),
             id,
             routing: nonempty(&self.routing),
             pipeline: nonempty(&self.pipeline),
+            version: nonempty(&self.version),
+            version_type: nonempty(&self.version_type),
             source,
-            doc_as_upsert: self.doc_as_upsert,
+            update,
         })
+    }
+
+    /// A request to `host` with the credentials and `custom_headers`.
+    fn request(&self, method: reqwest::Method, host: &str, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.client.request(method, format!("{host}/{path}"));
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        req
     }
 
     /// One bulk request to the next host (round-robin); Ok(body) for a 200 answer.
@@ -438,15 +496,11 @@ impl Elasticsearch {
             let host = &self.hosts[(first + k) % n];
             self.stats.bulk_requests.fetch_add(1, Ordering::Relaxed);
             let mut req = self
-                .client
-                .post(format!("{host}/_bulk"))
+                .request(reqwest::Method::POST, host, &format!("_bulk{}", self.query))
                 .header("Content-Type", "application/x-ndjson")
                 .body(body.clone());
             if self.gzip {
                 req = req.header("Content-Encoding", "gzip");
-            }
-            if let Some(a) = &self.auth {
-                req = req.header("Authorization", a);
             }
             let sent_at = std::time::Instant::now();
             match req.send().await {
@@ -523,40 +577,6 @@ impl Elasticsearch {
         }
         !self.stopping.load(Ordering::Relaxed)
     }
-
-    fn write_embedded(&self, docs: &[Doc]) -> Result<(), String> {
-        std::fs::create_dir_all(&self.embedded_dir).map_err(|e| e.to_string())?;
-        let mut by_index: Vec<(&str, Vec<u8>)> = Vec::new();
-        for d in docs {
-            let i = match by_index.iter().position(|(n, _)| *n == d.index) {
-                Some(i) => i,
-                None => {
-                    by_index.push((&d.index, Vec::new()));
-                    by_index.len() - 1
-                }
-            };
-            by_index[i].1.extend_from_slice(&d.source);
-            by_index[i].1.push(b'\n');
-        }
-        for (index, bytes) in by_index {
-            // Index names are lowercase and have no `/` (Elasticsearch's own rules).
-            let name: String = index
-                .chars()
-                .map(|c| if c == '/' || c == '\\' { '_' } else { c })
-                .collect();
-            let path = self.embedded_dir.join(format!("{name}.ndjson"));
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&bytes))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        self.stats
-            .indexed
-            .fetch_add(docs.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
 }
 
 impl Output for Elasticsearch {
@@ -578,8 +598,10 @@ impl Output for Elasticsearch {
                             id: None,
                             routing: None,
                             pipeline: None,
+                            version: None,
+                            version_type: None,
                             source,
-                            doc_as_upsert: false,
+                            update: None,
                         });
                     }
                 }
@@ -587,6 +609,7 @@ impl Output for Elasticsearch {
             if self.hosts.is_empty() {
                 return self.write_embedded(&docs);
             }
+            self.install_template().await;
             let mut rejected: Vec<(usize, u16, Value)> = invalid
                 .into_iter()
                 .map(|(i, why)| {
@@ -699,5 +722,50 @@ mod tests {
             "http://es:9200/proxy"
         );
         assert_eq!(host_url("[::1]:9200", false, ""), "http://[::1]:9200");
+    }
+
+    /// The load-time verdict on one elasticsearch output's settings.
+    fn check(settings: &str) -> Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.conf");
+        std::fs::write(
+            &path,
+            format!("input {{ generator {{ count => 1 }} }}\noutput {{ elasticsearch {{ hosts => [\"es:9200\"] {settings} }} }}\n"),
+        )
+        .unwrap();
+        crate::pipeline::check(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_that_would_write_elsewhere_are_refused_at_load() {
+        assert!(check("").is_ok());
+        assert!(check(r#"index => "app-%{+YYYY.MM.dd}" ilm_enabled => "auto""#).is_ok());
+        assert!(check(r#"ilm_enabled => false ilm_rollover_alias => "app""#).is_ok());
+        for (bad, why) in [
+            ("ilm_enabled => true", "ILM rollover"),
+            (r#"ilm_rollover_alias => "app""#, "ILM rollover"),
+            (r#"ilm_policy => "hot-warm""#, "ILM rollover"),
+            (
+                r#"action => "update" document_id => "x" script => "s" script_type => "file""#,
+                "no file scripts",
+            ),
+            (
+                r#"template => "/nonexistent/t.json""#,
+                "cannot read template",
+            ),
+            (r#"template_api => "v9""#, "template_api must be"),
+            (r#"retry_on_conflict => "many""#, "whole number"),
+        ] {
+            let err = check(bad).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        // A template that is not JSON stops the pipeline at load, not at the first write.
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t.json");
+        std::fs::write(&t, "{not json").unwrap();
+        let err = check(&format!("template => \"{}\"", t.display())).unwrap_err();
+        assert!(err.contains("not JSON"), "{err}");
+        // manage_template => false: the file is not even read.
+        assert!(check(r#"manage_template => false template => "/nonexistent/t.json""#).is_ok());
     }
 }
