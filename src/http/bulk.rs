@@ -66,7 +66,8 @@ fn body_bytes(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, EsR
     Ok(Bytes::from(out))
 }
 
-struct Item {
+/// One action of a bulk request, as its response item will report it.
+pub struct Item {
     action: String,
     index: String,
     id: String,
@@ -79,8 +80,8 @@ fn new_id() -> String {
 }
 
 /// Parses a bulk body into items and the records to append per topic; `topic_of` maps
-/// an index name to its topic.
-fn parse_bulk(
+/// an index name to its topic. Public for the fuzz target (it reads request bodies).
+pub fn parse_bulk(
     body: &[u8],
     default_index: Option<&str>,
     peer: &str,
