@@ -64,31 +64,43 @@ pub struct Doc {
 impl Doc {
     /// Appends this document's lines to a bulk body.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut meta = serde_json::Map::new();
-        meta.insert("_index".into(), Value::String(self.index.clone()));
+        // The action line, written directly (no map built per document), keys in the
+        // order serde_json's sorted maps would give.
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(self.action.name().as_bytes());
+        out.extend_from_slice(b"\":{");
         if let Some(id) = &self.id {
-            meta.insert("_id".into(), Value::String(id.clone()));
+            out.extend_from_slice(b"\"_id\":");
+            write_str(id, out);
+            out.push(b',');
         }
-        if let Some(r) = &self.routing {
-            meta.insert("routing".into(), Value::String(r.clone()));
-        }
+        out.extend_from_slice(b"\"_index\":");
+        write_str(&self.index, out);
         if let Some(p) = &self.pipeline {
-            meta.insert("pipeline".into(), Value::String(p.clone()));
-        }
-        if let Some(v) = &self.version {
-            let number = v.parse::<i64>().map(Value::from);
-            meta.insert("version".into(), number.unwrap_or(Value::String(v.clone())));
-        }
-        if let Some(t) = &self.version_type {
-            meta.insert("version_type".into(), Value::String(t.clone()));
+            out.extend_from_slice(b",\"pipeline\":");
+            write_str(p, out);
         }
         if let (Action::Update, Some(u)) = (self.action, &self.update) {
-            meta.insert("retry_on_conflict".into(), u.retry_on_conflict.into());
+            out.extend_from_slice(
+                format!(",\"retry_on_conflict\":{}", u.retry_on_conflict).as_bytes(),
+            );
         }
-        let line = serde_json::json!({ self.action.name(): meta });
-        // Serialising a JSON value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &line);
-        out.push(b'\n');
+        if let Some(r) = &self.routing {
+            out.extend_from_slice(b",\"routing\":");
+            write_str(r, out);
+        }
+        if let Some(v) = &self.version {
+            out.extend_from_slice(b",\"version\":");
+            match v.parse::<i64>() {
+                Ok(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Err(_) => write_str(v, out),
+            }
+        }
+        if let Some(t) = &self.version_type {
+            out.extend_from_slice(b",\"version_type\":");
+            write_str(t, out);
+        }
+        out.extend_from_slice(b"}}\n");
         match self.action {
             Action::Delete => {}
             Action::Update => {
@@ -108,6 +120,12 @@ impl Doc {
             }
         }
     }
+}
+
+/// `s` as a JSON string.
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Cuts documents into bulk bodies of at most `max_bytes` (a single larger document
@@ -228,6 +246,37 @@ mod tests {
                 "\n",
             )
         );
+    }
+
+    #[test]
+    fn action_lines_carry_every_metadata_field() {
+        let mut d = doc(Action::Update, Some("id \"1\""));
+        d.routing = Some("r".into());
+        d.pipeline = Some("p".into());
+        d.version = Some("7".into());
+        d.version_type = Some("external".into());
+        d.update = Some(Box::new(super::super::update::UpdateBody {
+            doc_as_upsert: true,
+            upsert: None,
+            script: None,
+            retry_on_conflict: 3,
+        }));
+        let mut out = Vec::new();
+        d.encode(&mut out);
+        let line = out.split(|b| *b == b'\n').next().unwrap();
+        let meta: Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(
+            meta,
+            serde_json::json!({"update": {"_id": "id \"1\"", "_index": "logs-2026.11.22",
+                "pipeline": "p", "retry_on_conflict": 3, "routing": "r", "version": 7,
+                "version_type": "external"}})
+        );
+        d.version = Some("v1".into());
+        out.clear();
+        d.encode(&mut out);
+        let meta: Value =
+            serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(meta["update"]["version"], "v1");
     }
 
     #[test]
