@@ -1,7 +1,8 @@
 //! The embedded default: with no `hosts`, each index is appended as NDJSON to
 //! `<data_dir>/indices/<index>.ndjson` (one document per line, `@metadata` left out),
 //! so the appliance runs its example pipeline end to end without Elasticsearch.
-//! Every document counts as indexed once its file write returns.
+//! Every document counts as indexed once its file write returns. The files are
+//! append-only: every action, update and delete included, appends the event.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;

@@ -283,7 +283,8 @@ impl Elasticsearch {
         match (ilm.as_deref(), ilm_named) {
             (Some("true"), _) | (None | Some("auto"), Some(_)) => {
                 return Err(s.error(
-                    "ILM rollover aliases are not supported by this output: use                      data_stream => true, or dated indices with ilm_enabled => false"
+                    "ILM rollover aliases are not supported by this output: use \
+                     data_stream => true, or dated indices with ilm_enabled => false"
                         .into(),
                 ))
             }
