@@ -176,7 +176,7 @@ fn worker(
     let (to_delivery, filtered) = std::sync::mpsc::sync_channel::<Filtered>(0);
     // Delivered events come back to be freed on the thread that allocated them:
     // freeing thousands of small allocations per batch from another thread cost
-    // mimalloc 12% of the pipeline benchmark's CPU.
+    // mimalloc 12-24% of the pipeline benchmark's CPU.
     let (to_free, delivered) = std::sync::mpsc::channel::<Vec<Event>>();
     let name = std::thread::current().name().map(|n| format!("{n}-out"));
     std::thread::scope(|scope| {
