@@ -26,7 +26,7 @@ pub struct Context {
     /// The pipeline being built (set by `pipeline::build`).
     pub pipeline: String,
     /// Set when the pipeline stops: outputs retrying inside a write give up.
-    pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    pub stopping: super::stop::StopFlag,
 }
 
 impl Context {

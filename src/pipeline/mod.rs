@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod service;
 pub mod settings;
 pub mod sprintf;
+pub mod stop;
 pub mod time;
 pub mod vars;
 
@@ -80,7 +81,7 @@ pub fn build(name: &str, path: &Path, ctx: &context::Context) -> Result<runner::
     let configs = parse_files(path, &ctx.vars)?;
     // This pipeline's own view of the context: its name (dead-letter topic) and its
     // stop flag (outputs retrying inside a write give up when it is set).
-    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop::StopFlag::default();
     let ctx = &context::Context {
         pipeline: name.to_string(),
         stopping: stopping.clone(),

@@ -17,7 +17,7 @@
 //! output abandons its batch, which is then replayed on the next start); the final
 //! commit runs.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use super::inputs::{Batch, BatchSender, Input};
 use super::outputs::Outputs;
 use super::progress::{commit_all, ProgressSet};
 use super::runtime::{self, Node};
+use super::stop::StopFlag;
 
 /// What a pipeline is made of once built.
 pub struct Built {
@@ -36,7 +37,7 @@ pub struct Built {
     pub filters: Vec<Node>,
     pub outputs: Outputs,
     /// Set at shutdown; outputs built for this pipeline watch it too.
-    pub stopping: Arc<AtomicBool>,
+    pub stopping: StopFlag,
 }
 
 /// The parts of a running pipeline that metrics read.
@@ -60,7 +61,7 @@ pub struct Running {
     inputs: Vec<tokio::task::JoinHandle<()>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     committer: tokio::task::JoinHandle<()>,
-    abandon: Arc<AtomicBool>,
+    abandon: StopFlag,
 }
 
 /// Starts a built pipeline on the current runtime.
@@ -146,7 +147,7 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         // Outputs that are down would keep workers retrying forever.
-        self.abandon.store(true, Ordering::Relaxed);
+        self.abandon.set();
         for i in self.inputs {
             let _ = i.await;
         }
@@ -170,7 +171,7 @@ impl Running {
 fn worker(
     shared: Arc<Shared>,
     rx: Arc<std::sync::Mutex<mpsc::Receiver<(usize, Batch)>>>,
-    abandon: Arc<AtomicBool>,
+    abandon: StopFlag,
     handle: tokio::runtime::Handle,
 ) {
     let (to_delivery, filtered) = std::sync::mpsc::sync_channel::<Filtered>(0);
@@ -243,7 +244,7 @@ fn deliver_each(
     shared: &Shared,
     filtered: std::sync::mpsc::Receiver<Filtered>,
     to_free: std::sync::mpsc::Sender<Vec<Event>>,
-    abandon: &AtomicBool,
+    abandon: &StopFlag,
     handle: &tokio::runtime::Handle,
 ) {
     for Filtered { events, ack } in filtered {
@@ -266,7 +267,7 @@ fn deliver_each(
 fn deliver(
     shared: &Shared,
     events: &[Event],
-    abandon: &AtomicBool,
+    abandon: &StopFlag,
     handle: &tokio::runtime::Handle,
 ) -> bool {
     let routed = shared.outputs.route(events);
@@ -281,16 +282,12 @@ fn deliver(
                     instance.count_out(selected.len());
                     break;
                 }
-                Err(_) if abandon.load(Ordering::Relaxed) => return false,
+                Err(_) if abandon.is_set() => return false,
                 Err(e) => {
                     instance.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(pipeline = %shared.name, output = %instance.id, error = %e, retry_in_ms = backoff.as_millis() as u64, "output failed; retrying");
-                    let deadline = std::time::Instant::now() + backoff;
-                    while std::time::Instant::now() < deadline {
-                        if abandon.load(Ordering::Relaxed) {
-                            return false;
-                        }
-                        std::thread::sleep(Duration::from_millis(50));
+                    if !handle.block_on(abandon.pause(backoff)) {
+                        return false;
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }

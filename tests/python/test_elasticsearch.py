@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 import urllib.request
 
 import pytest
@@ -93,7 +94,7 @@ def test_shippers_to_dated_indices_parsed_and_counted_exactly(es, workdir):
         server.stop()
 
 
-def standalone_pipeline(workdir, es_url, extra=""):
+def standalone_pipeline(workdir, es_url, extra="", retry=(0.2, 1)):
     pipelines = os.path.join(workdir, "pipelines")
     write(os.path.join(pipelines, "app.conf"), f"""
 input {{ kafka {{ topics => ["app"] group_id => "app-es" auto_offset_reset => "earliest" codec => json }} }}
@@ -101,8 +102,8 @@ output {{
   elasticsearch {{
     hosts => ["{es_url}"]
     index => "app-%{{+YYYY.MM.dd}}"
-    retry_initial_interval => 0.2
-    retry_max_interval => 1
+    retry_initial_interval => {retry[0]}
+    retry_max_interval => {retry[1]}
     {extra}
   }}
 }}
@@ -127,6 +128,28 @@ def test_elasticsearch_down_for_a_while_then_back(es, workdir):
         assert sorted(d["n"] for d in docs.values()) == list(range(500)), "every event, none twice"
         wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["consumer"]["partitions"][0]["committed"] == 500,
                  "the commit after the backlog")
+    finally:
+        server.stop()
+
+
+def test_stopping_while_elasticsearch_is_down_abandons_the_batch_and_replays_it(es, workdir):
+    data = os.path.join(workdir, "data")
+    port = free_port()
+    # A long back-off: the stop must cut it short, not wait it out.
+    pipelines = standalone_pipeline(workdir, es.url, retry=(600, 600))
+    server = Server(kafka_port=port, data_dir=data, pipelines=pipelines)
+    es.refuse()
+    produce(server, "app", [json.dumps({"n": i, "@timestamp": "2026-11-22T00:00:00.000Z"}) for i in range(50)])
+    wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["outputs"][0]["elasticsearch"]["bulk_failures"] > 0,
+             "a failed bulk request")
+    started = time.monotonic()
+    server.stop(cleanup=False)  # asserts a clean exit
+    assert time.monotonic() - started < 10, "the 600 s back-off was cut short"
+    # Nothing was acknowledged, so the next start delivers all of it.
+    es.resume()
+    server = Server(kafka_port=port, data_dir=data, pipelines=pipelines)
+    try:
+        wait_for(lambda: es.store.count("app-2026.11.22") == 50, "the replay after the restart")
     finally:
         server.stop()
 

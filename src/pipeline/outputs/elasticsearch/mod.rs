@@ -123,7 +123,7 @@ pub struct Elasticsearch {
     dlq_topic: String,
     id: String,
     local: Option<Arc<dyn TopicAccess>>,
-    stopping: Arc<AtomicBool>,
+    stopping: crate::pipeline::stop::StopFlag,
     embedded_dir: PathBuf,
     stats: Stats,
 }
@@ -566,18 +566,6 @@ impl Elasticsearch {
             .await
             .map_err(|e| format!("dead-letter topic {}: {e}", self.dlq_topic))
     }
-
-    /// Sleeps `d`, waking early (false) when the pipeline stops.
-    async fn pause(&self, d: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + d;
-        while tokio::time::Instant::now() < deadline {
-            if self.stopping.load(Ordering::Relaxed) {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50).min(d)).await;
-        }
-        !self.stopping.load(Ordering::Relaxed)
-    }
 }
 
 impl Output for Elasticsearch {
@@ -681,7 +669,7 @@ impl Output for Elasticsearch {
                     .retried
                     .fetch_add(retry.len() as u64, Ordering::Relaxed);
                 tracing::warn!(output = %self.id, documents = retry.len(), error = %last_error, retry_in_ms = backoff.as_millis() as u64, "elasticsearch: retrying");
-                if !self.pause(backoff).await {
+                if !self.stopping.pause(backoff).await {
                     return Err(format!("stopped while retrying: {last_error}"));
                 }
                 backoff = (backoff * 2).min(self.retry_max);
