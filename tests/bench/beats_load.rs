@@ -35,12 +35,7 @@ fn window_bytes() -> Vec<u8> {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let connections = args.first().copied().unwrap_or(4);
-    let windows = args.get(1).copied().unwrap_or(100);
+    let (connections, windows) = common::two_args((4, 100));
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bench.toml");
     std::fs::write(&cfg, "beats_topic = \"bench\"\n").unwrap();

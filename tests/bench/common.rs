@@ -64,6 +64,19 @@ pub fn serve(data_dir: &Path, extra: &[&str]) -> Served {
     }
 }
 
+/// The benchmark's two numeric arguments (`cargo bench --bench NAME -- A B`), each
+/// its default when absent; other arguments (cargo's own `--bench`) are skipped.
+pub fn two_args(defaults: (usize, usize)) -> (usize, usize) {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    (
+        args.first().copied().unwrap_or(defaults.0),
+        args.get(1).copied().unwrap_or(defaults.1),
+    )
+}
+
 /// GET a JSON document from the HTTP listener.
 pub fn get_json(http: &str, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};

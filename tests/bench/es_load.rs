@@ -89,12 +89,7 @@ fn discard_server(received: Arc<AtomicU64>) -> String {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let connections = args.first().copied().unwrap_or(4);
-    let windows = args.get(1).copied().unwrap_or(25);
+    let (connections, windows) = common::two_args((4, 25));
     let received = Arc::new(AtomicU64::new(0));
     let es = discard_server(received.clone());
     let dir = tempfile::tempdir().unwrap();

@@ -183,12 +183,7 @@ fn dd_mb_per_s(dir: &std::path::Path, bytes: usize) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let small = args.first().copied().unwrap_or(5_000_000);
-    let large = args.get(1).copied().unwrap_or(1_000_000);
+    let (small, large) = common::two_args((5_000_000, 1_000_000));
     let dir = tempfile::tempdir().expect("tempdir");
     let served = common::serve(&dir.path().join("data"), &["--beats-listen", ""]);
     let (kafka, mut child) = (served.kafka, served.child);

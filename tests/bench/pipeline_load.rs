@@ -48,12 +48,7 @@ fn access_line(i: usize) -> String {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let events = args.first().copied().unwrap_or(2_000_000);
-    let workers = args.get(1).copied().unwrap_or(0);
+    let (events, workers) = common::two_args((2_000_000, 0));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
