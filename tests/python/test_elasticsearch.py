@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT, Server, free_port, kcat_read
 from es_standin import StandIn
-from test_pipelines import get_json, produce, wait_for, write
+from test_pipelines import first_partition_committed, first_pipeline, metrics_text, produce, wait_for, write
 
 NODE_DIR = os.path.join(ROOT, "tests", "node")
 PIPELINES = os.path.join(ROOT, "pipelines")
@@ -84,7 +84,7 @@ def test_shippers_to_dated_indices_parsed_and_counted_exactly(es, workdir):
             names = sorted(row["index"] for row in json.loads(r.read()))
         assert names == ["nginx_access-2026.11.22", "nginx_error-2026.11.21"]
         def es_stats():
-            return [o["elasticsearch"] for o in get_json(server, "/pipelines")["pipelines"][0]["outputs"]]
+            return [o["elasticsearch"] for o in first_pipeline(server)["outputs"]]
         # The counters move once the responses are read, just after the stand-in stored.
         stats = wait_for(lambda: (lambda st: sum(s["indexed"] for s in st) == 1200 and st)(es_stats()), "the counters")
         assert sum(s["dead_lettered"] for s in stats) == 0
@@ -118,15 +118,15 @@ def test_elasticsearch_down_for_a_while_then_back(es, workdir):
         produce(server, "app", [json.dumps({"n": i, "@timestamp": "2026-11-22T00:00:00.000Z"}) for i in range(500)])
         # The pipeline holds still: nothing committed, the lag shows, writes fail.
         view = wait_for(lambda: (lambda v: v["outputs"][0]["elasticsearch"]["bulk_failures"] > 0 and v)(
-            get_json(server, "/pipelines")["pipelines"][0]), "failed bulk requests while Elasticsearch is down")
+            first_pipeline(server)), "failed bulk requests while Elasticsearch is down")
         assert view["consumer"]["partitions"][0]["committed"] is None
-        metrics = urllib.request.urlopen(f"http://{server.http}/metrics", timeout=30).read().decode()
+        metrics = metrics_text(server)
         assert 'logbridge_pipeline_consumer_lag{pipeline="app",topic="app",partition="0"} 500' in metrics
         es.resume()
         wait_for(lambda: es.store.count("app-2026.11.22") == 500, "the backlog to drain")
         docs = es.store.docs("app-2026.11.22")
         assert sorted(d["n"] for d in docs.values()) == list(range(500)), "every event, none twice"
-        wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["consumer"]["partitions"][0]["committed"] == 500,
+        wait_for(lambda: first_partition_committed(server) == 500,
                  "the commit after the backlog")
     finally:
         server.stop()
@@ -140,7 +140,7 @@ def test_stopping_while_elasticsearch_is_down_abandons_the_batch_and_replays_it(
     server = Server(kafka_port=port, data_dir=data, pipelines=pipelines)
     es.refuse()
     produce(server, "app", [json.dumps({"n": i, "@timestamp": "2026-11-22T00:00:00.000Z"}) for i in range(50)])
-    wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["outputs"][0]["elasticsearch"]["bulk_failures"] > 0,
+    wait_for(lambda: first_pipeline(server)["outputs"][0]["elasticsearch"]["bulk_failures"] > 0,
              "a failed bulk request")
     started = time.monotonic()
     server.stop(cleanup=False)  # asserts a clean exit
@@ -169,12 +169,12 @@ def test_429_is_retried_and_rejections_go_to_the_dead_letter_topic(es, workdir):
         assert sorted(l["event"]["n"] for l in letters) == list(range(0, 300, 10))
         assert all(l["status"] == 400 and l["error"]["type"] == "mapper_parsing_exception" for l in letters)
         assert all(l["action"] == "index" and l["index"] == "app-2026.11.22" for l in letters)
-        output_id = get_json(server, "/pipelines")["pipelines"][0]["outputs"][0]["id"]
+        output_id = first_pipeline(server)["outputs"][0]["id"]
         assert all(l["output"] == output_id and l["pipeline"] == "app" for l in letters)
         assert all(l.split("\t", 1)[0] == json.loads(l.split("\t", 1)[1])["document_id"] for l in dlq)
-        wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["consumer"]["partitions"][0]["committed"] == 300,
+        wait_for(lambda: first_partition_committed(server) == 300,
                  "the pipeline went on (committed everything)")
-        stats = get_json(server, "/pipelines")["pipelines"][0]["outputs"][0]["elasticsearch"]
+        stats = first_pipeline(server)["outputs"][0]["elasticsearch"]
         assert stats["indexed"] == 270 and stats["dead_lettered"] == 30, "counted before the commit above"
         assert stats["bulk_failures"] >= 3, "the three 429 answers"
     finally:
@@ -261,7 +261,7 @@ output {{
         assert body["script"]["lang"] == "painless"
         assert body["script"]["params"]["event"]["points"] == 5 and body["scripted_upsert"] is True
         assert body["upsert"] == {}
-        wait_for(lambda: get_json(server, "/pipelines")["pipelines"][0]["consumer"]["partitions"][0]["committed"] == 35,
+        wait_for(lambda: first_partition_committed(server) == 35,
                  "everything committed")
     finally:
         server.stop()

@@ -54,6 +54,22 @@ def get_json(server, path):
         return json.loads(r.read())
 
 
+def first_pipeline(server):
+    """The first pipeline's entry in `GET /pipelines`."""
+    return get_json(server, "/pipelines")["pipelines"][0]
+
+
+def first_partition_committed(server):
+    """The offset the first pipeline committed on its first partition (None: none yet)."""
+    return first_pipeline(server)["consumer"]["partitions"][0]["committed"]
+
+
+def metrics_text(server):
+    """`GET /metrics`, the Prometheus text."""
+    with urllib.request.urlopen(f"http://{server.http}/metrics", timeout=30) as r:
+        return r.read().decode()
+
+
 def committed(server, group):
     """(topic, partition, offset) committed by a group; empty while it has none."""
     try:
@@ -116,7 +132,7 @@ output {{
         drop = [f for f in p["filters"] if f["name"] == "drop"][0]
         assert (drop["events_in"], drop["events_out"]) == (500, 0)
         assert committed(server, "pipe") == [("app", 0, 2000)]
-        metrics = urllib.request.urlopen(f"http://{server.http}/metrics", timeout=30).read().decode()
+        metrics = metrics_text(server)
         assert 'logbridge_pipeline_events_in_total{pipeline="app"} 2000' in metrics
         assert 'logbridge_pipeline_consumer_lag{pipeline="app",topic="app",partition="0"} 0' in metrics
     finally:
