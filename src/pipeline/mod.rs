@@ -194,10 +194,3 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 pub fn check(path: &Path) -> Result<(), LoadError> {
     build("check", path, &context::Context::default()).map(|_| ())
 }
-
-/// Completes once a stop signal turns true (or its sender is gone). Unlike
-/// `wait_for`, it holds no borrow of the channel, so it fits in `select!` arms of
-/// spawned tasks.
-pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}

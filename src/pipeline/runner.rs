@@ -21,14 +21,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::event::Event;
 use super::inputs::{Batch, BatchSender, Input};
 use super::outputs::Outputs;
 use super::progress::{commit_all, ProgressSet};
 use super::runtime::{self, Node};
-use super::stop::StopFlag;
+use super::stop::{SetOnDrop, StopFlag};
 
 /// What a pipeline is made of once built.
 pub struct Built {
@@ -57,11 +57,11 @@ pub struct Shared {
 
 pub struct Running {
     pub shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
+    /// Ends the inputs, the committer and output retries; set by `stop`, or on drop.
+    stop: SetOnDrop,
     inputs: Vec<tokio::task::JoinHandle<()>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     committer: tokio::task::JoinHandle<()>,
-    abandon: StopFlag,
 }
 
 /// Starts a built pipeline on the current runtime.
@@ -83,7 +83,7 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
         events_out: AtomicU64::new(0),
         workers,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = built.stopping.clone();
     let (tx, rx) = mpsc::channel::<(usize, Batch)>(workers * 4);
     let inputs = built
         .inputs
@@ -97,19 +97,18 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
                     tx: tx.clone(),
                     input: index,
                 },
-                stop_rx.clone(),
+                stop.clone(),
                 shared.progress.clone(),
             ))
         })
         .collect();
     drop(tx);
     let rx = Arc::new(std::sync::Mutex::new(rx));
-    let abandon = built.stopping.clone();
     let handle = tokio::runtime::Handle::current();
     let worker_threads = (0..workers)
         .map(|i| {
             let (shared, rx, abandon, handle) =
-                (shared.clone(), rx.clone(), abandon.clone(), handle.clone());
+                (shared.clone(), rx.clone(), stop.clone(), handle.clone());
             std::thread::Builder::new()
                 .name(format!("pipeline-{}-{i}", built.name))
                 .spawn(move || {
@@ -121,33 +120,29 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
         .collect();
     let committer = {
         let progress = shared.progress.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = crate::pipeline::stopped(&mut stop) => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => commit_all(&progress).await,
-                }
+            while stop.pause(Duration::from_secs(1)).await {
+                commit_all(&progress).await;
             }
         })
     };
     tracing::info!(pipeline = %built.name, workers, batch_size, "pipeline started");
     Running {
         shared,
-        stop: stop_tx,
+        stop: SetOnDrop(stop),
         inputs,
         workers: worker_threads,
         committer,
-        abandon,
     }
 }
 
 impl Running {
     /// Stops the inputs, drains the queue, and commits what was delivered.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        // Outputs that are down would keep workers retrying forever.
-        self.abandon.set();
+        // Inputs stop fetching; outputs that are down stop being retried (they would
+        // keep workers retrying forever).
+        self.stop.0.set();
         for i in self.inputs {
             let _ = i.await;
         }

@@ -1,7 +1,8 @@
-//! A pipeline's stop flag: set once, at shutdown. Retry loops (the runner's output
-//! retries, the elasticsearch output's back-off) wait on it rather than polling, so a
-//! stopping pipeline abandons a stuck batch at once; the batch, unacknowledged, is
-//! replayed on the next start.
+//! A pipeline's stop flag: set once, at shutdown (or when the running pipeline is
+//! dropped). Inputs end their fetch loops on it, the committer its ticks, and retry
+//! loops (the runner's output retries, the elasticsearch output's back-off) their
+//! pauses — all at once, none polling; a batch abandoned that way is unacknowledged
+//! and replayed on the next start.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,19 +28,34 @@ impl StopFlag {
         self.0.set.load(Ordering::SeqCst)
     }
 
-    /// Sleeps `d`; false (at once) when the flag is set before or during the sleep.
-    pub async fn pause(&self, d: Duration) -> bool {
+    /// Completes once the flag is set (at once if it already is).
+    pub async fn stopped(&self) {
         let notified = self.0.notify.notified();
         tokio::pin!(notified);
         // Registered before the flag is read, so a `set` in between still wakes us.
         notified.as_mut().enable();
         if self.is_set() {
-            return false;
+            return;
         }
+        notified.await;
+    }
+
+    /// Sleeps `d`; false (at once) when the flag is set before or during the sleep.
+    pub async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => !self.is_set(),
-            _ = notified => false,
+            _ = self.stopped() => false,
         }
+    }
+}
+
+/// Sets the flag when dropped: a running pipeline dropped without `stop` still ends
+/// its inputs.
+pub struct SetOnDrop(pub StopFlag);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
     }
 }
 

@@ -3,8 +3,8 @@
 //! `[event][sequence]` (`sequence` with `ecs_compatibility => disabled`) and the host
 //! name in `[host][name]` (`host`). For tests and benchmarks; nothing to acknowledge.
 
+use crate::pipeline::stop::StopFlag;
 use serde_json::Value;
-use tokio::sync::watch;
 
 use super::{Batch, BatchSender, Common, Events};
 use crate::pipeline::ast::Plugin;
@@ -55,7 +55,7 @@ impl Generator {
         })
     }
 
-    pub async fn run(self, batch_size: usize, out: BatchSender, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, batch_size: usize, out: BatchSender, stop: StopFlag) {
         let host = hostname();
         let mut sequence: u64 = 0;
         let total = if self.count == 0 {
@@ -63,7 +63,7 @@ impl Generator {
         } else {
             self.count * self.lines.len() as u64
         };
-        while sequence < total && !*stop.borrow() {
+        while sequence < total && !stop.is_set() {
             let now = now_ms();
             let n = (total - sequence).min(batch_size.max(1) as u64);
             let mut events = Vec::with_capacity(n as usize);
@@ -85,7 +85,7 @@ impl Generator {
                 sequence += 1;
             }
             tokio::select! {
-                _ = crate::pipeline::stopped(&mut stop) => return,
+                _ = stop.stopped() => return,
                 sent = out.send(Batch { events: Events::Ready(events), ack: None }) => if sent.is_err() { return },
             }
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::{Ack, Batch, BatchSender, Common, Events, RecordDecoder};
 use crate::client::access::{FetchOutcome, Fetched, TopicAccess};
@@ -27,6 +27,7 @@ use crate::pipeline::context::Context;
 use crate::pipeline::event::{Event, Origin};
 use crate::pipeline::progress::{PartitionProgress, ProgressSet};
 use crate::pipeline::settings::{PluginError, Settings};
+use crate::pipeline::stop::StopFlag;
 use crate::storage::segment::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -188,7 +189,7 @@ impl KafkaInput {
         pipeline: String,
         batch_size: usize,
         out: BatchSender,
-        mut stop: watch::Receiver<bool>,
+        stop: StopFlag,
         progress: ProgressSet,
     ) {
         let me = Arc::new(self);
@@ -230,9 +231,8 @@ impl KafkaInput {
             } else {
                 Duration::from_secs(3)
             };
-            tokio::select! {
-                _ = crate::pipeline::stopped(&mut stop) => break,
-                _ = tokio::time::sleep(pause) => {}
+            if !stop.pause(pause).await {
+                break;
             }
         }
         while tasks.join_next().await.is_some() {}
@@ -293,7 +293,7 @@ impl KafkaInput {
         partition: i32,
         batch_size: usize,
         out: BatchSender,
-        mut stop: watch::Receiver<bool>,
+        stop: StopFlag,
         set: ProgressSet,
         permits: Arc<Semaphore>,
     ) {
@@ -303,9 +303,8 @@ impl KafkaInput {
                 Ok(o) => break o,
                 Err(e) => log_error(&e),
             }
-            tokio::select! {
-                _ = crate::pipeline::stopped(&mut stop) => return,
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            if !stop.pause(Duration::from_secs(5)).await {
+                return;
             }
         };
         let progress = Arc::new(PartitionProgress::new(
@@ -318,13 +317,13 @@ impl KafkaInput {
         ));
         set.lock().push(progress.clone());
         let topic_name: Arc<str> = Arc::from(topic.as_str());
-        while !*stop.borrow() {
+        while !stop.is_set() {
             let fetched = {
                 let Ok(_permit) = permits.acquire().await else {
                     return;
                 };
                 tokio::select! {
-                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    _ = stop.stopped() => return,
                     r = self.access.fetch(&topic, partition, offset, self.max_bytes, 500) => r,
                 }
             };
@@ -346,9 +345,8 @@ impl KafkaInput {
                 }
                 Err(e) => {
                     log_error(&e.to_string());
-                    tokio::select! {
-                        _ = crate::pipeline::stopped(&mut stop) => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    if !stop.pause(Duration::from_secs(1)).await {
+                        return;
                     }
                     continue;
                 }
@@ -372,7 +370,7 @@ impl KafkaInput {
                 };
                 // A full channel is back-pressure: fetching waits for the workers.
                 tokio::select! {
-                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    _ = stop.stopped() => return,
                     sent = out.send(batch) => if sent.is_err() { return },
                 }
                 offset = next_offset;

@@ -15,7 +15,9 @@ mod stdin;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+
+use super::stop::StopFlag;
 
 use super::ast::Plugin;
 use super::codec::Decoder;
@@ -174,13 +176,13 @@ impl Input {
         }
     }
 
-    /// Runs until `stop` turns true (or the input ends), sending batches to `out`.
+    /// Runs until `stop` is set (or the input ends), sending batches to `out`.
     pub async fn run(
         self,
         pipeline: String,
         batch_size: usize,
         out: BatchSender,
-        stop: watch::Receiver<bool>,
+        stop: StopFlag,
         progress: super::progress::ProgressSet,
     ) {
         match self {

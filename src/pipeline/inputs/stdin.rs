@@ -2,8 +2,8 @@
 //! codec, `line`/`plain` by default), batched as lines arrive; ends at end of input.
 //! Nothing to acknowledge: a line read is a line taken.
 
+use crate::pipeline::stop::StopFlag;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::watch;
 
 use super::{Batch, BatchSender, Common, Events};
 use crate::pipeline::ast::Plugin;
@@ -24,7 +24,7 @@ impl Stdin {
         })
     }
 
-    pub async fn run(self, batch_size: usize, out: BatchSender, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, batch_size: usize, out: BatchSender, stop: StopFlag) {
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut events = Vec::new();
         loop {
@@ -33,7 +33,7 @@ impl Stdin {
             // cancellation safe.)
             let next = if events.is_empty() {
                 tokio::select! {
-                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    _ = stop.stopped() => return,
                     l = lines.next_line() => Some(l),
                 }
             } else {
@@ -64,7 +64,7 @@ impl Stdin {
                     ack: None,
                 };
                 tokio::select! {
-                    _ = crate::pipeline::stopped(&mut stop) => return,
+                    _ = stop.stopped() => return,
                     sent = out.send(batch) => if sent.is_err() { return },
                 }
             }
