@@ -351,12 +351,15 @@ impl KafkaInput {
                     continue;
                 }
             };
-            for chunk in records.chunks(batch_size.max(1)) {
+            // Moved into batches, not copied: the fetched vector is not needed after.
+            let mut records = records.into_iter().peekable();
+            while records.peek().is_some() {
+                let chunk: Vec<Fetched> = records.by_ref().take(batch_size.max(1)).collect();
                 let next_offset = chunk.last().map_or(offset, |r| r.offset + 1);
                 let seq = progress.next_batch(next_offset);
                 let batch = Batch {
                     events: Events::Records {
-                        records: chunk.to_vec(),
+                        records: chunk,
                         decoder: self.clone(),
                         topic: topic_name.clone(),
                         partition,
