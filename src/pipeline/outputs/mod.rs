@@ -72,7 +72,7 @@ fn build_one(plugin: &Plugin, ctx: &Context) -> Result<OutputInstance, PluginErr
         "stdout" => Box::new(stdout::Stdout::build(plugin, &mut s)?),
         "file" => Box::new(file::FileOutput::build(plugin, &mut s, ctx)?),
         "kafka" => Box::new(kafka::KafkaOutput::build(plugin, &mut s, ctx)?),
-        "elasticsearch" => Box::new(elasticsearch::Elasticsearch::build(plugin, &mut s, ctx)?),
+        "elasticsearch" => Box::new(elasticsearch::Elasticsearch::build(&mut s, ctx, &id)?),
         "null" => {
             s.string("codec")?;
             Box::new(Null)

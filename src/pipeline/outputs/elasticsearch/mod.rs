@@ -49,7 +49,6 @@ use serde_json::{json, Value};
 
 use super::{Output, OutputFuture};
 use crate::client::access::TopicAccess;
-use crate::pipeline::ast::Plugin;
 use crate::pipeline::context::Context;
 use crate::pipeline::event::Event;
 use crate::pipeline::settings::{PluginError, Settings};
@@ -169,11 +168,7 @@ fn host_url(h: &str, tls: bool, path: &str) -> String {
 }
 
 impl Elasticsearch {
-    pub fn build(
-        plugin: &Plugin,
-        s: &mut Settings,
-        ctx: &Context,
-    ) -> Result<Elasticsearch, PluginError> {
+    pub fn build(s: &mut Settings, ctx: &Context, id: &str) -> Result<Elasticsearch, PluginError> {
         for a in ACCEPTED {
             s.accept(a);
         }
@@ -374,10 +369,8 @@ impl Elasticsearch {
             retry_max,
             dlq_codes,
             dlq_topic: format!("dlq.{}", ctx.pipeline),
-            // The same id /pipelines shows for this output.
-            id: s.string("id")?.unwrap_or_else(|| {
-                format!("elasticsearch@{}:{}", plugin.pos.line, plugin.pos.column)
-            }),
+            // The id /pipelines shows for this output (named in dead letters).
+            id: id.to_string(),
             local: ctx.local.clone(),
             stopping: ctx.stopping.clone(),
             embedded_dir: ctx.data_dir.join("indices"),
