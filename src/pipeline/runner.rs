@@ -43,7 +43,8 @@ pub struct Built {
 /// The parts of a running pipeline that metrics read.
 pub struct Shared {
     pub name: String,
-    pub input_ids: Vec<String>,
+    /// Each input's (plugin name, id).
+    pub inputs: Vec<(String, String)>,
     /// Events taken from each input.
     pub input_events: Vec<AtomicU64>,
     pub filters: Vec<Node>,
@@ -73,7 +74,11 @@ pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
     };
     let shared = Arc::new(Shared {
         name: built.name.clone(),
-        input_ids: built.inputs.iter().map(|i| i.id().to_string()).collect(),
+        inputs: built
+            .inputs
+            .iter()
+            .map(|i| (i.common().plugin.clone(), i.common().id.clone()))
+            .collect(),
         input_events: built.inputs.iter().map(|_| AtomicU64::new(0)).collect(),
         filters: built.filters,
         outputs: built.outputs,

@@ -139,9 +139,9 @@ impl PipelineSet {
             pipelines.push(json!({
                 "name": s.name,
                 "workers": s.workers,
-                "inputs": s.input_ids.iter().zip(&s.input_events).map(|(id, n)| json!({
+                "inputs": s.inputs.iter().zip(&s.input_events).map(|((name, id), n)| json!({
                     "id": id,
-                    "name": id.split('@').next().unwrap_or_default(),
+                    "name": name,
                     "events_out": n.load(Ordering::Relaxed),
                 })).collect::<Vec<_>>(),
                 "events": {

@@ -92,7 +92,7 @@ def test_kafka_input_to_file_and_kafka_outputs_with_commits(workdir):
     out = os.path.join(workdir, "out")
     write(os.path.join(workdir, "pipelines", "app.conf"), f"""
 input {{
-  kafka {{ topics => ["app"] group_id => "pipe" auto_offset_reset => "earliest"
+  kafka {{ id => "orders" topics => ["app"] group_id => "pipe" auto_offset_reset => "earliest"
           codec => json decorate_events => basic tags => ["from-kafka"] }}
 }}
 filter {{
@@ -127,7 +127,7 @@ output {{
         assert p["name"] == "app"
         assert p["events"] == {"in": 2000, "filtered": 1500, "out": 1500}
         assert p["consumer"]["lag"] == 0
-        assert [(i["name"], i["events_out"]) for i in p["inputs"]] == [("kafka", 2000)]
+        assert [(i["name"], i["id"], i["events_out"]) for i in p["inputs"]] == [("kafka", "orders", 2000)]
         assert [o["events_out"] for o in p["outputs"]] == [1500, 500]
         drop = [f for f in p["filters"] if f["name"] == "drop"][0]
         assert (drop["events_in"], drop["events_out"]) == (500, 0)

@@ -122,6 +122,8 @@ pub const AVAILABLE: &[&str] = &["beats", "generator", "http", "kafka", "stdin"]
 #[derive(Clone, Default)]
 pub struct Common {
     pub id: String,
+    /// The plugin's name as written (`kafka`, `beats`, …): a custom `id` hides it.
+    pub plugin: String,
     kind: Option<String>,
     tags: Vec<String>,
     add_field: Vec<(String, String)>,
@@ -135,6 +137,7 @@ impl Common {
             id: s.string("id")?.unwrap_or_else(|| {
                 format!("{}@{}:{}", plugin.name, plugin.pos.line, plugin.pos.column)
             }),
+            plugin: plugin.name.clone(),
             kind: s.string("type")?,
             tags: s.list("tags")?,
             add_field: s.hash("add_field")?,
@@ -168,11 +171,11 @@ pub enum Input {
 }
 
 impl Input {
-    pub fn id(&self) -> &str {
+    pub fn common(&self) -> &Common {
         match self {
-            Input::Kafka(k) => &k.common.id,
-            Input::Generator(g) => &g.common.id,
-            Input::Stdin(s) => &s.common.id,
+            Input::Kafka(k) => &k.common,
+            Input::Generator(g) => &g.common,
+            Input::Stdin(s) => &s.common,
         }
     }
 
