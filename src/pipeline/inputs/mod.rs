@@ -17,8 +17,6 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::stop::StopFlag;
-
 use super::ast::Plugin;
 use super::codec::Decoder;
 use super::context::Context;
@@ -26,6 +24,7 @@ use super::event::{parse_field_ref, Event};
 use super::progress::PartitionProgress;
 use super::settings::{PluginError, Settings};
 use super::sprintf::sprintf;
+use super::stop::StopFlag;
 
 pub use kafka::KafkaInput;
 
@@ -76,18 +75,6 @@ pub trait RecordDecoder: Send + Sync {
 }
 
 impl Events {
-    /// Events, or records (a record of a line codec may hold several events).
-    pub fn len(&self) -> usize {
-        match self {
-            Events::Ready(e) => e.len(),
-            Events::Records { records, .. } => records.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The events, decoding records now if need be.
     pub fn decode(self) -> Vec<Event> {
         match self {
