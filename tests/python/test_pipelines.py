@@ -177,7 +177,7 @@ def test_one_pipeline_per_file_and_per_folder_with_generator(workdir):
     out = os.path.join(workdir, "out")
     write(os.path.join(pipelines, "single.conf"), f"""
 input {{ generator {{ lines => ["one", "two"] count => 3 }} }}
-output {{ file {{ path => "{out}/single.ndjson" }} }}
+output {{ file {{ path => "{out}/single/single.ndjson" dir_mode => "0700" }} }}
 """)
     write(os.path.join(pipelines, "joined", "1-input.conf"), 'input { generator { message => "x" count => 4 } }\n')
     write(os.path.join(pipelines, "joined", "2-filter.conf"), 'filter { mutate { add_tag => ["joined"] } }\n')
@@ -185,7 +185,9 @@ output {{ file {{ path => "{out}/single.ndjson" }} }}
     write(os.path.join(pipelines, "notes.txt"), "not a pipeline")
     server = Server(pipelines=pipelines)
     try:
-        single = wait_for(lambda: len(file_lines(f"{out}/single.ndjson")) >= 6 and file_lines(f"{out}/single.ndjson"), "single")
+        single = wait_for(lambda: len(file_lines(f"{out}/single/single.ndjson")) >= 6
+                          and file_lines(f"{out}/single/single.ndjson"), "single")
+        assert os.stat(f"{out}/single").st_mode & 0o777 == 0o700, "dir_mode"
         assert sorted(json.loads(l)["message"] for l in single) == ["one"] * 3 + ["two"] * 3
         assert sorted(json.loads(l)["event"]["sequence"] for l in single) == [0, 0, 1, 1, 2, 2]
         joined = wait_for(lambda: len(file_lines(f"{out}/joined.ndjson")) >= 4 and file_lines(f"{out}/joined.ndjson"), "joined")

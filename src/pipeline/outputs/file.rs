@@ -33,6 +33,8 @@ pub struct FileOutput {
     overwrite: bool,
     create_if_deleted: bool,
     file_mode: u32,
+    /// `dir_mode` for the directories the output creates; unset: the system default.
+    dir_mode: Option<u32>,
     filename_failure: String,
     open: Mutex<HashMap<PathBuf, std::fs::File>>,
 }
@@ -61,7 +63,11 @@ impl FileOutput {
         s.string("codec")?;
         s.string("flush_interval")?;
         s.string("stale_cleanup_interval")?;
-        octal(s, "dir_mode", 0o750)?;
+        let dir_mode = if s.is_set("dir_mode") {
+            Some(octal(s, "dir_mode", 0)?)
+        } else {
+            None
+        };
         let overwrite = match s.string("write_behavior")?.as_deref() {
             None | Some("append") => false,
             Some("overwrite") => true,
@@ -87,6 +93,7 @@ impl FileOutput {
             overwrite,
             create_if_deleted: s.bool("create_if_deleted")?.unwrap_or(true),
             file_mode: octal(s, "file_mode", 0o640)?,
+            dir_mode,
             filename_failure: s
                 .string("filename_failure")?
                 .unwrap_or_else(|| "_filepath_failures".into()),
@@ -117,7 +124,12 @@ impl FileOutput {
         }
         if !open.contains_key(path) {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                if let Some(mode) = self.dir_mode {
+                    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+                }
+                builder.create(dir)?;
             }
             let f = std::fs::OpenOptions::new()
                 .create(true)
