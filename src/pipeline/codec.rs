@@ -133,8 +133,19 @@ fn check_codec_settings(
     let mut s = Settings::new(p, "codec");
     let format = s.string("format")?;
     s.string("charset")?;
-    for extra in allowed {
-        s.string(extra)?;
+    // Accepted only where they would change nothing: lines end at "\n" here, and
+    // rubydebug does not print `@metadata`.
+    if allowed.contains(&"delimiter") {
+        if let Some(d) = s.string("delimiter")?.filter(|d| d != "\n" && d != "\\n") {
+            return Err(s.error(format!(
+                "codec \"{name}\": only the delimiter \"\\n\" is supported, not {d:?}"
+            )));
+        }
+    }
+    if allowed.contains(&"metadata") && s.bool("metadata")? == Some(true) {
+        return Err(s.error(format!(
+            "codec \"{name}\": metadata => true (printing @metadata) is not supported"
+        )));
     }
     s.finish()?;
     if format.is_some() && !matches!(name, "plain" | "line") {
@@ -324,6 +335,35 @@ mod tests {
             (Some("a"), Some("b"))
         );
         assert_eq!(out.len(), 5);
+    }
+
+    #[test]
+    fn settings_that_would_change_nothing_here_are_refused_otherwise() {
+        let check = |conf: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.conf");
+            std::fs::write(&path, conf).unwrap();
+            crate::pipeline::check(&path).map_err(|e| e.to_string())
+        };
+        let input = |codec: &str| {
+            check(&format!(
+                "input {{ generator {{ count => 1 codec => {codec} }} }}\noutput {{ null {{}} }}\n"
+            ))
+        };
+        let output = |codec: &str| {
+            check(&format!(
+                "input {{ generator {{ count => 1 }} }}\noutput {{ stdout {{ codec => {codec} }} }}\n"
+            ))
+        };
+        // A codec with settings is a codec, not a string, to every plugin.
+        assert!(input(r#"json_lines { charset => "ISO-8859-1" }"#).is_ok());
+        assert!(output(r#"line { format => "%{message}" }"#).is_ok());
+        assert!(input(r#"line { delimiter => "\n" }"#).is_ok());
+        let err = input(r#"line { delimiter => "|" }"#).unwrap_err();
+        assert!(err.contains("only the delimiter"), "{err}");
+        assert!(output("rubydebug { metadata => false }").is_ok());
+        let err = output("rubydebug { metadata => true }").unwrap_err();
+        assert!(err.contains("metadata => true"), "{err}");
     }
 
     #[test]

@@ -118,7 +118,8 @@ pub struct Common {
 
 impl Common {
     fn read(s: &mut Settings, plugin: &Plugin) -> Result<Common, PluginError> {
-        s.string("codec")?;
+        // Read from the plugin by codec::decoder (a name, or a codec with settings).
+        s.accept("codec");
         s.bool("enable_metric")?;
         Ok(Common {
             id: s.string("id")?.unwrap_or_else(|| {

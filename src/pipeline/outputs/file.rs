@@ -60,7 +60,6 @@ impl FileOutput {
         let path = s
             .string("path")?
             .ok_or_else(|| s.error("\"path\" is required".into()))?;
-        s.string("codec")?;
         s.string("flush_interval")?;
         s.string("stale_cleanup_interval")?;
         let dir_mode = if s.is_set("dir_mode") {

@@ -57,7 +57,6 @@ impl KafkaOutput {
         let topic = s
             .string("topic_id")?
             .ok_or_else(|| s.error("\"topic_id\" is required".into()))?;
-        s.string("codec")?;
         for t in TUNING {
             s.string(t)?;
         }

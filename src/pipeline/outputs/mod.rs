@@ -68,15 +68,15 @@ fn build_one(plugin: &Plugin, ctx: &Context) -> Result<OutputInstance, PluginErr
         .unwrap_or_else(|| format!("{}@{}:{}", plugin.name, plugin.pos.line, plugin.pos.column));
     s.bool("enable_metric")?;
     s.string("workers")?;
+    // Read from the plugin by codec::encoder (a name, or a codec with settings), in
+    // the outputs that encode; any codec is accepted by those that do not.
+    s.accept("codec");
     let output: Box<dyn Output> = match plugin.name.as_str() {
-        "stdout" => Box::new(stdout::Stdout::build(plugin, &mut s)?),
+        "stdout" => Box::new(stdout::Stdout::build(plugin)?),
         "file" => Box::new(file::FileOutput::build(plugin, &mut s, ctx)?),
         "kafka" => Box::new(kafka::KafkaOutput::build(plugin, &mut s, ctx)?),
         "elasticsearch" => Box::new(elasticsearch::Elasticsearch::build(&mut s, ctx, &id)?),
-        "null" => {
-            s.string("codec")?;
-            Box::new(Null)
-        }
+        "null" => Box::new(Null),
         other => {
             return Err(PluginError {
                 pos: plugin.pos,

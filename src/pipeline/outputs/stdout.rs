@@ -7,15 +7,14 @@ use super::{Output, OutputFuture};
 use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::{encoder, Encoder};
 use crate::pipeline::event::Event;
-use crate::pipeline::settings::{PluginError, Settings};
+use crate::pipeline::settings::PluginError;
 
 pub struct Stdout {
     encoder: Encoder,
 }
 
 impl Stdout {
-    pub fn build(plugin: &Plugin, s: &mut Settings) -> Result<Stdout, PluginError> {
-        s.string("codec")?;
+    pub fn build(plugin: &Plugin) -> Result<Stdout, PluginError> {
         Ok(Stdout {
             encoder: encoder(plugin, Encoder::RubyDebug)?,
         })

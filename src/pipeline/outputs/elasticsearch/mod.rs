@@ -70,8 +70,6 @@ const ACCEPTED: &[&str] = &[
     "failure_type_logging_whitelist",
     "silence_errors_in_log",
     "ecs_compatibility",
-    "workers",
-    "codec",
 ];
 
 #[derive(Default)]
