@@ -816,16 +816,10 @@ impl Record {
         // Attributes
         types::Int8.encode(buf, 0)?;
 
-        // Timestamp delta
-        let timestamp_delta = self.timestamp - min_timestamp;
-        if timestamp_delta > i32::MAX as i64 || timestamp_delta < i32::MIN as i64 {
-            bail!(
-                "Timestamps within batch are too far apart ({}, {})",
-                min_timestamp,
-                self.timestamp
-            );
-        }
-        types::VarInt.encode(buf, timestamp_delta as i32)?;
+        // Timestamp delta (logbridge patch, upstream #159: a varlong, as Kafka's
+        // DefaultRecord writes it, so any spread of timestamps fits).
+        let timestamp_delta = self.timestamp.wrapping_sub(min_timestamp);
+        types::VarLong.encode(buf, timestamp_delta)?;
 
         // Offset delta
         let offset_delta = self.offset - min_offset;
@@ -906,16 +900,9 @@ impl Record {
         // Attributes
         total_size += types::Int8.compute_size(0)?;
 
-        // Timestamp delta
-        let timestamp_delta = self.timestamp - min_timestamp;
-        if timestamp_delta > i32::MAX as i64 || timestamp_delta < i32::MIN as i64 {
-            bail!(
-                "Timestamps within batch are too far apart ({}, {})",
-                min_timestamp,
-                self.timestamp
-            );
-        }
-        total_size += types::VarInt.compute_size(timestamp_delta as i32)?;
+        // Timestamp delta (logbridge patch, upstream #159: a varlong).
+        let timestamp_delta = self.timestamp.wrapping_sub(min_timestamp);
+        total_size += types::VarLong.compute_size(timestamp_delta)?;
 
         // Offset delta
         let offset_delta = self.offset - min_offset;
@@ -1088,13 +1075,14 @@ impl Record {
         // Attributes
         let _attributes: i8 = types::Int8.decode(buf)?;
 
-        // Timestamp delta
-        let timestamp_delta: i32 = types::VarInt.decode(buf)?;
-        let timestamp = batch_decode_info.min_timestamp + timestamp_delta as i64;
+        // Timestamp delta (logbridge patch, upstream #159: a varlong; the sum wraps
+        // rather than overflowing on hostile input).
+        let timestamp_delta: i64 = types::VarLong.decode(buf)?;
+        let timestamp = batch_decode_info.min_timestamp.wrapping_add(timestamp_delta);
 
         // Offset delta
         let offset_delta: i32 = types::VarInt.decode(buf)?;
-        let offset = batch_decode_info.min_offset + offset_delta as i64;
+        let offset = batch_decode_info.min_offset.wrapping_add(offset_delta as i64);
         let sequence = batch_decode_info.base_sequence.wrapping_add(offset_delta);
 
         // Key

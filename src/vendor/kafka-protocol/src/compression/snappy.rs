@@ -1,4 +1,4 @@
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use bytes::{Bytes, BytesMut};
 use snap::raw::*;
 
@@ -38,17 +38,89 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
     where
         F: FnOnce(&mut Self::Buf) -> Result<R>,
     {
-        // Allocate a temporary buffer to hold the uncompressed bytes
         let buf = buf.copy_to_bytes(buf.remaining());
-        let actual_len = decompress_len(&buf).context("Failed to decompress snappy")?;
-        let mut tmp = BytesMut::new();
-        tmp.resize(actual_len, 0);
+        let tmp = decompress_any_framing(&buf, usize::MAX)?;
+        f(&mut Bytes::from(tmp))
+    }
+}
 
-        // Decompress directly from the input buffer
-        Decoder::new()
-            .decompress(&buf, &mut tmp)
-            .context("Failed to decompress snappy")?;
+/// The xerial snappy-java stream header: magic, then version and minimum compatible
+/// version (both 1) as big-endian i32.
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+const XERIAL_HEADER_LEN: usize = 16;
 
-        f(&mut tmp.into())
+/// logbridge patch (upstream #79/#143): Kafka batches carry snappy in two framings —
+/// raw snappy (librdkafka, kcat, Sarama) and the xerial snappy-java stream (the Java
+/// client, kafka-python): a 16-byte header, then blocks of `i32 length` + raw snappy.
+/// Upstream's fix reads xerial only; this reads both. Output over `limit` bytes is
+/// refused before it is allocated (each raw block states its decompressed length).
+pub fn decompress_any_framing(input: &[u8], limit: usize) -> Result<Vec<u8>> {
+    if input.len() >= XERIAL_HEADER_LEN && input[..8] == XERIAL_MAGIC {
+        let mut out = Vec::new();
+        let mut pos = XERIAL_HEADER_LEN;
+        while pos < input.len() {
+            if input.len() - pos < 4 {
+                bail!("Failed to decompress snappy: truncated xerial block length");
+            }
+            let len = u32::from_be_bytes(input[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+            pos += 4;
+            if input.len() - pos < len {
+                bail!("Failed to decompress snappy: truncated xerial block");
+            }
+            decompress_raw_into(&input[pos..pos + len], limit, &mut out)?;
+            pos += len;
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::new();
+    decompress_raw_into(input, limit, &mut out)?;
+    Ok(out)
+}
+
+/// Appends one raw snappy block to `out`, keeping `out` within `limit` bytes.
+fn decompress_raw_into(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<()> {
+    let len = decompress_len(block).context("Failed to decompress snappy")?;
+    if len > limit.saturating_sub(out.len()) {
+        bail!(
+            "Failed to decompress snappy: output exceeds the limit of {} bytes",
+            limit
+        );
+    }
+    let start = out.len();
+    out.resize(start + len, 0);
+    let written = Decoder::new()
+        .decompress(block, &mut out[start..])
+        .context("Failed to decompress snappy")?;
+    out.truncate(start + written);
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn xerial(blocks: &[&[u8]]) -> Vec<u8> {
+        let mut out = XERIAL_MAGIC.to_vec();
+        out.extend(1i32.to_be_bytes());
+        out.extend(1i32.to_be_bytes());
+        for b in blocks {
+            let c = Encoder::new().compress_vec(b).unwrap();
+            out.extend((c.len() as i32).to_be_bytes());
+            out.extend(c);
+        }
+        out
+    }
+
+    #[test]
+    fn reads_raw_and_xerial_framings() {
+        let raw = Encoder::new().compress_vec(b"hello snappy").unwrap();
+        assert_eq!(decompress_any_framing(&raw, 100).unwrap(), b"hello snappy");
+        let framed = xerial(&[b"hello ", b"xerial"]);
+        assert_eq!(decompress_any_framing(&framed, 100).unwrap(), b"hello xerial");
+        assert!(decompress_any_framing(&framed, 11).is_err(), "limit applies across blocks");
+        assert!(decompress_any_framing(&raw, 5).is_err());
+        for cut in 0..framed.len() {
+            let _ = decompress_any_framing(&framed[..cut], 100);
+        }
     }
 }
