@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::broker::{listener, Broker, OpenError};
 use crate::config::{Settings, SettingsError};
+use crate::net::ConnectionCaps;
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -60,6 +61,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         Some(t) => Some(crate::tls::acceptor(t, &[]).map_err(SettingsError::from)?),
         None => None,
     };
+    // Before the logs are opened: every segment holds descriptors.
+    let descriptor_limit = crate::net::raise_descriptor_limit();
     let broker = Broker::open(settings.clone())?;
     let kafka = TcpListener::bind(&settings.kafka_listen)
         .await
@@ -119,8 +122,38 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let pipeline_names = pipelines.names();
     let pipelines = std::sync::Arc::new(tokio::sync::Mutex::new(pipelines));
 
+    let configured = ConnectionCaps {
+        kafka: settings.max_connections,
+        beats: settings.beats_max_connections,
+        http: settings.http_max_connections,
+    };
+    let caps =
+        crate::net::connection_caps(descriptor_limit, crate::net::open_descriptors(), configured);
+    tracing::info!(
+        descriptor_limit,
+        kafka = caps.kafka,
+        beats = caps.beats,
+        http = caps.http,
+        "connection caps"
+    );
+    if caps != configured {
+        tracing::warn!(
+            descriptor_limit,
+            "connection caps lowered to fit the open-file limit; raise `ulimit -n` (the hard limit) for more"
+        );
+    }
+    let memory = std::sync::Arc::new(crate::net::MemoryBudget::new(
+        settings.queued_max_request_bytes,
+    ));
+
     let (stop_tx, stop_rx) = watch::channel(false);
-    let kafka_task = tokio::spawn(listener::serve(broker.clone(), kafka, stop_rx.clone()));
+    let kafka_task = tokio::spawn(listener::serve(
+        broker.clone(),
+        kafka,
+        caps.kafka,
+        memory.clone(),
+        stop_rx.clone(),
+    ));
     let maintenance = tokio::spawn(broker.clone().run_maintenance(stop_rx.clone()));
     let router = std::sync::Arc::new(crate::beats::routing::Router::new(
         &settings.beats_topic,
@@ -133,6 +166,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
             l,
             router,
             beats_tls,
+            caps.beats,
+            memory.clone(),
             stop_rx.clone(),
         ))
     });
@@ -140,18 +175,23 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         http,
         crate::http::router(broker.clone(), pipelines.clone()),
         http_tls,
+        crate::http::HttpLimits::from_settings(&settings, caps.http),
         stop_rx.clone(),
     ));
 
     let stop_signal = shutdown_signal()?;
     tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), pipelines = ?pipeline_names, "logbridge ready");
     {
+        // Best effort: a full disk under a redirected stdout must not stop serving.
         let mut out = std::io::stdout().lock();
-        writeln!(
+        let written = writeln!(
             out,
             "logbridge ready kafka={kafka_addr} http={http_addr} beats={beats_addr}"
-        )?;
-        out.flush()?;
+        )
+        .and_then(|_| out.flush());
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write the ready line to stdout");
+        }
     }
 
     stop_signal.await;

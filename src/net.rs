@@ -1,7 +1,10 @@
-//! The accept loop every TCP listener shares: at most `max_connections` connections at
-//! once (further clients wait in the kernel's backlog), a pause instead of a spin when
-//! `accept` fails (usually EMFILE), and on shutdown no new connections while the ones
-//! open finish what they are doing.
+//! What every TCP listener shares: the accept loop — at most `max_connections`
+//! connections at once (further clients wait in the kernel's backlog), a pause instead
+//! of a spin when `accept` fails (usually EMFILE), and on shutdown no new connections
+//! while the ones open finish what they are doing; the memory budget for request bytes
+//! buffered across all connections; and the descriptor budget that keeps one
+//! listener's flood from taking the descriptors another listener, or the log's
+//! segment files, need.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// Runs `handle` for every accepted connection until `shutdown` becomes true, then
 /// waits for the running handlers.
@@ -52,4 +55,137 @@ pub async fn accept_loop<F, Fut>(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Bytes of requests being read or handled, across every connection of the Kafka and
+/// Beats listeners (Kafka's `queued.max.request.bytes`).
+pub struct MemoryBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+/// A share of the budget, given back when dropped.
+pub struct MemoryPermit {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl MemoryBudget {
+    pub fn new(total: usize) -> MemoryBudget {
+        let total = total.min(Semaphore::MAX_PERMITS);
+        MemoryBudget {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// Waits until `bytes` are free and takes them; `None` when `bytes` exceeds the
+    /// whole budget (the request can never fit).
+    pub async fn reserve(&self, bytes: usize) -> Option<MemoryPermit> {
+        if bytes > self.total {
+            return None;
+        }
+        if bytes == 0 {
+            return Some(MemoryPermit { _permit: None });
+        }
+        let n = u32::try_from(bytes).ok()?;
+        let permit = self.bytes.clone().acquire_many_owned(n).await.ok()?;
+        Some(MemoryPermit {
+            _permit: Some(permit),
+        })
+    }
+
+    /// Bytes not reserved right now.
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit (services are started
+/// with a soft limit of 1024 that a broker outgrows) and returns the new soft limit.
+pub fn raise_descriptor_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write and read a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur as u64
+}
+
+/// Descriptors open in this process now (segment files, indexes, sockets).
+pub fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// How many connections each listener may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    pub kafka: usize,
+    pub beats: usize,
+    pub http: usize,
+}
+
+/// Caps that fit the descriptor limit: a quarter of it (at least 256) and what is open
+/// now stay for the log's files, and each listener gets at most its share of the rest
+/// — half for Kafka, a quarter each for Beats and HTTP — or what it is configured
+/// with, if that is less. So a flood on one listener runs into its own cap, never into
+/// the descriptors the others or the segment files need.
+pub fn connection_caps(limit: u64, open_now: usize, configured: ConnectionCaps) -> ConnectionCaps {
+    let limit = limit.min(usize::MAX as u64) as usize;
+    let reserve = (limit / 4).max(256) + open_now;
+    let spare = limit.saturating_sub(reserve);
+    ConnectionCaps {
+        kafka: configured.kafka.min((spare / 2).max(16)),
+        beats: configured.beats.min((spare / 4).max(8)),
+        http: configured.http.min((spare / 4).max(8)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_fit_the_descriptor_limit() {
+        let configured = ConnectionCaps {
+            kafka: 10_000,
+            beats: 10_000,
+            http: 1_000,
+        };
+        let caps = connection_caps(1024, 40, configured);
+        assert!(
+            caps.kafka + caps.beats + caps.http + 256 + 40 <= 1024,
+            "{caps:?}"
+        );
+        assert!(caps.http >= 8 && caps.kafka > caps.http);
+        assert_eq!(connection_caps(1 << 20, 40, configured), configured);
+    }
+
+    #[tokio::test]
+    async fn the_memory_budget_is_shared_and_given_back() {
+        let budget = MemoryBudget::new(100);
+        assert!(budget.reserve(101).await.is_none());
+        let a = budget.reserve(60).await.unwrap();
+        assert_eq!(budget.available(), 40);
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(50), budget.reserve(60)).await;
+        assert!(waiting.is_err(), "waits while the budget is spent");
+        drop(a);
+        assert!(budget.reserve(60).await.is_some());
+    }
 }

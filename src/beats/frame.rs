@@ -6,7 +6,8 @@
 //! Invariants: `decode` either returns a whole frame and consumes exactly its bytes,
 //! says it needs more bytes (consuming nothing), or fails; every length read off the
 //! wire is checked against `max_frame` before anything is allocated; decompression
-//! stops at `max_frame` bytes of output, so a zlib bomb costs at most that much memory.
+//! stops at `max_frame` bytes of output, so a zlib bomb costs at most that much memory,
+//! and at a count of frames, so a bomb of tiny events costs no more than that many.
 
 use std::io::Read;
 
@@ -42,6 +43,8 @@ pub enum FrameError {
     TruncatedInner,
     #[error("invalid UTF-8 in a v1 data frame")]
     Utf8,
+    #[error("more than {max} events in one window")]
+    TooManyEvents { max: usize },
 }
 
 fn need(buf: &[u8], n: usize) -> bool {
@@ -171,29 +174,57 @@ pub fn inflate(payload: &[u8], max: usize) -> Result<BytesMut, FrameError> {
 }
 
 /// Decodes every frame inside a compressed payload (which may nest further `C` frames,
-/// flattened here up to `depth` levels).
+/// flattened here up to `depth` levels), refusing more than `max_frames` frames in all:
+/// a small payload of tiny events must not become millions of frames in memory.
 pub fn decode_compressed(
     payload: &[u8],
     max: usize,
     depth: usize,
+    max_frames: usize,
 ) -> Result<Vec<Frame>, FrameError> {
-    let mut inner = inflate(payload, max)?;
     let mut frames = Vec::new();
+    decode_compressed_into(payload, max, depth, max_frames, &mut frames)?;
+    Ok(frames)
+}
+
+fn decode_compressed_into(
+    payload: &[u8],
+    max: usize,
+    depth: usize,
+    max_frames: usize,
+    frames: &mut Vec<Frame>,
+) -> Result<(), FrameError> {
+    let mut inner = inflate(payload, max)?;
     while !inner.is_empty() {
         match decode(&mut inner, max)? {
             Some(Frame::Compressed(p)) if depth > 0 => {
-                frames.extend(decode_compressed(&p, max, depth - 1)?)
+                decode_compressed_into(&p, max, depth - 1, max_frames, frames)?
             }
             Some(Frame::Compressed(_)) => {
                 return Err(FrameError::Zlib(
                     "compressed frames nested too deeply".into(),
                 ))
             }
-            Some(f) => frames.push(f),
+            Some(f) => {
+                if frames.len() >= max_frames {
+                    return Err(FrameError::TooManyEvents { max: max_frames });
+                }
+                frames.push(f)
+            }
             None => return Err(FrameError::TruncatedInner),
         }
     }
-    Ok(frames)
+    Ok(())
+}
+
+/// The total size a frame at the front of `buf` declares, once its header is there
+/// (JSON and compressed frames; other frames are small or walked as they come).
+pub fn declared_len(buf: &[u8]) -> Option<usize> {
+    match (buf.first()?, buf.get(1)?) {
+        (b'2', b'J') if buf.len() >= 10 => Some(10 + u32_at(buf, 6) as usize),
+        (b'1' | b'2', b'C') if buf.len() >= 6 => Some(6 + u32_at(buf, 2) as usize),
+        _ => None,
+    }
 }
 
 /// An ack frame (`2A` + sequence) to send back.
@@ -255,7 +286,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            decode_compressed(p, 1 << 20, 4).unwrap(),
+            decode_compressed(p, 1 << 20, 4, 10).unwrap(),
             vec![Frame::Json {
                 seq: 2,
                 payload: Bytes::from_static(br#"{"b":2}"#)
@@ -308,5 +339,22 @@ mod tests {
             inflate(b"not zlib", 1 << 20),
             Err(FrameError::Zlib(_))
         ));
+    }
+
+    #[test]
+    fn a_compressed_frame_of_many_tiny_events_is_bounded_by_count() {
+        let mut inner = BytesMut::new();
+        for i in 0..1000 {
+            encode_json(i, b"{}", &mut inner);
+        }
+        let z = zlib(&inner);
+        assert_eq!(decode_compressed(&z, 1 << 20, 1, 1000).unwrap().len(), 1000);
+        assert_eq!(
+            decode_compressed(&z, 1 << 20, 1, 999),
+            Err(FrameError::TooManyEvents { max: 999 })
+        );
+        assert_eq!(declared_len(b"2J\0\0\0\x01\0\0\0\x05"), Some(15));
+        assert_eq!(declared_len(b"2C\0\0\x01\0"), Some(6 + 256));
+        assert_eq!(declared_len(b"2J\0\0"), None);
     }
 }

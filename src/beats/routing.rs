@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::broker::registry::validate_topic_name;
+use crate::broker::registry::{is_internal, validate_topic_name};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -58,7 +58,8 @@ impl TopicPattern {
         TopicPattern { parts }
     }
 
-    /// The topic for `event`, or None when a field is missing or the name is invalid.
+    /// The topic for `event`, or None when a field is missing, the name is invalid or
+    /// it names an internal topic.
     pub fn render(&self, event: &Value) -> Option<String> {
         let mut out = String::new();
         for p in &self.parts {
@@ -68,6 +69,9 @@ impl TopicPattern {
             }
         }
         validate_topic_name(&out).ok()?;
+        if is_internal(&out) {
+            return None;
+        }
         Some(out)
     }
 }
@@ -173,6 +177,11 @@ mod tests {
         assert_eq!(
             r.topic(&json!({"fields": {"log_topic": "bad topic!"}})),
             "beats"
+        );
+        assert_eq!(
+            r.topic(&json!({"fields": {"log_topic": "__consumer_offsets"}})),
+            "beats",
+            "events never route to an internal topic"
         );
         assert_eq!(
             r.key(&json!({"host": {"name": "h1"}})).as_deref(),

@@ -8,9 +8,13 @@
 //! certificates); the handshake must finish within 10 s.
 //!
 //! Bounds: a frame (and a decompressed payload) over `beats_max_frame_bytes` closes the
-//! connection, so does a window whose events exceed that size in total, and a client
-//! that sends nothing for `beats_client_inactivity_timeout_ms`. The socket is not read
-//! while a window is being written: back-pressure reaches the shipper, not our memory.
+//! connection, so does a window whose events exceed that size in total or number
+//! (`beats_max_window_events`, see `window.rs`), a client silent between frames for
+//! `beats_client_inactivity_timeout_ms`, and a frame not whole within
+//! `request_frame_timeout_ms` of its first byte — the frame is timed, not each byte.
+//! A large frame's declared size is reserved from the memory budget shared with the
+//! Kafka listener before it is read. The socket is not read while a window is being
+//! written: back-pressure reaches the shipper, not our memory.
 //! Invalid JSON in an event is refused with one log line and acknowledged with its
 //! window (the shipper cannot fix it by resending).
 
@@ -25,35 +29,33 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::frame::{self, Frame, FrameError};
-use super::routing::Router;
-use crate::broker::Broker;
-use crate::protocol::records::OutRecord;
+use tokio::time::Instant;
 
-/// One connection's pending window.
-#[derive(Default)]
-struct Window {
-    size: Option<u32>,
-    events: Vec<(u32, Bytes)>,
-    bytes: usize,
-}
+use super::frame;
+use super::routing::Router;
+use super::window::{Window, WindowLimits};
+use crate::broker::Broker;
+use crate::net::{MemoryBudget, MemoryPermit};
+use crate::protocol::records::OutRecord;
 
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
     router: Arc<Router>,
     tls: Option<TlsAcceptor>,
+    max_connections: usize,
+    memory: Arc<MemoryBudget>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let max = broker.settings.max_connections;
     let stop = shutdown.clone();
-    crate::net::accept_loop(listener, max, stop, "beats", move |stream, peer| {
-        let (broker, router, shutdown, tls) = (broker.clone(), router.clone(), shutdown.clone(), tls.clone());
+    crate::net::accept_loop(listener, max_connections, stop, "beats", move |stream, peer| {
+        let (broker, router, shutdown, tls, memory) =
+            (broker.clone(), router.clone(), shutdown.clone(), tls.clone(), memory.clone());
         async move {
             let result = match tls {
-                None => connection(broker, router, stream, peer, shutdown).await,
+                None => connection(broker, router, memory, stream, peer, shutdown).await,
                 Some(acceptor) => match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => connection(broker, router, tls_stream, peer, shutdown).await,
+                    Ok(Ok(tls_stream)) => connection(broker, router, memory, tls_stream, peer, shutdown).await,
                     Ok(Err(e)) => {
                         tracing::warn!(%peer, error = %e, "closing beats connection: TLS handshake failed");
                         Ok(())
@@ -75,18 +77,27 @@ pub async fn serve(
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     broker: Arc<Broker>,
     router: Arc<Router>,
+    memory: Arc<MemoryBudget>,
     mut stream: S,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let max = broker.settings.beats_max_frame_bytes;
+    let limits = WindowLimits {
+        max_bytes: broker.settings.beats_max_frame_bytes,
+        max_events: broker.settings.beats_max_window_events,
+    };
     let idle = Duration::from_millis(broker.settings.beats_client_inactivity_timeout_ms);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let frame_timeout = Duration::from_millis(broker.settings.request_frame_timeout_ms).min(idle);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut window = Window::default();
+    // When the first byte of the frame at the front of `buf` arrived (None: `buf` is
+    // empty), and the memory its declared size holds.
+    let mut frame_started: Option<Instant> = None;
+    let mut permit: Option<MemoryPermit> = None;
     loop {
         // Handle every whole frame already received.
         loop {
-            let frame = match frame::decode(&mut buf, max) {
+            let frame = match frame::decode(&mut buf, limits.max_bytes) {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
@@ -94,28 +105,58 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     return Ok(());
                 }
             };
-            if let Err(e) = take_frame(&mut window, frame, max) {
+            frame_started = None;
+            permit = None;
+            if let Err(e) = window.take_frame(frame, limits) {
                 tracing::warn!(%peer, error = %e, "closing beats connection: bad frame");
                 return Ok(());
             }
-            if window
-                .size
-                .is_some_and(|n| window.events.len() >= n as usize)
-            {
-                let events = std::mem::take(&mut window.events);
-                window = Window::default();
+            if window.is_complete() {
+                let events = window.take_events();
                 if !write_window(&broker, &router, &mut stream, peer, events).await? {
                     return Ok(());
                 }
             }
         }
+        if buf.is_empty() {
+            frame_started = None;
+        } else {
+            frame_started.get_or_insert_with(Instant::now);
+            if permit.is_none() {
+                if let Some(len) = frame::declared_len(&buf).filter(|l| *l > buf.len()) {
+                    // A large frame's bytes are reserved before they are read; while
+                    // the budget is spent the socket is not read.
+                    let reserved = tokio::select! {
+                        _ = shutdown.changed() => return Ok(()),
+                        p = memory.reserve(len) => p,
+                    };
+                    let Some(reserved) = reserved else {
+                        tracing::warn!(%peer, len, "closing beats connection: frame exceeds queued_max_request_bytes");
+                        return Ok(());
+                    };
+                    permit = Some(reserved);
+                    frame_started = Some(Instant::now());
+                    buf.reserve(len - buf.len());
+                }
+            }
+        }
+        // Between frames a shipper may stay silent for the inactivity timeout; once a
+        // frame has begun, it must arrive whole in time, however slowly it trickles.
+        let timer = match frame_started {
+            None => idle,
+            Some(t) => (t + frame_timeout).saturating_duration_since(Instant::now()),
+        };
         let read = tokio::select! {
             _ = shutdown.changed() => return Ok(()),
-            r = tokio::time::timeout(idle, stream.read_buf(&mut buf)) => r,
+            r = tokio::time::timeout(timer, stream.read_buf(&mut buf)) => r,
         };
         match read {
-            Err(_) => {
+            Err(_) if frame_started.is_none() => {
                 tracing::info!(%peer, "closing idle beats connection (beats_client_inactivity_timeout_ms)");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::warn!(%peer, buffered = buf.len(), "closing beats connection: frame not completed in time");
                 return Ok(());
             }
             Ok(Ok(0)) => return Ok(()),
@@ -123,37 +164,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Err(e)) => return Err(e),
         }
     }
-}
-
-fn take_frame(window: &mut Window, frame: Frame, max: usize) -> Result<(), FrameError> {
-    match frame {
-        Frame::Window(n) => window.size = Some(n),
-        Frame::Json { seq, payload } => {
-            window.bytes += payload.len();
-            window.events.push((seq, payload));
-        }
-        Frame::Data { seq, pairs } => {
-            let obj: serde_json::Map<String, serde_json::Value> = pairs
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect();
-            let payload = Bytes::from(serde_json::Value::Object(obj).to_string());
-            window.bytes += payload.len();
-            window.events.push((seq, payload));
-        }
-        Frame::Compressed(p) => {
-            for f in frame::decode_compressed(&p, max, 8)? {
-                take_frame(window, f, max)?;
-            }
-        }
-    }
-    if window.bytes > max {
-        return Err(FrameError::TooLarge {
-            size: window.bytes as u64,
-            max,
-        });
-    }
-    Ok(())
 }
 
 /// Routes, appends and acknowledges one window. Returns false when the connection
@@ -191,8 +201,14 @@ async fn write_window<S: AsyncWrite + Unpin>(
     let b = broker.clone();
     let mut append = tokio::task::spawn_blocking(move || -> Result<(), String> {
         for (topic, records) in by_topic {
-            b.ingest(&topic, records)
+            let report = b
+                .ingest(&topic, records)
                 .map_err(|e| format!("{topic}: {e}"))?;
+            // The shipper cannot make a record smaller by resending it: refused
+            // records are logged and acknowledged with their window.
+            for (_, why) in report.refused {
+                tracing::warn!(%peer, topic, reason = %why, "refusing beats event");
+            }
         }
         Ok(())
     });

@@ -4,6 +4,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::registry::RegistryError;
 use crate::storage::config::ConfigError;
+use crate::storage::validate::ValidationError;
 use crate::storage::StorageError;
 
 pub const NONE: i16 = 0;
@@ -21,6 +22,7 @@ pub fn storage_code(e: &StorageError) -> i16 {
         StorageError::OutOfOrderSequence { .. } => code(ResponseError::OutOfOrderSequenceNumber),
         StorageError::DuplicateInMultiBatch => code(ResponseError::InvalidRecord),
         StorageError::InvalidBatch(_) => code(ResponseError::CorruptMessage),
+        StorageError::Deleted => code(ResponseError::UnknownTopicOrPartition),
     }
 }
 
@@ -30,6 +32,7 @@ pub fn registry_code(e: &RegistryError) -> i16 {
         RegistryError::UnknownTopic(_) => code(ResponseError::UnknownTopicOrPartition),
         RegistryError::InvalidName { .. } => code(ResponseError::InvalidTopicException),
         RegistryError::InvalidPartitions(_) => code(ResponseError::InvalidPartitions),
+        RegistryError::Internal(_) => code(ResponseError::InvalidTopicException),
         RegistryError::Config(ConfigError::UnknownKey(_))
         | RegistryError::Config(ConfigError::InvalidValue { .. }) => {
             code(ResponseError::InvalidConfig)
@@ -38,5 +41,30 @@ pub fn registry_code(e: &RegistryError) -> i16 {
         RegistryError::Io(_) | RegistryError::CorruptMeta { .. } => {
             code(ResponseError::KafkaStorageError)
         }
+    }
+}
+
+pub fn validation_code(e: &ValidationError) -> i16 {
+    match e {
+        ValidationError::Corrupt(crate::storage::batch::BatchError::UnsupportedMagic(_)) => {
+            code(ResponseError::UnsupportedForMessageFormat)
+        }
+        ValidationError::Corrupt(_) => code(ResponseError::CorruptMessage),
+        ValidationError::InvalidRecord(_) => code(ResponseError::InvalidRecord),
+        ValidationError::InvalidTimestamp(_) => code(ResponseError::InvalidTimestamp),
+        ValidationError::TooLarge(_) => code(ResponseError::MessageTooLarge),
+    }
+}
+
+/// A failed write to `__consumer_offsets`, as Kafka's group coordinator reports it:
+/// a storage failure is NOT_COORDINATOR (the client finds the coordinator again and
+/// retries), an encoding failure is UNKNOWN_SERVER_ERROR.
+pub fn offsets_write_code(e: &crate::group::offsets::OffsetsError) -> i16 {
+    use crate::group::offsets::OffsetsError;
+    match e {
+        OffsetsError::Storage(_) | OffsetsError::NoPartition(_) => {
+            code(ResponseError::NotCoordinator)
+        }
+        OffsetsError::Encode(_) => code(ResponseError::UnknownServerError),
     }
 }

@@ -45,6 +45,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
     } else {
         usize::MAX
     };
+    let max_uncompressed = broker.settings.max_uncompressed_batch_bytes;
     let mut responses = Vec::with_capacity(req.topics.len());
     for ft in &req.topics {
         let topic = if version >= 13 {
@@ -65,13 +66,13 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
                 partitions.push(pd);
                 continue;
             };
+            let budget = if total >= max_total {
+                0
+            } else {
+                (fp.partition_max_bytes.max(0) as usize).min(max_total - total)
+            };
             let (plan, hw, start) = {
                 let log = partition.log.lock();
-                let budget = if total >= max_total {
-                    0
-                } else {
-                    (fp.partition_max_bytes.max(0) as usize).min(max_total - total)
-                };
                 let plan = if budget == 0 && total > 0 {
                     Ok(None)
                 } else {
@@ -90,7 +91,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             match plan.and_then(|p| p.map(|p| p.read()).transpose().map_err(StorageError::from)) {
                 Ok(Some(records)) => {
                     let records = if version < 4 {
-                        down_convert(records, version)
+                        down_convert(&records, version, fp.fetch_offset, budget, max_uncompressed)
                     } else {
                         records
                     };
@@ -121,9 +122,15 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
     )
 }
 
-fn down_convert(records: Bytes, version: i16) -> Bytes {
+fn down_convert(
+    records: &Bytes,
+    version: i16,
+    from: i64,
+    budget: usize,
+    max_uncompressed: usize,
+) -> Bytes {
     let magic = if version <= 1 { 0 } else { 1 };
-    match legacy::downconvert(records, magic) {
+    match legacy::downconvert(records, magic, from, budget, max_uncompressed) {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "cannot down-convert stored batches for an old fetch version");

@@ -1,8 +1,14 @@
-//! Appending records the appliance builds itself (Beats, HTTP ingest) to topics: pick
-//! partitions (Kafka's murmur2 for keyed records, round-robin per call otherwise),
-//! encode one batch per partition compressed with the topic's `compression.type`
+//! Appending records the appliance builds itself (Beats, HTTP ingest, pipeline outputs)
+//! to topics: pick partitions (Kafka's murmur2 for keyed records, round-robin per call
+//! otherwise), encode batches compressed with the topic's `compression.type`
 //! (`producer` means zstd here: there is no producer batch to keep), append, and return
 //! only once the records are durable under the flush policy.
+//!
+//! The same limits as Kafka produce, on every door: internal topics are refused; a
+//! record that alone would make a batch over the topic's `max.message.bytes` is
+//! refused (and reported, so the door can answer for that record and store the rest);
+//! compacted topics take only keyed records; records are split into batches that stay
+//! within `max.message.bytes` and `max_uncompressed_batch_bytes` uncompressed.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,10 +16,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use kafka_protocol::records::Compression;
 use thiserror::Error;
 
-use super::registry::RegistryError;
+use super::registry::{is_internal, RegistryError};
 use super::Broker;
 use crate::protocol::partitioner::partition_for_key;
 use crate::protocol::records::{encode_records, OutRecord};
+use crate::storage::batch::HEADER_LEN;
 use crate::storage::segment::now_ms;
 use crate::storage::StorageError;
 
@@ -21,12 +28,43 @@ use crate::storage::StorageError;
 pub enum IngestError {
     #[error("topic '{0}' does not exist and auto-creation is off")]
     NoTopic(String),
+    #[error("cannot append to internal topic {0}")]
+    InternalTopic(String),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("cannot encode records: {0}")]
     Encode(String),
+}
+
+/// Why one record was not appended (the others of the call were).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A batch holding only this record would be `size` bytes, over `max.message.bytes`.
+    TooLarge { size: usize, max: usize },
+    /// A compacted topic needs a key on every record.
+    NoKey,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::TooLarge { size, max } => write!(
+                f,
+                "record of {size} bytes exceeds the topic's max.message.bytes of {max}"
+            ),
+            Refusal::NoKey => write!(f, "compacted topic cannot accept a record without a key"),
+        }
+    }
+}
+
+/// What an ingest call did: how many records are durable, and which were refused (by
+/// their position in the call's input).
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    pub appended: usize,
+    pub refused: Vec<(usize, Refusal)>,
 }
 
 static ROUND_ROBIN: AtomicU32 = AtomicU32::new(0);
@@ -43,19 +81,55 @@ fn compression_for(topic_setting: &str) -> Compression {
 
 impl Broker {
     /// Appends `records` to `topic` (created on first use when auto-creation is on).
-    /// Returns the number of records appended once they are durable.
-    pub fn ingest(&self, topic: &str, records: Vec<OutRecord>) -> Result<usize, IngestError> {
+    /// Returns once every appended record is durable; refused records are reported.
+    pub fn ingest(
+        &self,
+        topic: &str,
+        records: Vec<OutRecord>,
+    ) -> Result<IngestReport, IngestError> {
+        if is_internal(topic) {
+            return Err(IngestError::InternalTopic(topic.to_string()));
+        }
+        let mut report = IngestReport::default();
         if records.is_empty() {
-            return Ok(0);
+            return Ok(report);
         }
         let t = self
             .registry
             .get_or_auto_create(topic)?
             .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
         let partitions = t.partition_count();
+        let (max_message, compacted, compression) = {
+            let first = t
+                .partition(0)
+                .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
+            let log = first.log.lock();
+            let c = log.config();
+            (
+                c.max_message_bytes,
+                c.compacts(),
+                compression_for(&c.compression_type),
+            )
+        };
+        let batch_max = max_message.min(self.settings.max_uncompressed_batch_bytes);
         let spread = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) as i32;
         let mut by_partition: BTreeMap<i32, Vec<OutRecord>> = BTreeMap::new();
-        for r in records {
+        for (i, r) in records.into_iter().enumerate() {
+            let size = HEADER_LEN + r.encoded_len(0);
+            if size > max_message {
+                report.refused.push((
+                    i,
+                    Refusal::TooLarge {
+                        size,
+                        max: max_message,
+                    },
+                ));
+                continue;
+            }
+            if compacted && r.key.is_none() {
+                report.refused.push((i, Refusal::NoKey));
+                continue;
+            }
             let p = match &r.key {
                 Some(k) => partition_for_key(k, partitions),
                 None => spread.rem_euclid(partitions),
@@ -63,20 +137,20 @@ impl Broker {
             by_partition.entry(p).or_default().push(r);
         }
         let now = now_ms();
-        let mut count = 0;
         let mut to_sync = Vec::new();
         for (p, recs) in by_partition {
             let partition = t
                 .partition(p)
                 .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
-            let compression = compression_for(&partition.log.lock().config().compression_type);
-            let bytes = encode_records(&recs, now, compression)
-                .map_err(|e| IngestError::Encode(e.to_string()))?;
-            let info = partition.log.lock().append_batches(bytes, now)?;
-            if let Some(f) = info.file {
-                to_sync.push(f);
+            for chunk in split_batches(&recs, batch_max) {
+                let bytes = encode_records(chunk, now, compression)
+                    .map_err(|e| IngestError::Encode(e.to_string()))?;
+                let info = partition.log.lock().append_batches(bytes, now)?;
+                if let Some(f) = info.file {
+                    to_sync.push(f);
+                }
+                report.appended += chunk.len();
             }
-            count += recs.len();
         }
         if self.settings.fsync_before_ack {
             for f in to_sync {
@@ -84,6 +158,59 @@ impl Broker {
             }
         }
         self.data_arrived.notify_waiters();
-        Ok(count)
+        Ok(report)
+    }
+}
+
+/// Cuts `records` into runs whose uncompressed batch stays within `max` bytes (a record
+/// that alone exceeds it gets a batch of its own; the caller refused those over
+/// `max.message.bytes` already).
+fn split_batches(records: &[OutRecord], max: usize) -> Vec<&[OutRecord]> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0usize, HEADER_LEN);
+    for (i, r) in records.iter().enumerate() {
+        let len = r.encoded_len(i - start);
+        if i > start && size + len > max {
+            out.push(&records[start..i]);
+            start = i;
+            size = HEADER_LEN + r.encoded_len(0);
+        } else {
+            size += len;
+        }
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn batches_are_split_at_the_size_limit_and_sizes_are_exact() {
+        let recs: Vec<OutRecord> = (0..10)
+            .map(|i| OutRecord {
+                key: None,
+                value: Some(Bytes::from(vec![b'x'; 100 + i])),
+                headers: vec![("source".into(), Bytes::from_static(b"http"))],
+            })
+            .collect();
+        // The computed size is what the encoder writes.
+        let one = encode_records(&recs[..1], 0, Compression::None).unwrap();
+        assert_eq!(one.len(), HEADER_LEN + recs[0].encoded_len(0));
+        let all = encode_records(&recs, 0, Compression::None).unwrap();
+        let sum: usize = recs.iter().enumerate().map(|(i, r)| r.encoded_len(i)).sum();
+        assert_eq!(all.len(), HEADER_LEN + sum);
+        let chunks = split_batches(&recs, 400);
+        assert!(chunks.len() >= 3);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 10);
+        for c in chunks {
+            let b = encode_records(c, 0, Compression::None).unwrap();
+            assert!(b.len() <= 400, "{} bytes", b.len());
+        }
     }
 }

@@ -6,7 +6,10 @@
 //! Limits: compressed legacy message sets are refused (UNSUPPORTED_FOR_MESSAGE_FORMAT);
 //! clients that old are rare, and every current client sends v2 batches.
 
+use std::ops::ControlFlow;
+
 use crate::protocol::records::encode_plain_batch;
+use crate::storage::records;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
@@ -69,38 +72,55 @@ pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
     Ok(out)
 }
 
-/// Down-converts stored v2 batches to an uncompressed magic `magic` (0 or 1) message set.
-pub fn downconvert(batches: Bytes, magic: i8) -> Result<Bytes, LegacyError> {
-    let mut buf = batches;
-    let sets = RecordBatchDecoder::decode_all(&mut buf)
-        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
-    let records: Vec<_> = sets
-        .into_iter()
-        .flat_map(|s| s.records)
-        .filter(|r| !r.control)
-        .collect();
+/// Down-converts stored v2 batches to an uncompressed magic `magic` (0 or 1) message
+/// set: the records at or after `from` (control records and headers dropped, as Kafka
+/// drops them), one message at a time, stopping before the output passes `max_bytes`
+/// (the first message always goes, so a consumer makes progress). Each batch is
+/// decompressed within `max_uncompressed` bytes, and nothing is built per record
+/// beyond the message being written — a batch of millions of tiny records costs the
+/// output's size, not its own.
+pub fn downconvert(
+    batches: &Bytes,
+    magic: i8,
+    from: i64,
+    max_bytes: usize,
+    max_uncompressed: usize,
+) -> Result<Bytes, LegacyError> {
+    let options = RecordEncodeOptions {
+        version: magic,
+        compression: Compression::None,
+    };
     let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: magic,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| LegacyError::Malformed(e.to_string()))?;
-    // The encoder writes offset 0 into every legacy message; old clients need the real
-    // absolute offsets, so stamp them in message by message.
-    let mut pos = 0usize;
-    for r in &records {
-        if pos + 12 > out.len() {
-            return Err(LegacyError::Malformed(
-                "message set shorter than its records".into(),
-            ));
+    let mut message = BytesMut::new();
+    let mut failed = None;
+    records::walk(batches, max_uncompressed, |header, section, view| {
+        if header.is_control() {
+            return ControlFlow::Continue(());
         }
-        out[pos..pos + 8].copy_from_slice(&r.offset.to_be_bytes());
-        let size = i32::from_be_bytes(out[pos + 8..pos + 12].try_into().expect("4 bytes"));
-        pos += 12 + size.max(0) as usize;
+        let (offset, timestamp) = records::offset_and_timestamp(header, &view);
+        if offset < from {
+            return ControlFlow::Continue(());
+        }
+        let mut record = records::to_record(header, section, &view, offset, timestamp);
+        record.headers.clear();
+        record.transactional = false;
+        message.clear();
+        if let Err(e) = RecordBatchEncoder::encode(&mut message, std::iter::once(&record), &options)
+        {
+            failed = Some(e.to_string());
+            return ControlFlow::Break(());
+        }
+        if !out.is_empty() && out.len() + message.len() > max_bytes {
+            return ControlFlow::Break(());
+        }
+        // The encoder writes offset 0; old clients need the absolute offset.
+        message[..8].copy_from_slice(&offset.to_be_bytes());
+        out.extend_from_slice(&message);
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| LegacyError::Malformed(e.to_string()))?;
+    if let Some(e) = failed {
+        return Err(LegacyError::Malformed(e));
     }
     Ok(out.freeze())
 }
@@ -143,7 +163,8 @@ mod tests {
         let v2 = upconvert(legacy.freeze()).unwrap();
         let hdr = crate::storage::batch::validate_batch(&v2).unwrap();
         assert_eq!(hdr.record_count, 2);
-        let back = downconvert(v2.freeze(), 0).unwrap();
+        let v2 = v2.freeze();
+        let back = downconvert(&v2, 0, 0, 1 << 20, 1 << 20).unwrap();
         assert_eq!(magic_of(&back), Some(0));
         let mut b = back;
         let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();

@@ -9,11 +9,13 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::records::RecordBatchDecoder;
 
 use super::errors::{code, storage_code};
 use super::Broker;
+use std::ops::ControlFlow;
+
 use crate::storage::log::PartitionLog;
+use crate::storage::records;
 use crate::storage::StorageError;
 
 const LATEST: i64 = -1;
@@ -37,7 +39,11 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                 None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
                 Some(partition) => {
                     let log = partition.log.lock();
-                    match lookup(&log, p.timestamp) {
+                    match lookup(
+                        &log,
+                        p.timestamp,
+                        broker.settings.max_uncompressed_batch_bytes,
+                    ) {
                         Ok((offset, ts)) => {
                             if version == 0 {
                                 r.old_style_offsets =
@@ -66,7 +72,11 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
 }
 
 /// (offset, timestamp) for a target; (-1, -1) when no record qualifies.
-fn lookup(log: &PartitionLog, target: i64) -> Result<(i64, i64), StorageError> {
+fn lookup(
+    log: &PartitionLog,
+    target: i64,
+    max_uncompressed: usize,
+) -> Result<(i64, i64), StorageError> {
     match target {
         LATEST => Ok((log.log_end_offset(), -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
@@ -78,28 +88,37 @@ fn lookup(log: &PartitionLog, target: i64) -> Result<(i64, i64), StorageError> {
             }
             // The last record carrying the max timestamp is what Kafka reports; the first
             // one at it is a close, cheaper answer for logs with unique maxima.
-            first_record_at_or_after(log, max)
+            first_record_at_or_after(log, max, max_uncompressed)
         }
-        ts if ts >= 0 => first_record_at_or_after(log, ts),
+        ts if ts >= 0 => first_record_at_or_after(log, ts, max_uncompressed),
         _ => Ok((-1, -1)),
     }
 }
 
-/// Finds the batch whose max timestamp reaches `ts`, then the first record in it that does.
-fn first_record_at_or_after(log: &PartitionLog, ts: i64) -> Result<(i64, i64), StorageError> {
+/// Finds the batch whose max timestamp reaches `ts`, then the first record in it that
+/// does (walking the records in place: timestamps are varlong deltas, so a batch may
+/// spread its records over any range of time).
+fn first_record_at_or_after(
+    log: &PartitionLog,
+    ts: i64,
+    max_uncompressed: usize,
+) -> Result<(i64, i64), StorageError> {
     let Some(base) = log.offset_for_timestamp(ts)? else {
         return Ok((-1, -1));
     };
     let Some(plan) = log.read(base, 1)? else {
         return Ok((-1, -1));
     };
-    let mut bytes: Bytes = plan.read()?;
-    let sets = RecordBatchDecoder::decode_all(&mut bytes)
-        .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
-    for record in sets.iter().flat_map(|s| s.records.iter()) {
-        if record.offset >= base && record.timestamp >= ts {
-            return Ok((record.offset, record.timestamp));
+    let bytes: Bytes = plan.read()?;
+    let mut found = None;
+    records::walk(&bytes, max_uncompressed, |header, _, view| {
+        let (offset, timestamp) = records::offset_and_timestamp(header, &view);
+        if offset >= base && timestamp >= ts {
+            found = Some((offset, timestamp));
+            return ControlFlow::Break(());
         }
-    }
-    Ok((base, ts))
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+    Ok(found.unwrap_or((base, ts)))
 }

@@ -3,9 +3,13 @@
 //! to `Broker::handle` one at a time per connection — so responses leave in request
 //! order, as Kafka guarantees — and writes the responses back.
 //!
-//! Peers are bounded: connections by `max_connections`, frames by
-//! `socket_request_max_bytes`, a started frame must complete within 30 s, and an idle
-//! connection is closed after `connections_max_idle_ms` (Kafka's default, 10 minutes).
+//! Peers are bounded: connections by `max_connections` (less where the descriptor
+//! limit says so, see `net::connection_caps`), frames by `socket_request_max_bytes`,
+//! the bytes of requests buffered across all connections by `queued_max_request_bytes`
+//! (Kafka's `queued.max.request.bytes`: a connection whose request does not fit waits,
+//! unread, for memory), a frame must complete within `request_frame_timeout_ms` of its
+//! first byte (size prefix included), and a connection silent between requests is
+//! closed after `connections_max_idle_ms` (Kafka's default, 10 minutes).
 //! Bad input closes only the offending connection, with one log line; a request whose
 //! API or version we do not implement is answered where Kafka defines an answer
 //! (ApiVersions with UNSUPPORTED_VERSION) and otherwise closes the connection.
@@ -14,77 +18,173 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::errors::code;
 use super::Broker;
+use crate::net::{MemoryBudget, MemoryPermit};
+use crate::protocol::framing::{self, Front};
 use crate::protocol::{decode_request, encode_response, DecodeError};
-
-/// How long a client may take to send the rest of a frame once its size has arrived
-/// (or `connections_max_idle_ms`, if shorter).
-const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves connections until `shutdown` becomes true; returns when every connection
 /// has finished the request it was handling.
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-    let max = broker.settings.max_connections;
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    max_connections: usize,
+    memory: Arc<MemoryBudget>,
+    shutdown: watch::Receiver<bool>,
+) {
     let stop = shutdown.clone();
-    crate::net::accept_loop(listener, max, stop, "kafka", move |stream, peer| {
-        let (broker, shutdown) = (broker.clone(), shutdown.clone());
-        async move {
-            if let Err(e) = connection(broker, stream, peer, shutdown).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an i/o error");
+    crate::net::accept_loop(
+        listener,
+        max_connections,
+        stop,
+        "kafka",
+        move |stream, peer| {
+            let (broker, shutdown, memory) = (broker.clone(), shutdown.clone(), memory.clone());
+            async move {
+                if let Err(e) = connection(broker, memory, stream, peer, shutdown).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an i/o error");
+                }
             }
-        }
-    })
+        },
+    )
     .await
+}
+
+/// Why reading the next frame ended the connection.
+enum ReadEnd {
+    /// The client closed, went idle, or shutdown began: nothing to log beyond debug.
+    Quiet,
+    /// The client broke a bound; the reason is logged once.
+    Refused(String),
+}
+
+/// Reads until `buf` holds one whole frame and returns it, with the share of the
+/// request memory budget it holds. Times the frame from its first byte: a client that
+/// starts a request must finish it within `frame_timeout`, however it trickles it in;
+/// between requests it may stay silent for `idle`.
+async fn read_frame(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    limits: &Limits,
+    memory: &MemoryBudget,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(Bytes, MemoryPermit), ReadEnd> {
+    let mut deadline: Option<Instant> = None;
+    let mut permit: Option<MemoryPermit> = None;
+    loop {
+        let front =
+            framing::front(buf, limits.max_frame).map_err(|e| ReadEnd::Refused(e.to_string()))?;
+        let want = match front {
+            Front::Empty => 8 * 1024,
+            Front::PartialSize => framing::SIZE_LEN - buf.len(),
+            Front::Frame { size, have } => {
+                if permit.is_none() {
+                    // Reserved before the body is read or allocated; while the budget
+                    // is spent the socket is not read, so the client waits, not us.
+                    let reserved = tokio::select! {
+                        _ = shutdown.changed() => return Err(ReadEnd::Quiet),
+                        p = memory.reserve(size) => p,
+                    };
+                    permit = Some(reserved.ok_or_else(|| {
+                        ReadEnd::Refused(format!(
+                            "request of {size} bytes exceeds queued_max_request_bytes"
+                        ))
+                    })?);
+                    // The wait for memory is ours, not the client's: the frame's
+                    // time starts again.
+                    deadline = Some(Instant::now() + limits.frame_timeout);
+                }
+                if have == size {
+                    let frame = framing::take(buf, limits.max_frame)
+                        .map_err(|e| ReadEnd::Refused(e.to_string()))?
+                        .expect("a whole frame is buffered");
+                    return Ok((frame, permit.expect("reserved above")));
+                }
+                size - have
+            }
+        };
+        let timer = match deadline {
+            None => limits.idle,
+            Some(d) => d.saturating_duration_since(Instant::now()),
+        };
+        // Room for what the frame still needs (reserved above) or, between frames, 8
+        // KiB; reading stops there, so little is buffered beyond the reserved frame.
+        buf.reserve(want.max(8 * 1024));
+        let mut bounded = (&mut *rd).take(want.max(8 * 1024) as u64);
+        let read = tokio::select! {
+            _ = shutdown.changed() => return Err(ReadEnd::Quiet),
+            r = tokio::time::timeout(timer, bounded.read_buf(buf)) => r,
+        };
+        match read {
+            Err(_) if deadline.is_none() => return Err(ReadEnd::Quiet),
+            Err(_) => {
+                return Err(ReadEnd::Refused(format!(
+                    "request frame not completed within {} ms",
+                    limits.frame_timeout.as_millis()
+                )))
+            }
+            Ok(Ok(0)) if buf.is_empty() => return Err(ReadEnd::Quiet),
+            Ok(Ok(0)) => {
+                return Err(ReadEnd::Refused(
+                    "connection closed in the middle of a request".into(),
+                ))
+            }
+            Ok(Ok(_)) => {
+                if deadline.is_none() {
+                    deadline = Some(Instant::now() + limits.frame_timeout);
+                }
+            }
+            Ok(Err(e)) => return Err(ReadEnd::Refused(format!("read failed: {e}"))),
+        }
+    }
+}
+
+/// The bounds one connection's reading is held to.
+struct Limits {
+    max_frame: usize,
+    idle: Duration,
+    frame_timeout: Duration,
 }
 
 async fn connection(
     broker: Arc<Broker>,
+    memory: Arc<MemoryBudget>,
     stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let (rd, wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let (mut rd, wr) = stream.into_split();
+    let mut buf = BytesMut::new();
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    let max = broker.settings.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.settings.connections_max_idle_ms);
+    let limits = Limits {
+        max_frame: broker.settings.socket_request_max_bytes,
+        idle,
+        frame_timeout: Duration::from_millis(broker.settings.request_frame_timeout_ms).min(idle),
+    };
     loop {
-        let size = tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep(idle) => {
-                tracing::debug!(%peer, "closing idle connection (connections_max_idle_ms)");
-                return Ok(());
-            }
-            s = rd.read_i32() => match s {
-                Ok(s) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(e),
-            },
-        };
-        if size < 0 || size as usize > max {
-            tracing::warn!(%peer, size, max, "closing connection: request size outside socket.request.max.bytes");
-            return Ok(());
-        }
-        let mut frame = BytesMut::zeroed(size as usize);
-        match tokio::time::timeout(FRAME_TIMEOUT.min(idle), rd.read_exact(&mut frame)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(%peer, size, error = %e, "closing connection: truncated request frame");
-                return Ok(());
-            }
-            Err(_) => {
-                tracing::warn!(%peer, size, "closing connection: request frame not completed in time");
-                return Ok(());
-            }
-        }
-        let request = match decode_request(frame.freeze()) {
+        let (frame, _permit) =
+            match read_frame(&mut rd, &mut buf, &limits, &memory, &mut shutdown).await {
+                Ok(f) => f,
+                Err(ReadEnd::Quiet) => {
+                    wr.flush().await?;
+                    return Ok(());
+                }
+                Err(ReadEnd::Refused(why)) => {
+                    tracing::warn!(%peer, reason = %why, "closing kafka connection");
+                    return Ok(());
+                }
+            };
+        let request = match decode_request(frame) {
             Ok(r) => r,
             Err(DecodeError::UnsupportedVersion {
                 api: ApiKey::ApiVersions,
@@ -130,7 +230,7 @@ async fn connection(
         }
         // Pipelined requests that are already fully buffered share one flush; otherwise
         // write out now, before waiting on the socket.
-        if !holds_whole_frame(rd.buffer()) {
+        if !holds_whole_frame(&buf) {
             wr.flush().await?;
         }
     }
@@ -144,9 +244,5 @@ fn may_wait(api: ApiKey) -> bool {
 
 /// Whether `buf` starts with a complete size-prefixed frame.
 fn holds_whole_frame(buf: &[u8]) -> bool {
-    if buf.len() < 4 {
-        return false;
-    }
-    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    size >= 0 && buf.len() - 4 >= size as usize
+    matches!(framing::front(buf, usize::MAX), Ok(Front::Frame { size, have }) if size == have)
 }

@@ -84,7 +84,7 @@ fn topic_entry(node: i32, t: &Topic, version: i16) -> MetadataResponseTopic {
         .collect();
     let mut entry = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
-        .with_is_internal(t.name == "__consumer_offsets")
+        .with_is_internal(super::registry::is_internal(&t.name))
         .with_partitions(partitions);
     if version >= 10 {
         entry.topic_id = t.id;

@@ -46,6 +46,7 @@ use crate::group::group::GroupLimits;
 use crate::group::offsets::{OffsetStore, OffsetsError, OFFSETS_TOPIC};
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::protocol::Request;
+use crate::storage::disk::{self, DiskSpace, DiskState};
 use crate::storage::segment::now_ms;
 use producer_ids::ProducerIdAllocator;
 use registry::{Registry, RegistryError};
@@ -57,6 +58,8 @@ pub enum OpenError {
     Registry(#[from] RegistryError),
     #[error("cannot load committed offsets: {0}")]
     Offsets(#[from] OffsetsError),
+    #[error(transparent)]
+    Locked(#[from] crate::storage::dir_lock::LockError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -70,6 +73,10 @@ pub struct Broker {
     pub data_arrived: Notify,
     /// Host and port advertised in Metadata.
     advertised: parking_lot::RwLock<(String, i32)>,
+    /// Held for the broker's life: no second process opens this data directory.
+    _dir_lock: crate::storage::dir_lock::DataDirLock,
+    /// The disk state last logged, so each change is logged once.
+    disk_state: parking_lot::Mutex<DiskState>,
 }
 
 impl Broker {
@@ -77,6 +84,8 @@ impl Broker {
     /// and the group coordinator (replaying committed offsets).
     pub fn open(settings: Settings) -> Result<Arc<Broker>, OpenError> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        // Before anything is read or recovered: another process may be writing here.
+        let dir_lock = crate::storage::dir_lock::DataDirLock::acquire(&settings.data_dir)?;
         let marker = settings.data_dir.join(".clean_shutdown");
         let clean = marker.exists();
         if !clean {
@@ -115,7 +124,11 @@ impl Broker {
                 offsets_retention_ms: settings.offsets_retention_minutes.saturating_mul(60_000),
                 offset_metadata_max_bytes: settings.offset_metadata_max_bytes,
             },
-            OffsetStore::load(offsets_topic, settings.fsync_before_ack)?,
+            OffsetStore::load(
+                offsets_topic,
+                settings.fsync_before_ack,
+                settings.max_uncompressed_batch_bytes,
+            )?,
         );
         let advertised = settings.advertised(
             settings
@@ -130,6 +143,8 @@ impl Broker {
             groups: coordinator,
             data_arrived: Notify::new(),
             advertised: parking_lot::RwLock::new(advertised),
+            _dir_lock: dir_lock,
+            disk_state: parking_lot::Mutex::new(DiskState::Ok),
         }))
     }
 
@@ -234,9 +249,13 @@ impl Broker {
             self.settings.retention_check_interval_ms.max(10),
         ));
         let mut group_tick = tokio::time::interval(Duration::from_millis(100));
+        let mut disk_tick = tokio::time::interval(Duration::from_millis(
+            self.settings.disk_check_interval_ms.max(100),
+        ));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
+                _ = disk_tick.tick() => self.check_disk(),
                 _ = group_tick.tick() => {
                     let me = self.clone();
                     let _ = tokio::task::spawn_blocking(move || me.groups.tick()).await;
@@ -251,6 +270,42 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// The data directory's free space and what it means, if it can be read.
+    pub fn disk(&self) -> Option<(DiskSpace, DiskState)> {
+        let space = disk::space(&self.settings.data_dir).ok()?;
+        Some((
+            space,
+            DiskState::of(space, self.settings.disk_low_free_bytes),
+        ))
+    }
+
+    /// Logs each change of the disk state once: a warning when it runs low, an error
+    /// when it is full (appends are then refused with KAFKA_STORAGE_ERROR and nothing
+    /// is acknowledged), a note when space is back.
+    fn check_disk(&self) {
+        let Some((space, state)) = self.disk() else {
+            return;
+        };
+        let mut last = self.disk_state.lock();
+        if *last == state {
+            return;
+        }
+        let (free, total) = (space.free_bytes, space.total_bytes);
+        let dir = self.settings.data_dir.display();
+        match state {
+            DiskState::Low => {
+                tracing::warn!(%dir, free, total, low_below = self.settings.disk_low_free_bytes, "disk space is low")
+            }
+            DiskState::Full => {
+                tracing::error!(%dir, free, total, "disk is full: appends are refused until space is freed")
+            }
+            DiskState::Ok => {
+                tracing::info!(%dir, free, total, "disk space is back above the low mark")
+            }
+        }
+        *last = state;
     }
 
     fn flush_due(&self) {
@@ -281,7 +336,11 @@ impl Broker {
                 }
             }
             if log.needs_compaction() {
-                match crate::storage::compaction::compact(&mut log, now) {
+                match crate::storage::compaction::compact(
+                    &mut log,
+                    now,
+                    self.settings.max_uncompressed_batch_bytes,
+                ) {
                     Ok(s) => tracing::info!(
                         topic,
                         partition = p.index,

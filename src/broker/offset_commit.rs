@@ -7,7 +7,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::errors::code;
+use super::errors::{code, offsets_write_code};
 use super::Broker;
 use crate::group::offsets::Committed;
 use crate::storage::segment::now_ms;
@@ -85,10 +85,12 @@ pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Offset
     if !to_write.is_empty() {
         if let Err(e) = broker.groups.commit(&group, to_write) {
             tracing::error!(group, error = %e, "cannot persist committed offsets");
+            // Nothing was applied: the previous commit stands.
+            let failed = offsets_write_code(&e);
             for t in &mut topics {
                 for p in &mut t.partitions {
                     if p.error_code == 0 {
-                        p.error_code = code(ResponseError::KafkaStorageError);
+                        p.error_code = failed;
                     }
                 }
             }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use super::errors::code;
+use super::errors::{code, offsets_write_code};
 use super::Broker;
 
 pub fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
@@ -53,7 +53,7 @@ pub fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> Offse
     let mut resp = OffsetDeleteResponse::default().with_topics(topics);
     if let Err(e) = broker.groups.offsets.write(&group, deletions) {
         tracing::error!(group, error = %e, "cannot delete offsets");
-        resp.error_code = code(ResponseError::KafkaStorageError);
+        resp.error_code = offsets_write_code(&e);
     }
     resp
 }

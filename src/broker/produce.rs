@@ -1,5 +1,7 @@
-//! Produce: validate each partition's record batches (framing, magic, CRC-32C, size),
-//! append them as sent — records are never decoded one by one — and acknowledge per
+//! Produce: validate each partition's record batch as Kafka's LogValidator does
+//! (`storage::validate`: framing, CRC-32C, counts, offsets, sizes compressed and not,
+//! timestamps), append it as sent — the records are walked, never re-encoded — refuse
+//! writes to internal topics, and acknowledge per
 //! `acks`: 0 (no response), 1 (written to the log), -1/all (written and, with
 //! `fsync_before_ack`, fsync'd first).
 
@@ -10,11 +12,13 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, storage_code, NONE};
+use super::errors::{code, storage_code, validation_code, NONE};
 use super::legacy;
+use super::registry::is_internal;
 use super::Broker;
-use crate::storage::batch::{self, BatchError};
+use crate::storage::batch::BatchError;
 use crate::storage::segment::now_ms;
+use crate::storage::validate::{self, ValidationError};
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
     let acks = req.acks;
@@ -35,10 +39,18 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                 r.error_message = Some(StrBytes::from_static_str(
                     "transactions are not supported by logbridge",
                 ));
+            } else if is_internal(&name) {
+                // Kafka: "Cannot append to internal topic"; only the broker writes there.
+                r.error_code = code(ResponseError::InvalidTopicException);
+                if version >= 8 {
+                    r.error_message = Some(StrBytes::from_string(format!(
+                        "cannot append to internal topic {name}"
+                    )));
+                }
             } else {
                 match topic.as_ref().and_then(|t| t.partition(index)) {
                     None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
-                    Some(partition) => match append_partition(&partition, pd, version) {
+                    Some(partition) => match append_partition(broker, &partition, pd, version) {
                         Ok(outcome) => {
                             r.base_offset = outcome.base_offset;
                             if version >= 2 {
@@ -98,15 +110,8 @@ struct Outcome {
     file: Option<std::sync::Arc<std::fs::File>>,
 }
 
-fn batch_error(e: BatchError) -> (i16, String) {
-    let c = match e {
-        BatchError::UnsupportedMagic(_) => code(ResponseError::UnsupportedForMessageFormat),
-        _ => code(ResponseError::CorruptMessage),
-    };
-    (c, e.to_string())
-}
-
 fn append_partition(
+    broker: &Broker,
     partition: &super::registry::Partition,
     pd: PartitionProduceData,
     version: i16,
@@ -117,7 +122,7 @@ fn append_partition(
             "no records".to_string(),
         )
     })?;
-    let bytes = match legacy::magic_of(&records) {
+    let mut bytes = match legacy::magic_of(&records) {
         Some(2) => BytesMut::from(&records[..]),
         Some(0 | 1) if version <= 2 => legacy::upconvert(records).map_err(|e| match e {
             legacy::LegacyError::Compressed => (
@@ -128,7 +133,7 @@ fn append_partition(
                 (code(ResponseError::CorruptMessage), e.to_string())
             }
         })?,
-        Some(m) => return Err(batch_error(BatchError::UnsupportedMagic(m))),
+        Some(m) => return Err(validation_error(BatchError::UnsupportedMagic(m).into())),
         None => {
             return Err((
                 code(ResponseError::CorruptMessage),
@@ -136,43 +141,39 @@ fn append_partition(
             ))
         }
     };
-    let headers = batch::validate_batches(&bytes).map_err(batch_error)?;
-    if headers.is_empty() {
-        return Err((code(ResponseError::CorruptMessage), "no batches".into()));
+    // Validated outside the partition lock (it decompresses), against the rules of
+    // the topic's config as it is now.
+    let rules = partition
+        .log
+        .lock()
+        .config()
+        .validation_rules(broker.settings.max_uncompressed_batch_bytes);
+    let now = now_ms();
+    let headers = validate::client_batch(&mut bytes, &rules, now).map_err(validation_error)?;
+    if headers.iter().any(|(_, h)| h.is_transactional()) {
+        return Err((
+            code(ResponseError::InvalidRecord),
+            "transactional batches are not supported".into(),
+        ));
     }
-    // One lock for the size check and the append: the check uses the config the
-    // append runs under.
-    let mut log = partition.log.lock();
-    let max = log.config().max_message_bytes;
-    for (_, h) in &headers {
-        if h.total_len() > max {
-            return Err((
-                code(ResponseError::MessageTooLarge),
-                format!(
-                    "batch of {} bytes exceeds max.message.bytes {}",
-                    h.total_len(),
-                    max
-                ),
-            ));
-        }
-        if h.is_transactional() || h.is_control() {
-            return Err((
-                code(ResponseError::InvalidRecord),
-                "transactional batches are not supported".into(),
-            ));
-        }
-    }
-    let info = log.append(bytes, headers, now_ms()).map_err(|e| {
-        if let crate::storage::StorageError::Io(io) = &e {
-            tracing::error!(partition = partition.index, error = %io, "append failed");
-        }
-        (storage_code(&e), e.to_string())
-    })?;
-    drop(log);
+    let info = partition
+        .log
+        .lock()
+        .append(bytes, headers, now)
+        .map_err(|e| {
+            if let crate::storage::StorageError::Io(io) = &e {
+                tracing::error!(partition = partition.index, error = %io, "append failed");
+            }
+            (storage_code(&e), e.to_string())
+        })?;
     Ok(Outcome {
         base_offset: info.base_offset,
         log_append_time_ms: info.log_append_time_ms,
         log_start_offset: info.log_start_offset,
         file: info.file,
     })
+}
+
+fn validation_error(e: ValidationError) -> (i16, String) {
+    (validation_code(&e), e.to_string())
 }

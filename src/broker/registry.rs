@@ -31,6 +31,8 @@ pub enum RegistryError {
     InvalidName { name: String, why: &'static str },
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),
+    #[error("'{0}' is an internal topic: only the broker writes or removes it")]
+    Internal(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -110,6 +112,31 @@ pub fn validate_topic_name(name: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// Topics only the broker writes (Kafka's `Topic.isInternal`): clients may read them,
+/// never produce to them, whatever door they come in by.
+pub const INTERNAL_TOPICS: &[&str] = &[crate::group::offsets::OFFSETS_TOPIC, "__transaction_state"];
+
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
+/// Whether `dir` holds only what a partition log writes (segment, index and
+/// compaction files named by a 20-digit base offset), so that nothing else in the
+/// data directory is ever taken for an orphaned partition.
+fn looks_like_partition_dir(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().all(|e| {
+        let name = e.file_name().to_string_lossy().to_string();
+        name.len() > 21
+            && name.as_bytes()[..20].iter().all(u8::is_ascii_digit)
+            && [".log", ".index", ".timeindex", ".cleaned"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+    })
+}
+
 impl Registry {
     fn meta_dir(data_dir: &Path) -> PathBuf {
         data_dir.join("__meta").join("topics")
@@ -123,6 +150,12 @@ impl Registry {
     pub fn open(settings: &Settings, clean: bool) -> Result<Registry, RegistryError> {
         let data_dir = settings.data_dir.clone();
         fs::create_dir_all(Self::meta_dir(&data_dir))?;
+        for entry in fs::read_dir(Self::meta_dir(&data_dir))?.flatten() {
+            // A metadata write a crash or a full disk interrupted.
+            if entry.path().extension().is_some_and(|e| e == "tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
         let reg = Registry {
             data_dir: data_dir.clone(),
             settings: settings.clone(),
@@ -160,7 +193,34 @@ impl Registry {
             reg.by_id.write().insert(topic.id, topic.clone());
             reg.topics.write().insert(meta.name, topic);
         }
+        reg.remove_orphans();
         Ok(reg)
+    }
+
+    /// Removes partition directories no topic owns: what a delete interrupted by a
+    /// crash, or a failed create, left behind — so their space comes back.
+    fn remove_orphans(&self) {
+        let Ok(entries) = fs::read_dir(&self.data_dir) else {
+            return;
+        };
+        let topics = self.topics.read();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some((topic, p)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(p) = p.parse::<i32>() else { continue };
+            if validate_topic_name(topic).is_err() || !looks_like_partition_dir(&entry.path()) {
+                continue;
+            }
+            if topics.get(topic).is_some_and(|t| p < t.partition_count()) {
+                continue;
+            }
+            tracing::info!(dir = %entry.path().display(), "removing the directory of a deleted partition");
+            if let Err(e) = fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove an orphaned partition directory");
+            }
+        }
     }
 
     fn write_meta(&self, topic: &Topic) -> Result<(), RegistryError> {
@@ -173,9 +233,15 @@ impl Registry {
         let dir = Self::meta_dir(&self.data_dir);
         let tmp = dir.join(format!("{}.json.tmp", topic.name));
         let fin = dir.join(format!("{}.json", topic.name));
-        let f = fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&f, &meta).map_err(std::io::Error::other)?;
-        f.sync_all()?;
+        let written = fs::File::create(&tmp).and_then(|f| {
+            serde_json::to_writer_pretty(&f, &meta).map_err(std::io::Error::other)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            // A full disk: the old file (if any) stands, and no half-written one stays.
+            let _ = fs::remove_file(&tmp);
+            return Err(e.into());
+        }
         fs::rename(&tmp, &fin)?;
         fs::File::open(&dir)?.sync_all()?;
         Ok(())
@@ -240,7 +306,13 @@ impl Registry {
             overrides: RwLock::new(overrides),
             partitions: RwLock::new(parts),
         });
-        self.write_meta(&topic)?;
+        if let Err(e) = self.write_meta(&topic) {
+            // Nothing of a topic that could not be recorded stays behind.
+            for p in 0..partitions {
+                let _ = fs::remove_dir_all(self.partition_dir(name, p));
+            }
+            return Err(e);
+        }
         self.by_id.write().insert(topic.id, topic.clone());
         self.topics.write().insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
@@ -263,7 +335,13 @@ impl Registry {
         }
     }
 
+    /// Deletes a topic and gives its space back at once (see `PartitionLog::release`);
+    /// nothing is written, so this works on a full disk. Partition directories left by
+    /// a crash in the middle are removed at the next start (`remove_orphans`).
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, RegistryError> {
+        if is_internal(name) {
+            return Err(RegistryError::Internal(name.to_string()));
+        }
         let _guard = self.admin.lock();
         let topic = self
             .topics
@@ -273,6 +351,7 @@ impl Registry {
         self.by_id.write().remove(&topic.id);
         fs::remove_file(Self::meta_dir(&self.data_dir).join(format!("{name}.json")))?;
         for p in topic.partitions.read().iter() {
+            p.log.lock().release();
             let dir = self.partition_dir(name, p.index);
             if let Err(e) = fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
@@ -301,16 +380,31 @@ impl Registry {
             return Ok(());
         }
         let config = self.settings.topic_log_config(&topic.overrides.read())?;
+        let remove_new = || {
+            for p in current..count {
+                let _ = fs::remove_dir_all(self.partition_dir(name, p));
+            }
+        };
         let mut new_parts = Vec::new();
         for p in current..count {
-            let log = PartitionLog::open(&self.partition_dir(name, p), config.clone(), true)?;
-            new_parts.push(Arc::new(Partition {
-                index: p,
-                log: Mutex::new(log),
-            }));
+            match PartitionLog::open(&self.partition_dir(name, p), config.clone(), true) {
+                Ok(log) => new_parts.push(Arc::new(Partition {
+                    index: p,
+                    log: Mutex::new(log),
+                })),
+                Err(e) => {
+                    remove_new();
+                    return Err(e.into());
+                }
+            }
         }
         topic.partitions.write().extend(new_parts);
-        self.write_meta(&topic)?;
+        if let Err(e) = self.write_meta(&topic) {
+            // The count on disk is the old one: so is the topic's.
+            topic.partitions.write().truncate(current as usize);
+            remove_new();
+            return Err(e);
+        }
         Ok(())
     }
 

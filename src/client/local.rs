@@ -11,7 +11,8 @@ use super::ClientError;
 use crate::broker::registry::Partition;
 use crate::broker::Broker;
 use crate::group::offsets::Committed;
-use crate::protocol::records::{decode_full_records, OutRecord};
+use crate::protocol::records::OutRecord;
+use crate::storage::records::{decode_full_records, ReadLimits};
 use crate::storage::StorageError;
 
 pub struct LocalAccess {
@@ -52,13 +53,13 @@ impl LocalAccess {
             }
         };
         let bytes = plan.read()?;
-        let records =
-            decode_full_records(bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let fetched: Vec<Fetched> = records
-            .into_iter()
-            .filter(|r| r.offset >= offset)
-            .map(Fetched::from)
-            .collect();
+        let limits = ReadLimits {
+            max_uncompressed: self.broker.settings.max_uncompressed_batch_bytes,
+            ..ReadLimits::default()
+        };
+        let records = decode_full_records(&bytes, offset, limits)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let fetched: Vec<Fetched> = records.into_iter().map(Fetched::from).collect();
         if fetched.is_empty() {
             return Ok(None);
         }
@@ -188,11 +189,19 @@ impl TopicAccess for LocalAccess {
         Box::pin(async move {
             let broker = self.broker.clone();
             let topic = topic.to_string();
-            tokio::task::spawn_blocking(move || broker.ingest(&topic, records))
-                .await
-                .map_err(|e| ClientError::Protocol(e.to_string()))?
-                .map(|_| ())
-                .map_err(|e| ClientError::Protocol(e.to_string()))
+            let report = tokio::task::spawn_blocking({
+                let topic = topic.clone();
+                move || broker.ingest(&topic, records)
+            })
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            // As Kafka producers treat RecordTooLarge: not retriable, so logged and
+            // dropped rather than retried for ever.
+            for (_, why) in report.refused {
+                tracing::warn!(topic, reason = %why, "record refused by the topic's limits: dropped");
+            }
+            Ok(())
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod remote;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::storage::records::{decode_full_records, ReadLimits};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ParseResponseErrorCode;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -25,7 +26,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
+use kafka_protocol::records::Compression;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -421,26 +422,23 @@ impl KafkaClient {
                         None,
                     ));
                 }
-                let Some(mut records) = p.records else {
+                let Some(records) = p.records else {
                     continue;
                 };
                 let from = positions.get(&p.partition_index).copied().unwrap_or(0);
-                while !records.is_empty() {
-                    let set = match RecordBatchDecoder::decode(&mut records) {
-                        Ok(s) => s,
-                        Err(_) => break, // a partial batch at the end of the response
-                    };
-                    for r in set
-                        .records
-                        .into_iter()
-                        .filter(|r| !r.control && r.offset >= from)
-                    {
-                        out.push(Consumed {
-                            partition: p.partition_index,
-                            record: r.into(),
-                        });
-                    }
-                }
+                // Bounded whatever the broker sends: a partial batch at the end ends
+                // the decoding, a batch over the default uncompressed bound is an error.
+                let decoded =
+                    decode_full_records(&records, from, ReadLimits::default()).map_err(|e| {
+                        ClientError::Protocol(format!(
+                            "fetch from {topic}-{}: {e}",
+                            p.partition_index
+                        ))
+                    })?;
+                out.extend(decoded.into_iter().map(|r| Consumed {
+                    partition: p.partition_index,
+                    record: r.into(),
+                }));
             }
         }
         Ok(out)

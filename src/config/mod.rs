@@ -53,16 +53,27 @@ pub struct Settings {
     pub socket_request_max_bytes: usize,
     /// Kafka's `message.max.bytes` (default for topics' `max.message.bytes`).
     pub message_max_bytes: usize,
+    /// The largest a batch's records may be once decompressed: produce refuses larger
+    /// batches (MESSAGE_TOO_LARGE) and no reader decompresses more than this.
+    /// `max.message.bytes` cannot bound it: it counts compressed bytes.
+    pub max_uncompressed_batch_bytes: usize,
     /// fsync the written segment before acknowledging a produce with `acks=all`.
     pub fsync_before_ack: bool,
     /// Kafka's `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// How often `flush.ms` is checked.
     pub flush_check_interval_ms: u64,
-    /// Maximum concurrent client connections on the Kafka listener.
+    /// Maximum concurrent client connections on the Kafka listener (lowered at start
+    /// to fit the descriptor limit, see the README).
     pub max_connections: usize,
     /// Kafka's `connections.max.idle.ms`: close connections idle this long.
     pub connections_max_idle_ms: u64,
+    /// Kafka's `queued.max.request.bytes`: request bytes buffered across every Kafka
+    /// and Beats connection; a request that does not fit waits, unread.
+    pub queued_max_request_bytes: usize,
+    /// A request must arrive whole within this long of its first byte (Kafka and
+    /// Beats listeners alike, for Beats at most `beats_client_inactivity_timeout_ms`).
+    pub request_frame_timeout_ms: u64,
     /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
@@ -77,8 +88,16 @@ pub struct Settings {
     pub offset_metadata_max_bytes: usize,
     /// Kafka's `offsets.topic.segment.bytes` (used when `__consumer_offsets` is created).
     pub offsets_topic_segment_bytes: u64,
-    /// Largest HTTP request body (Elasticsearch's `http.max_content_length`).
+    /// Largest HTTP request body (Elasticsearch's `http.max_content_length`); a larger
+    /// `Content-Length` is refused before the body is read.
     pub http_max_content_length: usize,
+    /// Maximum concurrent connections on the HTTP listener.
+    pub http_max_connections: usize,
+    /// A request's headers must arrive within this long; also how long an idle
+    /// keep-alive connection stays open.
+    pub http_header_read_timeout_ms: u64,
+    /// A request, body and answer included, must be done within this long (408).
+    pub http_request_timeout_ms: u64,
     /// Topic for documents of bulk index `X`: `%{index}` stands for `X` (default: the
     /// index name itself).
     pub http_index_topic: String,
@@ -96,6 +115,11 @@ pub struct Settings {
     pub beats_key_field: Option<String>,
     /// Largest Lumberjack frame, decompressed payload or window, in bytes.
     pub beats_max_frame_bytes: usize,
+    /// Most events one Lumberjack window may hold (Filebeat sends `bulk_max_size`,
+    /// 2048 by default); a larger window closes the connection.
+    pub beats_max_window_events: usize,
+    /// Maximum concurrent connections on the Beats listener.
+    pub beats_max_connections: usize,
     /// Close Beats connections silent this long (logstash-input-beats'
     /// `client_inactivity_timeout`).
     pub beats_client_inactivity_timeout_ms: u64,
@@ -113,6 +137,11 @@ pub struct Settings {
     /// Broker-wide defaults for topic configs, under Kafka's topic config names
     /// (e.g. `"retention.ms" = "86400000"`).
     pub topic_defaults: BTreeMap<String, String>,
+    /// Below this many free bytes on the data directory's file system the disk is
+    /// "low": a warning in the log, in `/metrics` and in `/health`.
+    pub disk_low_free_bytes: u64,
+    /// How often the free space is checked for the log's warning.
+    pub disk_check_interval_ms: u64,
 }
 
 impl Default for Settings {
@@ -128,11 +157,15 @@ impl Default for Settings {
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             message_max_bytes: 1_048_588,
+            max_uncompressed_batch_bytes:
+                crate::storage::records::DEFAULT_MAX_UNCOMPRESSED_BATCH_BYTES,
             fsync_before_ack: false,
             retention_check_interval_ms: 300_000,
             flush_check_interval_ms: 1_000,
             max_connections: 10_000,
             connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: 200 * 1024 * 1024,
+            request_frame_timeout_ms: 30_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 3_000,
@@ -141,6 +174,9 @@ impl Default for Settings {
             offset_metadata_max_bytes: 4096,
             offsets_topic_segment_bytes: 104_857_600,
             http_max_content_length: 100 * 1024 * 1024,
+            http_max_connections: 10_000,
+            http_header_read_timeout_ms: 30_000,
+            http_request_timeout_ms: 120_000,
             http_tls: None,
             http_index_topic: "%{index}".into(),
             beats_tls: None,
@@ -149,12 +185,16 @@ impl Default for Settings {
             beats_fallback_topic: "beats".into(),
             beats_key_field: None,
             beats_max_frame_bytes: 100 * 1024 * 1024,
+            beats_max_window_events: 65_536,
+            beats_max_connections: 10_000,
             beats_client_inactivity_timeout_ms: 60_000,
             pipelines_dir: PathBuf::from("./pipelines"),
             pipeline_workers: 0,
             pipeline_batch_size: 125,
             pipeline_vars: BTreeMap::new(),
             topic_defaults: BTreeMap::new(),
+            disk_low_free_bytes: 1024 * 1024 * 1024,
+            disk_check_interval_ms: 5_000,
         }
     }
 }
@@ -184,6 +224,12 @@ impl Settings {
         }
         crate::broker::registry::validate_topic_name(&self.beats_fallback_topic)
             .map_err(|e| SettingsError::Invalid(format!("beats_fallback_topic: {e}")))?;
+        if crate::broker::registry::is_internal(&self.beats_fallback_topic) {
+            return Err(SettingsError::Invalid(format!(
+                "beats_fallback_topic: {} is an internal topic",
+                self.beats_fallback_topic
+            )));
+        }
         if !(1..=1000).contains(&self.offsets_topic_num_partitions) {
             return Err(SettingsError::Invalid(
                 "offsets_topic_num_partitions must be between 1 and 1000".into(),
@@ -192,6 +238,11 @@ impl Settings {
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
             return Err(SettingsError::Invalid(
                 "group_min_session_timeout_ms exceeds group_max_session_timeout_ms".into(),
+            ));
+        }
+        if self.queued_max_request_bytes < self.socket_request_max_bytes {
+            return Err(SettingsError::Invalid(
+                "queued_max_request_bytes must be at least socket_request_max_bytes".into(),
             ));
         }
         if self.num_partitions < 1 {

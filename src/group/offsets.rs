@@ -18,8 +18,9 @@ use kafka_protocol::records::Compression;
 use thiserror::Error;
 
 use crate::broker::registry::Topic;
-use crate::protocol::records::{decode_records, encode_batch};
+use crate::protocol::records::encode_batch;
 use crate::storage::batch;
+use crate::storage::records::decode_records;
 use crate::storage::StorageError;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -147,7 +148,11 @@ pub struct OffsetStore {
 
 impl OffsetStore {
     /// Rebuilds the table from the log of `topic` (the offsets topic).
-    pub fn load(topic: Arc<Topic>, fsync: bool) -> Result<OffsetStore, OffsetsError> {
+    pub fn load(
+        topic: Arc<Topic>,
+        fsync: bool,
+        max_uncompressed: usize,
+    ) -> Result<OffsetStore, OffsetsError> {
         let mut table: HashMap<String, GroupOffsets> = HashMap::new();
         let mut loaded = 0usize;
         for partition in topic.partitions.read().iter() {
@@ -162,8 +167,8 @@ impl OffsetStore {
                 else {
                     break;
                 };
-                let records =
-                    decode_records(bytes).map_err(|e| OffsetsError::Encode(e.to_string()))?;
+                let records = decode_records(&bytes, max_uncompressed)
+                    .map_err(|e| OffsetsError::Encode(e.to_string()))?;
                 for (_, key, value) in records {
                     let Some((group, t, p)) = key.and_then(decode_key) else {
                         continue;

@@ -22,7 +22,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::broker::registry::validate_topic_name;
+use crate::broker::ingest::{IngestReport, Refusal};
+use crate::broker::registry::{is_internal, validate_topic_name};
 use crate::broker::Broker;
 use crate::protocol::records::OutRecord;
 
@@ -39,7 +40,8 @@ fn es_error(status: StatusCode, kind: &str, reason: String) -> EsReply {
 }
 
 /// The request body, gunzipped when `Content-Encoding: gzip`, at most `max` bytes.
-fn body_bytes(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, EsReply> {
+/// Public for the fuzz target.
+pub fn body_bytes(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, EsReply> {
     let gzip = headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
@@ -137,6 +139,12 @@ pub fn parse_bulk(
                     ))
                 } else if let Err(e) = validate_topic_name(&topic) {
                     Some((400, "invalid_index_name_exception", e.to_string()))
+                } else if is_internal(&topic) {
+                    Some((
+                        400,
+                        "invalid_index_name_exception",
+                        format!("cannot append to internal topic {topic}"),
+                    ))
                 } else if serde_json::from_slice::<Value>(doc)
                     .map(|v| !v.is_object())
                     .unwrap_or(true)
@@ -230,7 +238,6 @@ async fn bulk(
                 let positions: Vec<usize> = recs.iter().map(|(i, _)| *i).collect();
                 let result = b
                     .ingest(&topic, recs.into_iter().map(|(_, r)| r).collect())
-                    .map(|_| ())
                     .map_err(|e| e.to_string());
                 (positions, result)
             })
@@ -248,10 +255,17 @@ async fn bulk(
         }
     };
     for (positions, result) in outcome {
-        if let Err(e) = result {
-            tracing::error!(error = %e, "bulk ingest append failed");
-            for i in positions {
-                items[i].error = Some((503, "unavailable_shards_exception", e.clone()));
+        match result {
+            Ok(report) => {
+                for (at, why) in report.refused {
+                    items[positions[at]].error = Some(refusal_error(&why));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "bulk ingest append failed");
+                for i in positions {
+                    items[i].error = Some((503, "unavailable_shards_exception", e.clone()));
+                }
             }
         }
     }
@@ -300,7 +314,17 @@ pub async fn bulk_index(
     bulk(broker, peer, headers, body, Some(index)).await
 }
 
-/// `POST /ingest/{topic}`: every non-empty line is one record.
+/// The status, error type and reason an item refused by the topic's limits gets.
+fn refusal_error(why: &Refusal) -> (u16, &'static str, String) {
+    match why {
+        Refusal::TooLarge { .. } => (413, "content_too_long_exception", why.to_string()),
+        Refusal::NoKey => (400, "illegal_argument_exception", why.to_string()),
+    }
+}
+
+/// `POST /ingest/{topic}`: every non-empty line is one record. Lines refused by the
+/// topic's limits are listed under `errors` (line number from 1, status, type,
+/// reason); the others are stored.
 pub async fn ingest_lines(
     State(broker): State<Arc<Broker>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -311,27 +335,34 @@ pub async fn ingest_lines(
     if let Err(e) = validate_topic_name(&topic) {
         return es_error(StatusCode::BAD_REQUEST, "invalid_topic", e.to_string());
     }
+    if is_internal(&topic) {
+        return es_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_topic",
+            format!("cannot append to internal topic {topic}"),
+        );
+    }
     let body = match body_bytes(&headers, body, broker.settings.http_max_content_length) {
         Ok(b) => b,
         Err(e) => return e,
     };
-    let remote = Bytes::from(peer.to_string());
-    let records: Vec<OutRecord> = body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
-        .map(|l| OutRecord {
-            key: None,
-            value: Some(Bytes::copy_from_slice(l.strip_suffix(b"\r").unwrap_or(l))),
-            headers: vec![
-                ("source".into(), Bytes::from_static(b"http")),
-                ("remote_addr".into(), remote.clone()),
-            ],
-        })
-        .collect();
+    let (line_numbers, records) = ingest_records(&body, &peer.to_string());
     let b = broker.clone();
     let t = topic.clone();
     match tokio::task::spawn_blocking(move || b.ingest(&t, records)).await {
-        Ok(Ok(n)) => (StatusCode::OK, Json(json!({"topic": topic, "records": n}))),
+        Ok(Ok(IngestReport { appended, refused })) => {
+            let errors: Vec<Value> = refused
+                .iter()
+                .map(|(at, why)| {
+                    let (status, kind, reason) = refusal_error(why);
+                    json!({"line": line_numbers[*at], "status": status, "type": kind, "reason": reason})
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                Json(json!({"topic": topic, "records": appended, "errors": errors})),
+            )
+        }
         Ok(Err(e)) => es_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ingest_failed",
@@ -343,6 +374,29 @@ pub async fn ingest_lines(
             e.to_string(),
         ),
     }
+}
+
+/// The records of an `/ingest` body: every line that is not blank (a trailing `\r`
+/// cut), with its line number counted from 1. Public for the fuzz target.
+pub fn ingest_records(body: &[u8], peer: &str) -> (Vec<usize>, Vec<OutRecord>) {
+    let remote = Bytes::from(peer.to_string());
+    body.split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.iter().all(|b| b.is_ascii_whitespace()))
+        .map(|(n, l)| {
+            (
+                n + 1,
+                OutRecord {
+                    key: None,
+                    value: Some(Bytes::copy_from_slice(l.strip_suffix(b"\r").unwrap_or(l))),
+                    headers: vec![
+                        ("source".into(), Bytes::from_static(b"http")),
+                        ("remote_addr".into(), remote.clone()),
+                    ],
+                },
+            )
+        })
+        .unzip()
 }
 
 /// `GET /`: enough of an Elasticsearch node's identity for clients to accept us.

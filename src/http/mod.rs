@@ -9,6 +9,7 @@
 pub mod bulk;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
@@ -20,13 +21,14 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
 use crate::broker::Broker;
 use crate::group::consumer_protocol::parse_assignment;
+use crate::storage::disk::DiskState;
 
 /// The running pipelines, shared with the HTTP views.
 pub type SharedPipelines = Arc<tokio::sync::Mutex<crate::pipeline::service::PipelineSet>>;
@@ -77,6 +79,18 @@ async fn metrics(
             ));
         }
     }
+    if let Some((space, state)) = broker.disk() {
+        out.push_str(&format!(
+            "# HELP logbridge_disk_free_bytes Free bytes on the data directory's file system\n# TYPE logbridge_disk_free_bytes gauge\nlogbridge_disk_free_bytes {}\n\
+             # HELP logbridge_disk_total_bytes Size of the data directory's file system\n# TYPE logbridge_disk_total_bytes gauge\nlogbridge_disk_total_bytes {}\n\
+             # HELP logbridge_disk_low 1 while free space is under disk_low_free_bytes (or the disk is full)\n# TYPE logbridge_disk_low gauge\nlogbridge_disk_low {}\n\
+             # HELP logbridge_disk_full 1 while the disk is full and appends are refused\n# TYPE logbridge_disk_full gauge\nlogbridge_disk_full {}\n",
+            space.free_bytes,
+            space.total_bytes,
+            u8::from(state != DiskState::Ok),
+            u8::from(state == DiskState::Full),
+        ));
+    }
     let snapshot = pipelines.lock().await.snapshot().await;
     out.push_str(&crate::pipeline::service::prometheus(&snapshot));
     (
@@ -88,10 +102,20 @@ async fn metrics(
     )
 }
 
-/// 200 once the broker is serving: the router is only started after the Kafka listener
-/// is bound and accepting.
-async fn health() -> (StatusCode, Json<serde_json::Value>) {
-    (StatusCode::OK, Json(json!({"status": "ok"})))
+/// 200 once the broker is serving (the router is only started after the Kafka listener
+/// is bound and accepting) — also while the disk is low or full: the process is alive
+/// and serves reads. The body says how the disk stands.
+async fn health(State(broker): State<Arc<Broker>>) -> (StatusCode, Json<serde_json::Value>) {
+    let disk = match broker.disk() {
+        Some((space, state)) => json!({
+            "state": state.name(),
+            "free_bytes": space.free_bytes,
+            "total_bytes": space.total_bytes,
+            "low_below_bytes": broker.settings.disk_low_free_bytes,
+        }),
+        None => json!({"state": "unknown"}),
+    };
+    (StatusCode::OK, Json(json!({"status": "ok", "disk": disk})))
 }
 
 async fn topics(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
@@ -208,73 +232,134 @@ async fn elastic_product_header(mut response: Response) -> Response {
     response
 }
 
-/// Serves the router on `listener` until `shutdown`: plain HTTP through axum, or with
-/// `tls`, HTTPS (HTTP/1.1 and h2) through hyper on top of rustls.
+/// The bounds every HTTP connection is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_body: usize,
+}
+
+impl HttpLimits {
+    pub fn from_settings(s: &crate::config::Settings, max_connections: usize) -> HttpLimits {
+        HttpLimits {
+            max_connections,
+            header_read_timeout: Duration::from_millis(s.http_header_read_timeout_ms),
+            request_timeout: Duration::from_millis(s.http_request_timeout_ms),
+            max_body: s.http_max_content_length,
+        }
+    }
+}
+
+/// Refuses a declared body over the limit before reading it (413), and answers 408
+/// when a request — a slow body included — is not done within the request timeout.
+async fn guard(
+    limits: HttpLimits,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        let reason = format!(
+            "request body of {} bytes exceeds http_max_content_length ({} bytes)",
+            declared.unwrap_or_default(),
+            limits.max_body
+        );
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"error": {"type": "content_too_long_exception", "reason": reason}, "status": 413})),
+        )
+            .into_response();
+    }
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            Json(json!({"error": {"type": "timeout_exception", "reason": format!("request not completed within {} ms", limits.request_timeout.as_millis())}, "status": 408})),
+        )
+            .into_response(),
+    }
+}
+
+/// Serves the router on `listener` until `shutdown`: HTTP/1.1 and h2 through hyper,
+/// in plain text or, with `tls`, over rustls. At most `max_connections` at once; a
+/// request's headers must arrive within `header_read_timeout` (which also closes
+/// keep-alive connections idle that long), and a whole request must finish within
+/// `request_timeout`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
-    mut shutdown: watch::Receiver<bool>,
+    limits: HttpLimits,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let Some(acceptor) = tls else {
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        })
-        .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "http listener failed");
-        }
-        return;
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "https accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
+    let app = app.layer(axum::middleware::from_fn(move |req, next| {
+        guard(limits, req, next)
+    }));
+    let stop = shutdown.clone();
+    crate::net::accept_loop(listener, limits.max_connections, stop, "http", move |tcp, peer| {
         // ConnectInfo is read from request extensions, so each connection adds its own.
         let svc = app.clone().layer(axum::Extension(ConnectInfo(peer)));
-        let mut stop = shutdown.clone();
-        tasks.spawn(async move {
-            let stream = match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::warn!(%peer, error = %e, "closing https connection: TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(%peer, "closing https connection: TLS handshake timed out");
-                    return;
-                }
-            };
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(
-                hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(svc),
-            );
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "https connection ended with an error");
+        let tls = tls.clone();
+        let stop = shutdown.clone();
+        async move {
+            match tls {
+                None => serve_connection(tcp, svc, limits, stop, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => serve_connection(s, svc, limits, stop, peer).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "closing https connection: TLS handshake failed")
+                        }
+                        Err(_) => tracing::warn!(%peer, "closing https connection: TLS handshake timed out"),
                     }
                 }
-                _ = stop.changed() => conn.as_mut().graceful_shutdown(),
             }
-        });
-        while tasks.try_join_next().is_some() {}
+        }
+    })
+    .await
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    svc: Router,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = builder.serve_connection_with_upgrades(
+        hyper_util::rt::TokioIo::new(stream),
+        hyper_util::service::TowerToHyperService::new(svc),
+    );
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "http connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+        }
     }
-    while tasks.join_next().await.is_some() {}
 }

@@ -7,6 +7,8 @@
 //! rule that a request outside that table never reaches a handler.
 
 pub mod codec;
+pub mod compression;
+pub mod framing;
 pub mod partitioner;
 pub mod records;
 pub mod versions;

@@ -5,8 +5,8 @@
 //! and partition leader epoch — neither is covered by the CRC, so stamping never
 //! invalidates a batch).
 //!
-//! Invariants: nothing here decompresses or decodes individual records — the produce
-//! path validates framing and CRC-32C only, and stores the producer's bytes unchanged.
+//! Invariants: nothing here decompresses or decodes individual records (`validate.rs`
+//! and `records.rs` do); stamping and timestamp corrections keep the CRC valid.
 //! Every length read from a buffer is checked against the buffer before it is used.
 
 use thiserror::Error;
@@ -43,6 +43,8 @@ pub enum BatchError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("record count {count} does not match last offset delta {delta}")]
     BadRecordCount { count: i32, delta: i32 },
+    #[error("cannot decompress the records: {0}")]
+    Compression(String),
 }
 
 /// The parsed fixed header of one v2 batch.
@@ -105,8 +107,10 @@ impl BatchHeader {
         LOG_OVERHEAD + self.batch_length as usize
     }
 
+    /// The offset of the batch's last record (wrapping, never panicking, on a header
+    /// that lies).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset.wrapping_add(self.last_offset_delta as i64)
     }
 
     /// The batch's compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
@@ -178,7 +182,8 @@ pub fn validate_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     }
     if header.record_count < 0
         || header.last_offset_delta < 0
-        || (header.record_count > 0 && header.last_offset_delta + 1 < header.record_count)
+        || (header.record_count > 0
+            && (header.last_offset_delta as i64) + 1 < header.record_count as i64)
     {
         return Err(BatchError::BadRecordCount {
             count: header.record_count,
@@ -219,6 +224,16 @@ pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) -> Result<(), BatchError
     let attributes = header.attributes | 0x08;
     buf[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     buf[OFF_MAX_TIMESTAMP..OFF_MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..header.total_len()]);
+    buf[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// Writes `max_timestamp` into the batch header at the start of `buf` (a CreateTime
+/// batch whose header disagrees with its records) and recomputes the CRC.
+pub fn set_max_timestamp(buf: &mut [u8], max_timestamp: i64) -> Result<(), BatchError> {
+    let header = peek_batch(buf)?;
+    buf[OFF_MAX_TIMESTAMP..OFF_MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
     let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..header.total_len()]);
     buf[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(())

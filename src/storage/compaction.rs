@@ -14,10 +14,14 @@
 
 use std::collections::HashMap;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
+use std::ops::ControlFlow;
 
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{Compression, Record};
+
+use super::batch;
 use super::log::PartitionLog;
+use super::records;
 use super::StorageError;
 use crate::protocol::records::encode_plain_batch;
 
@@ -29,18 +33,37 @@ pub struct CompactionStats {
     pub records_after: usize,
 }
 
-fn decode_all(mut bytes: Bytes) -> Result<Vec<Vec<Record>>, StorageError> {
-    let mut batches = Vec::new();
-    while !bytes.is_empty() {
-        let set = RecordBatchDecoder::decode(&mut bytes)
-            .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
-        batches.push(set.records);
-    }
+/// The records of `bytes`, batch by batch (control batches left out).
+fn decode_batches(
+    bytes: &Bytes,
+    max_uncompressed: usize,
+) -> Result<Vec<Vec<Record>>, StorageError> {
+    let mut batches: Vec<Vec<Record>> = Vec::new();
+    let mut current_base = None;
+    records::walk(bytes, max_uncompressed, |header, section, view| {
+        if header.is_control() {
+            return ControlFlow::Continue(());
+        }
+        if current_base != Some(header.base_offset) {
+            current_base = Some(header.base_offset);
+            batches.push(Vec::new());
+        }
+        let (offset, timestamp) = records::offset_and_timestamp(header, &view);
+        let record = records::to_record(header, section, &view, offset, timestamp);
+        batches.last_mut().expect("pushed above").push(record);
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
     Ok(batches)
 }
 
 /// Compacts every sealed segment of `log`.
-pub fn compact(log: &mut PartitionLog, now_ms: i64) -> Result<CompactionStats, StorageError> {
+/// Batches are decompressed within `max_uncompressed` bytes each.
+pub fn compact(
+    log: &mut PartitionLog,
+    now_ms: i64,
+    max_uncompressed: usize,
+) -> Result<CompactionStats, StorageError> {
     let sealed = log.sealed_segments();
     if sealed.is_empty() {
         return Ok(CompactionStats::default());
@@ -51,13 +74,22 @@ pub fn compact(log: &mut PartitionLog, now_ms: i64) -> Result<CompactionStats, S
     while let Some(plan) = log.read(from, 8 * 1024 * 1024)? {
         let bytes = plan.read()?;
         let mut next = from;
-        for records in decode_all(bytes)? {
-            for r in records {
-                if let Some(k) = &r.key {
-                    latest.insert(k.clone(), r.offset);
-                }
-                next = next.max(r.offset + 1);
+        records::walk(&bytes, max_uncompressed, |header, _, view| {
+            let (offset, _) = records::offset_and_timestamp(header, &view);
+            if let Some(k) = view.key {
+                // Copied: a slice would keep the whole read buffer alive.
+                latest.insert(Bytes::copy_from_slice(k), offset);
             }
+            next = next.max(offset + 1);
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?;
+        // A batch of control records only still moves the read on.
+        if let Some(last) = batch::validate_batches(&bytes)
+            .ok()
+            .and_then(|v| v.last().map(|(_, h)| h.last_offset()))
+        {
+            next = next.max(last + 1);
         }
         if next == from {
             break;
@@ -70,7 +102,7 @@ pub fn compact(log: &mut PartitionLog, now_ms: i64) -> Result<CompactionStats, S
         let (bytes, max_ts) = log.segment_bytes(base)?;
         let drop_tombstones = now_ms - max_ts > delete_retention;
         let mut out = BytesMut::new();
-        for records in decode_all(bytes)? {
+        for records in decode_batches(&bytes, max_uncompressed)? {
             stats.records_before += records.len();
             let mut kept: Vec<Record> = records
                 .into_iter()

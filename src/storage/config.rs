@@ -30,6 +30,8 @@ pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
     ("flush.ms", "9223372036854775807"),
     ("index.interval.bytes", "4096"),
     ("max.message.bytes", "1048588"),
+    ("message.timestamp.after.max.ms", "9223372036854775807"),
+    ("message.timestamp.before.max.ms", "9223372036854775807"),
     ("message.timestamp.type", "CreateTime"),
     ("retention.bytes", "-1"),
     ("retention.ms", "604800000"),
@@ -54,6 +56,10 @@ pub struct LogConfig {
     /// How long tombstones survive compaction (Kafka's `delete.retention.ms`).
     pub delete_retention_ms: i64,
     pub message_timestamp_type: String,
+    /// Kafka's `message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime
+    /// record's timestamp may lie behind or ahead of the broker's clock.
+    pub message_timestamp_before_max_ms: i64,
+    pub message_timestamp_after_max_ms: i64,
     /// The explicitly set keys (what DescribeConfigs reports as topic-level overrides).
     pub overrides: BTreeMap<String, String>,
 }
@@ -148,8 +154,31 @@ impl LogConfig {
                 &get("message.timestamp.type"),
                 &["CreateTime", "LogAppendTime"],
             )?,
+            message_timestamp_before_max_ms: parse_i64(
+                "message.timestamp.before.max.ms",
+                &get("message.timestamp.before.max.ms"),
+                0,
+            )?,
+            message_timestamp_after_max_ms: parse_i64(
+                "message.timestamp.after.max.ms",
+                &get("message.timestamp.after.max.ms"),
+                0,
+            )?,
             overrides: overrides.clone(),
         })
+    }
+
+    /// What a client batch is validated against (`validate.rs`); `max_uncompressed` is
+    /// the broker-wide `max_uncompressed_batch_bytes`.
+    pub fn validation_rules(&self, max_uncompressed: usize) -> super::validate::Rules {
+        super::validate::Rules {
+            max_message_bytes: self.max_message_bytes,
+            max_uncompressed,
+            compacted: self.compacts(),
+            log_append_time: self.message_timestamp_type == "LogAppendTime",
+            timestamp_before_max_ms: self.message_timestamp_before_max_ms,
+            timestamp_after_max_ms: self.message_timestamp_after_max_ms,
+        }
     }
 
     /// Whether the log is compacted (`compact` or `compact,delete`).
@@ -176,6 +205,12 @@ impl LogConfig {
                     "index.interval.bytes" => self.index_interval_bytes.to_string(),
                     "max.message.bytes" => self.max_message_bytes.to_string(),
                     "message.timestamp.type" => self.message_timestamp_type.clone(),
+                    "message.timestamp.before.max.ms" => {
+                        self.message_timestamp_before_max_ms.to_string()
+                    }
+                    "message.timestamp.after.max.ms" => {
+                        self.message_timestamp_after_max_ms.to_string()
+                    }
                     "retention.bytes" => self.retention_bytes.to_string(),
                     "retention.ms" => self.retention_ms.to_string(),
                     "segment.bytes" => self.segment_bytes.to_string(),

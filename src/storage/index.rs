@@ -3,13 +3,18 @@
 //! 12-byte entries), the same shapes as Kafka's `.index` and `.timeindex`.
 //!
 //! Invariants: entries are appended in increasing order of both key and value; an
-//! index file is preallocated to its maximum size while its segment is active and
-//! trimmed to its entries when the segment is sealed, so a sealed index's length is
-//! always a whole number of entries. An index is a hint: a missing, short or
-//! out-of-order index is rebuilt from the log, never trusted over it.
+//! index file is sized (sparse) to its maximum while its segment is active and trimmed
+//! to its entries when the segment is sealed, so a sealed index's length is always a
+//! whole number of entries. No entry is written into a page of the map before disk
+//! blocks are allocated for it (`reserve`, in `ALLOCATION_CHUNK`s): writing a sparse
+//! page of a shared map on a full file system raises SIGBUS instead of returning
+//! ENOSPC, so the space is claimed with `fallocate` first, where a full disk is an
+//! error the append can refuse. An index is a hint: a missing, short or out-of-order
+//! index is rebuilt from the log, never trusted over it.
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -22,7 +27,13 @@ struct MappedIndex {
     entry_len: usize,
     entries: usize,
     capacity: usize,
+    /// Bytes from the start of the file known to have disk blocks behind them.
+    allocated: usize,
 }
+
+/// How much index space one `fallocate` claims: 64 KiB is 8,192 offset-index entries,
+/// about 32 MiB of log at the default `index.interval.bytes`.
+const ALLOCATION_CHUNK: usize = 64 * 1024;
 
 impl MappedIndex {
     /// Opens (or creates) an index, keeping the first `entries` entries and room for `max_bytes`.
@@ -45,7 +56,33 @@ impl MappedIndex {
             entry_len,
             entries,
             capacity,
+            // Entries read back were written through the map, so they have blocks.
+            allocated: entries * entry_len,
         })
+    }
+
+    /// Makes sure the next `more` entries (as many as fit) have disk blocks, so that
+    /// writing them cannot fault. Fails with the file system's error (ENOSPC) instead.
+    fn reserve(&mut self, more: usize) -> io::Result<()> {
+        let want = (self.entries + more).min(self.capacity) * self.entry_len;
+        if want <= self.allocated {
+            return Ok(());
+        }
+        let upto = (want.div_ceil(ALLOCATION_CHUNK) * ALLOCATION_CHUNK)
+            .min(self.capacity * self.entry_len);
+        // SAFETY: fallocate on a descriptor we own, inside the file's current length.
+        let rc = unsafe {
+            libc::posix_fallocate(
+                self.file.as_raw_fd(),
+                self.allocated as libc::off_t,
+                (upto - self.allocated) as libc::off_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        self.allocated = upto;
+        Ok(())
     }
 
     fn entry(&self, i: usize) -> &[u8] {
@@ -55,6 +92,11 @@ impl MappedIndex {
 
     fn push(&mut self, bytes: &[u8]) -> bool {
         if self.entries >= self.capacity {
+            return false;
+        }
+        if (self.entries + 1) * self.entry_len > self.allocated && self.reserve(1).is_err() {
+            // Callers reserve before appending; an entry that cannot get a block is
+            // left out (the index is a hint) rather than written into a hole.
             return false;
         }
         let at = self.entries * self.entry_len;
@@ -85,6 +127,7 @@ impl MappedIndex {
         self.mmap = None;
         self.file.set_len((self.entries * self.entry_len) as u64)?;
         self.capacity = self.entries;
+        self.allocated = self.entries * self.entry_len;
         if self.entries > 0 {
             // SAFETY: as in `open`.
             self.mmap = Some(unsafe { MmapMut::map_mut(&self.file)? });
@@ -148,6 +191,11 @@ impl OffsetIndex {
     pub fn entry_at(&self, i: usize) -> (u32, u32) {
         let e = self.inner.entry(i);
         (u32_at(e, 0), u32_at(e, 4))
+    }
+
+    /// Claims disk blocks for `more` entries ahead of appending them.
+    pub fn reserve(&mut self, more: usize) -> io::Result<()> {
+        self.inner.reserve(more)
     }
 
     /// Appends an entry; returns false if the index is full (the segment must roll).
@@ -244,6 +292,11 @@ impl TimeIndex {
             i64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
             u32_at(e, 8),
         )
+    }
+
+    /// Claims disk blocks for `more` entries ahead of appending them.
+    pub fn reserve(&mut self, more: usize) -> io::Result<()> {
+        self.inner.reserve(more)
     }
 
     /// The largest timestamp indexed, if any.

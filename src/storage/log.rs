@@ -83,6 +83,8 @@ pub struct PartitionLog {
     leader_epoch: i32,
     /// Newest sealed segment the last compaction covered (compacted topics only).
     compacted_through: Option<i64>,
+    /// Set when the topic is deleted (`release`): appends are refused.
+    released: bool,
 }
 
 impl PartitionLog {
@@ -115,6 +117,7 @@ impl PartitionLog {
             last_flush_ms: segment::now_ms(),
             leader_epoch: 0,
             compacted_through: None,
+            released: false,
         };
         let count = bases.len();
         for (i, base) in bases.into_iter().enumerate() {
@@ -215,6 +218,9 @@ impl PartitionLog {
     ) -> Result<AppendInfo, StorageError> {
         if headers.is_empty() {
             return Err(StorageError::EmptyAppend);
+        }
+        if self.released {
+            return Err(StorageError::Deleted);
         }
         for (_, h) in &headers {
             match self.producers.check(h) {
@@ -377,26 +383,41 @@ impl PartitionLog {
     }
 
     /// Deletes whole segments past `retention.ms` or beyond `retention.bytes`, oldest first.
-    /// The active segment is rolled first when it alone has expired, so an idle topic
-    /// still ages out. Returns the number of segments deleted.
+    /// The active segment is rolled when it alone has expired, so an idle topic still
+    /// ages out. Returns the number of segments deleted.
+    ///
+    /// Works on a full disk: sealed segments are deleted before anything is created, and
+    /// the roll (an empty file) is only attempted after them; deletion writes nothing.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
         if !self.config.deletes() {
             return Ok(0);
         }
+        let mut deleted = self.delete_expired_segments(now_ms)?;
         let retention_ms = self.config.retention_ms;
-        let retention_bytes = self.config.retention_bytes;
-        if retention_ms >= 0 {
-            let active = self.active();
-            if !active.is_empty() && now_ms - active.retention_timestamp() > retention_ms {
-                self.roll()?;
+        let active = self.active();
+        if retention_ms >= 0
+            && !active.is_empty()
+            && now_ms - active.retention_timestamp() > retention_ms
+        {
+            match self.roll() {
+                Ok(()) => deleted += self.delete_expired_segments(now_ms)?,
+                Err(e) if deleted > 0 => {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "retention: cannot roll the expired active segment")
+                }
+                Err(e) => return Err(e),
             }
         }
+        Ok(deleted)
+    }
+
+    /// Deletes sealed segments from the oldest while they are past `retention.ms` or
+    /// beyond `retention.bytes`; the log start offset follows.
+    fn delete_expired_segments(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        let retention_ms = self.config.retention_ms;
+        let retention_bytes = self.config.retention_bytes;
         let mut deleted = 0;
         let mut total = self.size_bytes() as i64;
-        loop {
-            if self.segments.len() <= 1 {
-                break;
-            }
+        while self.segments.len() > 1 {
             let (&base, seg) = self.segments.iter().next().expect("non-empty");
             let too_old = retention_ms >= 0 && now_ms - seg.retention_timestamp() > retention_ms;
             let too_big = retention_bytes >= 0 && total - seg.size() as i64 >= retention_bytes;
@@ -406,12 +427,12 @@ impl PartitionLog {
             let seg = self.segments.remove(&base).expect("present");
             total -= seg.size() as i64;
             tracing::info!(dir = %self.dir.display(), base, "retention: deleting segment");
+            self.log_start_offset = self
+                .log_start_offset
+                .max(*self.segments.keys().next().expect("non-empty"));
             seg.delete()?;
             deleted += 1;
         }
-        self.log_start_offset = self
-            .log_start_offset
-            .max(*self.segments.keys().next().expect("non-empty"));
         Ok(deleted)
     }
 
@@ -459,19 +480,24 @@ impl PartitionLog {
         if is_active || !self.segments.contains_key(&base) {
             return Ok(());
         }
-        let old = self.segments.remove(&base).expect("present");
         if bytes.is_empty() && base != self.log_start_offset {
-            old.delete()?;
+            self.segments.remove(&base).expect("present").delete()?;
             return Ok(());
         }
         let cleaned = self
             .dir
             .join(format!("{}.cleaned", segment::file_name(base, "log")));
-        {
-            let mut f = fs::File::create(&cleaned)?;
+        // Written in full before the old segment is touched: on a full disk the
+        // compaction fails and the segment stays as it was.
+        let written = fs::File::create(&cleaned).and_then(|mut f| {
             std::io::Write::write_all(&mut f, bytes)?;
-            f.sync_all()?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&cleaned);
+            return Err(e.into());
         }
+        let old = self.segments.remove(&base).expect("present");
         let (index, time_index) = old.index_paths();
         drop(old);
         let _ = fs::remove_file(index);
@@ -494,6 +520,19 @@ impl PartitionLog {
     pub fn close(&mut self) -> Result<(), StorageError> {
         self.active_mut().seal()?;
         Ok(())
+    }
+
+    /// Gives back the space of a partition whose topic is being deleted, at once: every
+    /// segment file is cut to nothing (other handles on it — a read in flight — then
+    /// read nothing, and the blocks are free without waiting for them to close), and
+    /// the log refuses appends from now on. The directory is removed by the caller.
+    pub fn release(&mut self) {
+        self.released = true;
+        for seg in self.segments.values() {
+            if let Err(e) = seg.file().set_len(0) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot truncate a deleted segment");
+            }
+        }
     }
 
     /// Removes the partition's directory and everything in it.

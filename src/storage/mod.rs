@@ -15,10 +15,14 @@
 pub mod batch;
 pub mod compaction;
 pub mod config;
+pub mod dir_lock;
+pub mod disk;
 pub mod index;
 pub mod log;
 pub mod producer_state;
+pub mod records;
 pub mod segment;
+pub mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -41,4 +45,6 @@ pub enum StorageError {
     DuplicateInMultiBatch,
     #[error("invalid record batch: {0}")]
     InvalidBatch(#[from] batch::BatchError),
+    #[error("the partition's topic has been deleted")]
+    Deleted,
 }

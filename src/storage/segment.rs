@@ -3,12 +3,13 @@
 //!
 //! Invariants: the log file holds only whole, CRC-valid batches with strictly
 //! increasing offsets (recovery cuts anything else off the tail); `size` is the number
-//! of bytes readers may see; index entries never point past `size`. Writes are plain
-//! appends; reads use positional reads on a shared handle, so a reader never blocks a
-//! writer for longer than the index lookup.
+//! of bytes readers may see and the position the next batch is written at; index
+//! entries never point past `size`. An append that fails leaves `size` and the file
+//! as they were (see `append`). Reads use positional reads on a shared handle, so a
+//! reader never blocks a writer for longer than the index lookup.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,7 +73,7 @@ impl Segment {
         let log_path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
             .truncate(false)
             .open(&log_path)?;
@@ -114,7 +115,7 @@ impl Segment {
         verify: bool,
     ) -> io::Result<(Segment, ScanResult)> {
         let log_path = dir.join(file_name(base_offset, "log"));
-        let file = OpenOptions::new().read(true).append(true).open(&log_path)?;
+        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
         let file_len = file.metadata()?.len();
         let created_ms = file
             .metadata()?
@@ -247,8 +248,22 @@ impl Segment {
     }
 
     /// Appends already-validated, offset-stamped batches. `headers` describe them in order.
+    ///
+    /// All or nothing: index space is claimed first, and a failed or short write of the
+    /// log (ENOSPC, EIO) is cut back off the file before the error is returned, so the
+    /// next append starts at the same position and nothing half-written is ever read
+    /// or survives a restart. Writes go to an explicit position (not O_APPEND): even if
+    /// the cut itself fails, the next append overwrites the leftover bytes, and
+    /// recovery trims whatever lies past the last whole batch.
     pub fn append(&mut self, bytes: &[u8], headers: &[(usize, BatchHeader)]) -> io::Result<()> {
-        (&*self.file).write_all(bytes)?;
+        self.index.reserve(headers.len())?;
+        self.time_index.reserve(headers.len())?;
+        if let Err(e) = self.file.write_all_at(bytes, self.size) {
+            if let Err(cut) = self.file.set_len(self.size) {
+                tracing::error!(segment = %self.log_path.display(), error = %cut, "cannot cut a failed append off the segment; the next append overwrites it");
+            }
+            return Err(e);
+        }
         let start = self.size;
         for (pos, h) in headers {
             self.max_timestamp = self.max_timestamp.max(h.max_timestamp);

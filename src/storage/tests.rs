@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use super::batch::{self, validate_batches};
 use super::config::LogConfig;
 use super::log::PartitionLog;
+use super::records::DEFAULT_MAX_UNCOMPRESSED_BATCH_BYTES as MAX_UNCOMPRESSED;
 
 /// A valid batch of `count` records whose body is `fill` repeated `body` times.
 fn make_batch(count: i32, ts: i64, body: usize, fill: u8) -> Vec<u8> {
@@ -263,7 +264,7 @@ fn read_records(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
     let mut from = log.log_start_offset();
     while let Some(plan) = log.read(from, 1 << 20).unwrap() {
         let bytes = plan.read().unwrap();
-        for (o, k, v) in crate::protocol::records::decode_records(bytes).unwrap() {
+        for (o, k, v) in super::records::decode_records(&bytes, MAX_UNCOMPRESSED).unwrap() {
             out.push((
                 o,
                 String::from_utf8(k.unwrap().to_vec()).unwrap(),
@@ -303,7 +304,7 @@ fn compaction_keeps_the_newest_record_per_key_at_its_offset() {
     assert_eq!(before.len(), 8);
 
     // Tombstones are kept while younger than delete.retention.ms.
-    let stats = super::compaction::compact(&mut log, now + 10).unwrap();
+    let stats = super::compaction::compact(&mut log, now + 10, MAX_UNCOMPRESSED).unwrap();
     assert!(stats.records_after < stats.records_before);
     let after = read_records(&log);
     let newest: Vec<_> = after
@@ -320,7 +321,7 @@ fn compaction_keeps_the_newest_record_per_key_at_its_offset() {
         ]
     );
     // Later: the tombstone goes too; offsets never change; the log end stays.
-    super::compaction::compact(&mut log, now + 1_000_000).unwrap();
+    super::compaction::compact(&mut log, now + 1_000_000, MAX_UNCOMPRESSED).unwrap();
     let later: Vec<i64> = read_records(&log).iter().map(|r| r.0).collect();
     assert_eq!(later, vec![4, 6, 7]);
     assert_eq!(log.log_end_offset(), 8);
