@@ -136,9 +136,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         http = caps.http,
         "connection caps"
     );
-    if caps != configured {
+    if caps != configured
+        && [caps.kafka, caps.beats, caps.http]
+            .iter()
+            .any(|c| *c < 1000)
+    {
         tracing::warn!(
             descriptor_limit,
+            kafka = caps.kafka,
+            beats = caps.beats,
+            http = caps.http,
             "connection caps lowered to fit the open-file limit; raise `ulimit -n` (the hard limit) for more"
         );
     }

@@ -78,7 +78,9 @@ async fn read_frame(
     memory: &MemoryBudget,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(Bytes, MemoryPermit), ReadEnd> {
-    let mut deadline: Option<Instant> = None;
+    // Bytes already buffered (pipelined behind the last request) started a frame.
+    let mut deadline: Option<Instant> =
+        (!buf.is_empty()).then(|| Instant::now() + limits.frame_timeout);
     let mut permit: Option<MemoryPermit> = None;
     loop {
         let front =
@@ -143,7 +145,16 @@ async fn read_frame(
                     deadline = Some(Instant::now() + limits.frame_timeout);
                 }
             }
-            Ok(Err(e)) => return Err(ReadEnd::Refused(format!("read failed: {e}"))),
+            // A reset between requests is how many clients hang up.
+            Ok(Err(e)) if buf.is_empty() => {
+                tracing::debug!(error = %e, "kafka connection ended between requests");
+                return Err(ReadEnd::Quiet);
+            }
+            Ok(Err(e)) => {
+                return Err(ReadEnd::Refused(format!(
+                    "read failed in the middle of a request: {e}"
+                )))
+            }
         }
     }
 }

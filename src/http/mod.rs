@@ -309,10 +309,13 @@ pub async fn serve(
         let stop = shutdown.clone();
         async move {
             match tls {
-                None => serve_connection(tcp, svc, limits, stop, peer).await,
+                None => serve_connection(tcp, false, svc, limits, stop, peer).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => serve_connection(s, svc, limits, stop, peer).await,
+                        Ok(Ok(s)) => {
+                            let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                            serve_connection(s, h2, svc, limits, stop, peer).await
+                        }
                         Ok(Err(e)) => {
                             tracing::warn!(%peer, error = %e, "closing https connection: TLS handshake failed")
                         }
@@ -325,8 +328,12 @@ pub async fn serve(
     .await
 }
 
+/// Serves one connection as HTTP/1.1, or as h2 when TLS negotiated it (ALPN). The
+/// protocol is decided up front, never by waiting for the client's first bytes, so the
+/// header read timeout covers a client that sends nothing at all.
 async fn serve_connection<S>(
     stream: S,
+    h2: bool,
     svc: Router,
     limits: HttpLimits,
     mut stop: watch::Receiver<bool>,
@@ -334,8 +341,13 @@ async fn serve_connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder =
+    let builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut builder = if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -346,7 +358,7 @@ async fn serve_connection<S>(
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
-    let conn = builder.serve_connection_with_upgrades(
+    let conn = builder.serve_connection(
         hyper_util::rt::TokioIo::new(stream),
         hyper_util::service::TowerToHyperService::new(svc),
     );
