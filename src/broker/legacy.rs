@@ -188,6 +188,23 @@ mod tests {
     }
 
     #[test]
+    fn down_conversion_keeps_to_its_budget_and_starting_offset() {
+        let records: Vec<Record> = (0..10_000).map(|i| rec(i, b"0123456789")).collect();
+        let mut v2 = BytesMut::new();
+        encode_plain_batch(&mut v2, &mut records.clone(), Compression::Zstd).unwrap();
+        let v2 = v2.freeze();
+        let out = downconvert(&v2, 1, 2_500, 4096, 1 << 20).unwrap();
+        assert!(out.len() <= 4096 && !out.is_empty(), "{} bytes", out.len());
+        let mut b = out;
+        let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
+        assert_eq!(sets[0].records[0].offset, 2_500);
+        // Under a budget smaller than one message, the first message still goes.
+        assert!(!downconvert(&v2, 0, 0, 1, 1 << 20).unwrap().is_empty());
+        // Over the decompression bound: an error, not an allocation.
+        assert!(downconvert(&v2, 0, 0, 4096, 1000).is_err());
+    }
+
+    #[test]
     fn compressed_legacy_sets_are_refused() {
         let records = [rec(0, b"a")];
         let mut legacy = BytesMut::new();

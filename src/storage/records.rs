@@ -204,3 +204,95 @@ pub fn to_record(
         headers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::records::{encode_records, OutRecord};
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+
+    fn batch(n: usize, compression: Compression) -> Bytes {
+        let recs: Vec<OutRecord> = (0..n)
+            .map(|i| OutRecord {
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(vec![b'v'; 100])),
+                headers: vec![("h".into(), Bytes::from_static(b"1"))],
+            })
+            .collect();
+        encode_records(&recs, 5_000, compression).unwrap().freeze()
+    }
+
+    #[test]
+    fn records_come_back_whole_and_the_budget_stops_early() {
+        let b = batch(1000, Compression::Zstd);
+        let all = decode_full_records(&b, 0, ReadLimits::default()).unwrap();
+        assert_eq!(all.len(), 1000);
+        assert_eq!(all[7].offset, 7);
+        assert_eq!(all[7].key.as_deref(), Some(&b"k7"[..]));
+        assert_eq!(all[7].headers.len(), 1);
+        let from_500 = decode_full_records(&b, 500, ReadLimits::default()).unwrap();
+        assert_eq!(from_500.first().map(|r| r.offset), Some(500));
+        // A budget of about ten records' cost: the caller continues from the last + 1.
+        let small = ReadLimits {
+            budget: 10 * (DECODED_RECORD_OVERHEAD + 170),
+            ..ReadLimits::default()
+        };
+        let some = decode_full_records(&b, 0, small).unwrap();
+        assert!((5..=20).contains(&some.len()), "{}", some.len());
+        // A batch over the decompression bound is an error, not a large allocation.
+        let tight = ReadLimits {
+            max_uncompressed: 1000,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            decode_full_records(&b, 0, tight),
+            Err(RecordsError::Decompress(DecompressError::TooLarge { .. }))
+        ));
+        // A trailing partial batch (a fetch cut at its limit) ends the walk quietly.
+        let mut two = b.to_vec();
+        two.extend_from_slice(&b[..100]);
+        assert_eq!(
+            decode_full_records(&Bytes::from(two), 0, ReadLimits::default())
+                .unwrap()
+                .len(),
+            1000
+        );
+    }
+
+    #[test]
+    fn timestamps_spread_wider_than_an_i32_decode_exactly() {
+        // Records 10^12 ms apart: the deltas are varlongs (the vendored codec's encoder
+        // writes them so since the patch).
+        let stamps = [0i64, 1_000_000_000_000, 2_000_000_000_000];
+        let recs: Vec<Record> = stamps
+            .iter()
+            .enumerate()
+            .map(|(i, ts)| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1,
+                timestamp: *ts,
+                key: None,
+                value: Some(Bytes::from_static(b"x")),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut out = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut out,
+            recs.iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        let got = decode_full_records(&out.freeze(), 0, ReadLimits::default()).unwrap();
+        assert_eq!(got.iter().map(|r| r.timestamp).collect::<Vec<_>>(), stamps);
+    }
+}
