@@ -15,7 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use logbridge::client::{encode_batch, KafkaClient};
 
-use common::Server;
+use common::{produce_raw, Server};
 
 /// Writes raw bytes and reports whether the server closed the connection (EOF) without
 /// sending anything back.
@@ -49,25 +49,6 @@ fn batch(values: &[&'static [u8]]) -> BytesMut {
         .map(|v| (None, Some(Bytes::from_static(v))))
         .collect();
     encode_batch(records, 1, Compression::None).unwrap()
-}
-
-async fn produce_raw(client: &mut KafkaClient, topic: &str, records: Bytes) -> i16 {
-    let req = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
-    match client
-        .send(ApiKey::Produce, 9, RequestKind::Produce(req))
-        .await
-        .unwrap()
-    {
-        ResponseKind::Produce(r) => r.responses[0].partition_responses[0].error_code,
-        _ => panic!("wrong response"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,40 +15,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use common::Server;
-
-fn read_values(bootstrap: &str, topic: &str, expected_at_least: usize) -> Vec<(i64, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "durability")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => out.push((
-                m.offset(),
-                String::from_utf8(m.payload().unwrap().to_vec()).unwrap(),
-            )),
-            // End of partition: everything readable has been read.
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_)))
-                if out.len() >= expected_at_least =>
-            {
-                break
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
-            Some(Err(e)) => panic!("consume error: {e}"),
-        }
-    }
-    out
-}
+use common::{read_values, Server};
 
 fn produce_sync(bootstrap: &str, topic: &str, values: impl Iterator<Item = String>) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()

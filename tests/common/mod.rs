@@ -18,6 +18,15 @@ pub struct Server {
 impl Server {
     /// Starts `logbridge serve` on ephemeral ports with `data_dir`, plus extra args.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with(data_dir, extra, |_| {})
+    }
+
+    /// As `start`, with a last say over the command (where stderr goes, limits).
+    pub fn start_with(
+        data_dir: &Path,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_logbridge"));
         cmd.arg("serve")
             .arg("--data-dir")
@@ -43,6 +52,7 @@ impl Server {
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        configure(&mut cmd);
         let mut child = cmd.spawn().expect("start logbridge");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -86,6 +96,21 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The server's resident memory now and at its peak, in KiB (VmRSS, VmHWM).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .expect("memory field")
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     pub fn http_get(&self, path: &str) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&self.http).expect("connect http");
@@ -116,4 +141,78 @@ extern "C" {
 
 pub fn logbridge_cmd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_logbridge"))
+}
+
+/// Writes an appliance config file next to `dir` and returns its path as a string.
+pub fn write_config(dir: &Path, name: &str, toml: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, toml).expect("write config");
+    path.to_string_lossy().into_owned()
+}
+
+/// Reads partition 0 of `topic` from the beginning with librdkafka until the end of
+/// the partition, once at least `expected_at_least` records came: (offset, value).
+pub fn read_values(bootstrap: &str, topic: &str, expected_at_least: usize) -> Vec<(i64, String)> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "read-values")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => out.push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )),
+            // End of partition: everything readable has been read.
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_)))
+                if out.len() >= expected_at_least =>
+            {
+                break
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => panic!("consume error: {e}"),
+        }
+    }
+    out
+}
+
+/// Produces `records` (the bytes of a Produce request's records field) to partition 0
+/// of `topic` with a raw Produce v9, acks=1, and returns the partition's error code.
+pub async fn produce_raw(
+    client: &mut logbridge::client::KafkaClient,
+    topic: &str,
+    records: bytes::Bytes,
+) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let req = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])]);
+    match client
+        .send(ApiKey::Produce, 9, RequestKind::Produce(req))
+        .await
+        .unwrap()
+    {
+        ResponseKind::Produce(r) => r.responses[0].partition_responses[0].error_code,
+        _ => panic!("wrong response"),
+    }
 }

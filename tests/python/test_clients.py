@@ -123,3 +123,35 @@ def test_kafka_python_compressed_and_offsets_for_times(server):
     assert found.offset == 43 and found.timestamp == 1_000_000 + 43_000
     assert c.offsets_for_times({tp: 9_999_999_999})[tp] is None
     c.close()
+
+
+def test_xerial_snappy_and_wide_timestamps_from_a_java_style_client(server):
+    """kafka-python writes snappy in the Java client's xerial framing; kcat (librdkafka)
+    writes raw snappy. Both are validated on produce and read back by every reader,
+    including the down-conversion an old consumer gets (Fetch v2) and a timestamp
+    lookup in a batch whose records are 10^12 ms apart (varlong timestamp deltas)."""
+    create_topic(server, "snap", 1)
+    prod = KafkaProducer(bootstrap_servers=server.kafka, compression_type="snappy",
+                         linger_ms=50, batch_size=1 << 20)
+    base = 1_000_000
+    for i in range(100):
+        prod.send("snap", value=f"x{i}".encode() * 50, timestamp_ms=base + i * 10_000_000_000)
+    prod.flush(30)
+    prod.close()
+    # librdkafka reads the xerial-framed batches.
+    out = kcat(server, "-C", "-t", "snap", "-o", "beginning", "-e", "-q", "-f", "%T %s\\n")
+    got = [l.split(" ", 1) for l in out.splitlines()]
+    assert [int(t) for t, _ in got] == [base + i * 10_000_000_000 for i in range(100)]
+    # An old consumer (Fetch v2: magic 1 down-conversion) reads them too.
+    old = kafka_python_read(server, "snap", 1, 100, api_version=(0, 10, 1))
+    assert [v for _, _, _, v in old] == [f"x{i}".encode() * 50 for i in range(100)]
+    # A timestamp lookup inside one widely spread batch.
+    c = KafkaConsumer(bootstrap_servers=server.kafka, group_id=None)
+    tp = KTopicPartition("snap", 0)
+    found = c.offsets_for_times({tp: base + 42 * 10_000_000_000 - 1})[tp]
+    assert found.offset == 42 and found.timestamp == base + 42 * 10_000_000_000
+    c.close()
+    # And raw snappy from librdkafka goes the other way.
+    kcat(server, "-P", "-t", "snap", "-z", "snappy", stdin="".join(f"raw{i}\n" for i in range(50)))
+    back = kafka_python_read(server, "snap", 1, 150)
+    assert [v for _, _, _, v in back][100:] == [f"raw{i}".encode() for i in range(50)]
