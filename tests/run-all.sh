@@ -2,7 +2,8 @@
 # Runs the whole logbridge test suite on a fresh machine: installs what the tests need
 # (Debian packages, PyPI and npm packages), then the Rust unit and integration tests
 # (which start the real binary and drive it with librdkafka), then the Python-driven
-# tests (kcat, kafka-python, confluent-kafka, aiokafka, the npm lumberjack-client).
+# tests (kcat, kafka-python, confluent-kafka, aiokafka, the npm lumberjack-client),
+# then a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,6 @@ cargo test
 
 echo "== Client tests (kcat, kafka-python, confluent-kafka, aiokafka, lumberjack-client)"
 LOGBRIDGE_BIN="$PWD/target/debug/logbridge" python3 -m pytest tests/python -q -p no:warnings
+
+echo "== Fuzz every network decoder briefly (tests/fuzz/run.sh, about five minutes)"
+bash tests/fuzz/run.sh

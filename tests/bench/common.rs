@@ -14,6 +14,14 @@ pub struct Served {
     pub beats: String,
 }
 
+/// The binary under test: this build's, or `LOGBRIDGE_BENCH_BIN` (to compare another
+/// build in the same session, e.g. before and after a change).
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("LOGBRIDGE_BENCH_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_logbridge").into())
+}
+
 /// Starts `logbridge serve` on `data_dir` with ephemeral ports (unless `extra` names
 /// them) and waits for its ready line.
 pub fn serve(data_dir: &Path, extra: &[&str]) -> Served {
@@ -38,7 +46,7 @@ pub fn serve(data_dir: &Path, extra: &[&str]) -> Served {
         }
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logbridge"))
+    let mut child = Command::new(binary())
         .args(&args)
         .env(
             "RUST_LOG",

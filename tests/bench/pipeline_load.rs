@@ -55,7 +55,7 @@ fn main() {
     // 1. The topic, filled by librdkafka.
     let served = common::serve(&data, &["--beats-listen", ""]);
     let mut child = served.child;
-    std::process::Command::new(env!("CARGO_BIN_EXE_logbridge"))
+    std::process::Command::new(common::binary())
         .args([
             "topics",
             "create",

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = bytes::BytesMut::from(data);
     while let Ok(Some(frame)) = logbridge::beats::frame::decode(&mut buf, 1 << 20) {
         if let logbridge::beats::frame::Frame::Compressed(p) = frame {
-            let _ = logbridge::beats::frame::decode_compressed(&p, 1 << 20, 8);
+            let _ = logbridge::beats::frame::decode_compressed(&p, 1 << 20, 8, 1000);
         }
     }
 });
