@@ -44,38 +44,53 @@ pub fn codec_name(codec: i16) -> &'static str {
 /// Decompresses `input` (a batch's records section compressed with `codec`) into at
 /// most `limit` bytes. `codec` must not be `NONE`: uncompressed records need no copy.
 pub fn decompress(codec: i16, input: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+    let mut out = Vec::new();
+    decompress_into(codec, input, limit, &mut out)?;
+    Ok(out)
+}
+
+/// As `decompress`, into `out` (cleared first), so a caller that decompresses batch
+/// after batch can keep one buffer instead of allocating and faulting in a new one
+/// each time.
+pub fn decompress_into(
+    codec: i16,
+    input: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecompressError> {
     let corrupt = |why: String| DecompressError::Corrupt {
         codec: codec_name(codec),
         why,
     };
+    out.clear();
     // A first guess at the output size that a lying stream cannot inflate.
-    let guess = input.len().saturating_mul(4).min(limit).min(1 << 20);
-    let mut out = Vec::with_capacity(guess);
+    out.reserve(input.len().saturating_mul(4).min(limit).min(1 << 20));
     let read = match codec {
-        GZIP => read_bounded(flate2::read::GzDecoder::new(input), limit, &mut out),
+        GZIP => read_bounded(flate2::read::GzDecoder::new(input), limit, out),
         ZSTD => {
             let decoder =
                 zstd::stream::read::Decoder::new(input).map_err(|e| corrupt(e.to_string()))?;
-            read_bounded(decoder, limit, &mut out)
+            read_bounded(decoder, limit, out)
         }
         LZ4 => {
             let decoder = lz4::Decoder::new(input).map_err(|e| corrupt(e.to_string()))?;
-            read_bounded(decoder, limit, &mut out)
+            read_bounded(decoder, limit, out)
         }
         SNAPPY => {
-            return kafka_protocol::compression::decompress_snappy(input, limit).map_err(|e| {
+            *out = kafka_protocol::compression::decompress_snappy(input, limit).map_err(|e| {
                 if e.to_string().contains("exceeds the limit") {
                     DecompressError::TooLarge { limit }
                 } else {
                     corrupt(e.to_string())
                 }
-            })
+            })?;
+            return Ok(());
         }
         other => return Err(DecompressError::UnknownCodec(other)),
     };
     match read {
         Ok(()) if out.len() > limit => Err(DecompressError::TooLarge { limit }),
-        Ok(()) => Ok(out),
+        Ok(()) => Ok(()),
         Err(e) => Err(corrupt(e.to_string())),
     }
 }

@@ -134,21 +134,42 @@ fn check_records(
     now_ms: i64,
 ) -> Result<i64, ValidationError> {
     let raw = &buf[HEADER_LEN..header.total_len()];
-    let decompressed;
-    let section: &[u8] = match header.compression() {
+    match header.compression() {
         compression::NONE if raw.len() > rules.max_uncompressed => {
-            return Err(RecordsError::from(DecompressError::TooLarge {
+            Err(RecordsError::from(DecompressError::TooLarge {
                 limit: rules.max_uncompressed,
             })
             .into())
         }
-        compression::NONE => raw,
-        codec => {
-            decompressed = compression::decompress(codec, raw, rules.max_uncompressed)
+        compression::NONE => walk_records(raw, header, rules, now_ms),
+        codec => SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            compression::decompress_into(codec, raw, rules.max_uncompressed, &mut scratch)
                 .map_err(RecordsError::from)?;
-            &decompressed
-        }
-    };
+            let result = walk_records(&scratch, header, rules, now_ms);
+            if scratch.capacity() > SCRATCH_KEPT {
+                *scratch = Vec::new();
+            }
+            result
+        }),
+    }
+}
+
+thread_local! {
+    /// Where a compressed batch is decompressed to be checked: kept per thread, so the
+    /// produce path does not allocate (and fault in) a buffer for every batch.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The scratch buffer is given back after a batch larger than this.
+const SCRATCH_KEPT: usize = 4 * 1024 * 1024;
+
+fn walk_records(
+    section: &[u8],
+    header: &BatchHeader,
+    rules: &Rules,
+    now_ms: i64,
+) -> Result<i64, ValidationError> {
     let log_append_batch = header.attributes & 0x08 != 0;
     let mut max_timestamp = -1i64;
     let mut expected_delta = 0i32;
