@@ -138,8 +138,9 @@ async fn every_kind_of_bad_input_is_contained() {
         produce_raw(&mut raw, "no-such-topic", batch(&[b"z"]).freeze()).await,
         3
     );
-    // Transactions do not exist: a transaction coordinator lookup gets
-    // COORDINATOR_NOT_AVAILABLE and the connection stays usable.
+    // Transactions do not exist: a transaction coordinator lookup gets the
+    // non-retriable TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message saying so, and
+    // the connection stays usable.
     let fc = FindCoordinatorRequest::default()
         .with_key(StrBytes::from_static_str("tx"))
         .with_key_type(1);
@@ -148,7 +149,13 @@ async fn every_kind_of_bad_input_is_contained() {
         .await
         .unwrap()
     {
-        ResponseKind::FindCoordinator(r) => assert_eq!(r.error_code, 15),
+        ResponseKind::FindCoordinator(r) => {
+            assert_eq!(r.error_code, 53);
+            assert!(r
+                .error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("not supported")));
+        }
         _ => panic!("wrong response"),
     }
     // A JoinGroup with no protocols: INCONSISTENT_GROUP_PROTOCOL, not a stuck group.
