@@ -4,6 +4,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized;
 use super::Broker;
 
 pub fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
@@ -37,8 +38,9 @@ pub fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Desc
                         .collect();
                 }
             }
-            if (3..=5).contains(&version) && req.include_authorized_operations {
-                d.authorized_operations = 0;
+            if version >= 3 {
+                d.authorized_operations =
+                    authorized::answer(req.include_authorized_operations, authorized::GROUP);
             }
             d
         })

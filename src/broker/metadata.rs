@@ -1,4 +1,5 @@
-//! Metadata: this broker, and topics with their partitions (all led by this node).
+//! Metadata: this broker, and topics with their partitions (all led by this node), with
+//! authorized operations (v8+) when asked for, as Kafka answers without an authorizer.
 //! Unknown topics are auto-created when the request allows it (always before v4) and
 //! `auto_create_topics` is on.
 
@@ -9,6 +10,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized;
 use super::errors::{code, registry_code};
 use super::registry::Topic;
 use super::Broker;
@@ -25,9 +27,16 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
     if version >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(broker.settings.cluster_id.clone()));
     }
-    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = 0;
+    if (8..=10).contains(&version) {
+        resp.cluster_authorized_operations = authorized::answer(
+            req.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        );
     }
+    let topic_ops = authorized::answer(
+        version >= 8 && req.include_topic_authorized_operations,
+        authorized::TOPIC,
+    );
     let all = match &req.topics {
         None => true,
         Some(t) => version == 0 && t.is_empty(),
@@ -38,7 +47,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
             .registry
             .list()
             .iter()
-            .map(|t| topic_entry(node, t, version))
+            .map(|t| topic_entry(node, t, version, topic_ops))
             .collect();
         return resp;
     }
@@ -50,7 +59,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
             None => Ok(broker.registry.get_by_id(&wanted.topic_id)),
         };
         let entry = match found {
-            Ok(Some(t)) => topic_entry(node, &t, version),
+            Ok(Some(t)) => topic_entry(node, &t, version, topic_ops),
             Ok(None) => MetadataResponseTopic::default()
                 .with_error_code(if by_name.is_some() {
                     code(ResponseError::UnknownTopicOrPartition)
@@ -68,7 +77,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
     resp
 }
 
-fn topic_entry(node: i32, t: &Topic, version: i16) -> MetadataResponseTopic {
+fn topic_entry(node: i32, t: &Topic, version: i16, authorized_ops: i32) -> MetadataResponseTopic {
     let partitions = (0..t.partition_count())
         .map(|p| {
             let mut mp = MetadataResponsePartition::default()
@@ -88,6 +97,9 @@ fn topic_entry(node: i32, t: &Topic, version: i16) -> MetadataResponseTopic {
         .with_partitions(partitions);
     if version >= 10 {
         entry.topic_id = t.id;
+    }
+    if version >= 8 {
+        entry.topic_authorized_operations = authorized_ops;
     }
     entry
 }

@@ -7,10 +7,12 @@
 //! Kafka codes only in `errors.rs`.
 
 mod api_versions;
+mod authorized;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
 mod delete_topics;
+mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 pub mod errors;
@@ -198,6 +200,9 @@ impl Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v))
             }
+            RequestKind::DescribeCluster(r) => {
+                ResponseKind::DescribeCluster(describe_cluster::handle(self, r, v))
+            }
             RequestKind::InitProducerId(r) => {
                 ResponseKind::InitProducerId(init_producer_id::handle(self, r, v))
             }
@@ -335,7 +340,7 @@ impl Broker {
                     tracing::error!(topic, partition = p.index, error = %e, "retention failed")
                 }
             }
-            if log.needs_compaction() {
+            if log.needs_compaction(now) {
                 match crate::storage::compaction::compact(
                     &mut log,
                     now,
