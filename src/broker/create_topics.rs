@@ -1,5 +1,6 @@
 //! CreateTopics: validate names, partition counts, replication factor (this node is
-//! the whole cluster, so only 1 or -1) and configs; create unless `validate_only`.
+//! the whole cluster, so only 1 or -1) or explicit replica assignments (whose length is
+//! the partition count, as in Kafka), and configs; create unless `validate_only`.
 
 use std::collections::BTreeMap;
 
@@ -18,11 +19,6 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatableTopicResult::default().with_name(t.name.clone());
-        let partitions = if t.num_partitions == -1 {
-            broker.settings.num_partitions
-        } else {
-            t.num_partitions
-        };
         let overrides: BTreeMap<String, String> = t
             .configs
             .iter()
@@ -32,22 +28,10 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
                     .map(|v| (c.name.to_string(), v.to_string()))
             })
             .collect();
-        let bad_assignment = t
-            .assignments
-            .iter()
-            .any(|a| a.broker_ids.iter().any(|b| b.0 != broker.node_id()));
-        let outcome = if t.replication_factor > 1
-            || t.replication_factor == 0
-            || t.replication_factor < -1
-            || bad_assignment
-        {
-            Err((
-                code(ResponseError::InvalidReplicationFactor),
-                format!(
-                    "replication factor {} is larger than the 1 available broker",
-                    t.replication_factor
-                ),
-            ))
+        let shape = topic_shape(broker, &t);
+        let (partitions, replication) = shape.as_ref().map_or((-1, -1), |s| *s);
+        let outcome = if let Err(refused) = shape {
+            Err(refused)
         } else if req.validate_only {
             broker
                 .registry
@@ -65,7 +49,7 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
             Ok(()) => {
                 if version >= 5 {
                     r.num_partitions = partitions;
-                    r.replication_factor = 1;
+                    r.replication_factor = replication;
                     if let Some(topic) = broker.registry.get(&name) {
                         if version >= 7 {
                             r.topic_id = topic.id;
@@ -100,4 +84,60 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
         results.push(r);
     }
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// The partition count and replication factor a request asks for, checked as Kafka
+/// checks them: either counts (-1 for the broker defaults) or an assignment list
+/// (partitions 0, 1, 2… each placed on registered brokers, no broker twice), not both.
+fn topic_shape(
+    broker: &Broker,
+    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<(i32, i16), (i16, String)> {
+    if t.assignments.is_empty() {
+        if t.replication_factor > 1 || t.replication_factor == 0 || t.replication_factor < -1 {
+            return Err((
+                code(ResponseError::InvalidReplicationFactor),
+                format!(
+                    "replication factor {} is larger than the 1 available broker",
+                    t.replication_factor
+                ),
+            ));
+        }
+        let partitions = if t.num_partitions == -1 {
+            broker.settings.num_partitions
+        } else {
+            t.num_partitions
+        };
+        return Ok((partitions, 1));
+    }
+    if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err((
+            code(ResponseError::InvalidRequest),
+            "both numPartitions or replicationFactor and replicasAssignments were set; both cannot be used at the same time".into(),
+        ));
+    }
+    let invalid = |why: String| Err((code(ResponseError::InvalidReplicaAssignment), why));
+    let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
+    indexes.sort_unstable();
+    if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
+        return invalid("partitions should be a consecutive 0-based integer sequence".into());
+    }
+    let replicas = t.assignments[0].broker_ids.len();
+    for a in &t.assignments {
+        if a.broker_ids.is_empty() || a.broker_ids.len() != replicas {
+            return invalid(
+                "all partitions should have the same, non-zero number of replicas".into(),
+            );
+        }
+        if let Some(b) = a.broker_ids.iter().find(|b| b.0 != broker.node_id()) {
+            return invalid(format!(
+                "the manual partition assignment includes broker {}, but no such broker is registered",
+                b.0
+            ));
+        }
+        if a.broker_ids.len() > 1 {
+            return invalid("a broker may hold only one replica of a partition".into());
+        }
+    }
+    Ok((t.assignments.len() as i32, replicas as i16))
 }
