@@ -1,7 +1,8 @@
 //! Appending records the appliance builds itself (Beats, HTTP ingest, pipeline outputs)
 //! to topics: pick partitions (Kafka's murmur2 for keyed records, round-robin per call
 //! otherwise), encode batches compressed with the topic's `compression.type`
-//! (`producer` means zstd here: there is no producer batch to keep), append, and return
+//! (`producer` means zstd here: there is no producer batch to keep) at its
+//! `compression.*.level`, append, and return
 //! only once the records are durable under the flush policy.
 //!
 //! The same limits as Kafka produce, on every door: internal topics are refused; a
@@ -19,7 +20,7 @@ use thiserror::Error;
 use super::registry::{is_internal, RegistryError};
 use super::Broker;
 use crate::protocol::partitioner::partition_for_key;
-use crate::protocol::records::{encode_records, OutRecord};
+use crate::protocol::records::{encode_records_at, OutRecord};
 use crate::storage::batch::HEADER_LEN;
 use crate::storage::segment::now_ms;
 use crate::storage::StorageError;
@@ -99,17 +100,20 @@ impl Broker {
             .get_or_auto_create(topic)?
             .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
         let partitions = t.partition_count();
-        let (max_message, compacted, compression) = {
+        let (max_message, compacted, compression, level) = {
             let first = t
                 .partition(0)
                 .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
             let log = first.log.lock();
             let c = log.config();
-            (
-                c.max_message_bytes,
-                c.compacts(),
-                compression_for(&c.compression_type),
-            )
+            let compression = compression_for(&c.compression_type);
+            let level = match compression {
+                Compression::Gzip => Some(c.gzip_level),
+                Compression::Lz4 => Some(c.lz4_level),
+                Compression::Zstd => Some(c.zstd_level),
+                _ => None,
+            };
+            (c.max_message_bytes, c.compacts(), compression, level)
         };
         let batch_max = max_message.min(self.settings.max_uncompressed_batch_bytes);
         let spread = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) as i32;
@@ -143,7 +147,7 @@ impl Broker {
                 .partition(p)
                 .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
             for chunk in split_batches(&recs, batch_max) {
-                let bytes = encode_records(chunk, now, compression)
+                let bytes = encode_records_at(chunk, now, compression, level)
                     .map_err(|e| IngestError::Encode(e.to_string()))?;
                 let info = partition.log.lock().append_batches(bytes, now)?;
                 if let Some(f) = info.file {
@@ -189,6 +193,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::protocol::records::encode_records;
 
     #[test]
     fn batches_are_split_at_the_size_limit_and_sizes_are_exact() {

@@ -69,6 +69,18 @@ pub fn encode_records(
     timestamp: i64,
     compression: Compression,
 ) -> Result<BytesMut, CodecError> {
+    encode_records_at(records, timestamp, compression, None)
+}
+
+/// As `encode_records`, compressed at `level` (the codec's own scale: gzip 1–9, lz4
+/// 1–17, zstd up to 22; None for each codec's default), as the topic's
+/// `compression.*.level` asks.
+pub fn encode_records_at(
+    records: &[OutRecord],
+    timestamp: i64,
+    compression: Compression,
+    level: Option<i32>,
+) -> Result<BytesMut, CodecError> {
     let mut recs: Vec<Record> = records
         .iter()
         .enumerate()
@@ -97,7 +109,7 @@ pub fn encode_records(
         })
         .collect();
     let mut buf = BytesMut::new();
-    encode_plain_batch(&mut buf, &mut recs, compression)?;
+    encode_batch_at(&mut buf, &mut recs, compression, level)?;
     Ok(buf)
 }
 
@@ -110,6 +122,15 @@ pub fn encode_plain_batch(
     records: &mut [Record],
     compression: Compression,
 ) -> Result<(), CodecError> {
+    encode_batch_at(out, records, compression, None)
+}
+
+fn encode_batch_at(
+    out: &mut BytesMut,
+    records: &mut [Record],
+    compression: Compression,
+    level: Option<i32>,
+) -> Result<(), CodecError> {
     let Some(first) = records.first().map(|r| r.offset) else {
         return Ok(());
     };
@@ -119,14 +140,24 @@ pub fn encode_plain_batch(
         r.transactional = false;
         r.sequence = (r.offset - first) as i32 - 1;
     }
-    RecordBatchEncoder::encode(
-        out,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )?;
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    match level {
+        None => RecordBatchEncoder::encode(out, records.iter(), &options)?,
+        Some(level) => RecordBatchEncoder::encode_with_custom_compression(
+            out,
+            records.iter(),
+            &options,
+            Some(|plain: &mut BytesMut, out: &mut BytesMut, c: Compression| {
+                let packed = super::compression::compress(c as i16, level, plain)
+                    .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+                out.extend_from_slice(&packed);
+                Ok(())
+            }),
+        )?,
+    }
     Ok(())
 }
 

@@ -9,8 +9,10 @@
 //! are kept. Idempotent-producer and transactional metadata is not carried into
 //! rewritten batches: compacted topics here are written by the appliance itself.
 //!
-//! Not done yet: merging small segments, and Kafka's dirty-ratio scheduling — every
-//! run rewrites all sealed segments, which is fine for the offsets topic's size.
+//! Scheduling is Kafka's (`PartitionLog::needs_compaction`): `min.cleanable.dirty.ratio`,
+//! `min.compaction.lag.ms` (records younger than it are left alone) and
+//! `max.compaction.lag.ms`. Not done yet: merging small segments — a run rewrites every
+//! cleanable segment, which is fine for the offsets topic's size.
 
 use std::collections::HashMap;
 
@@ -57,17 +59,18 @@ fn decode_batches(
     Ok(batches)
 }
 
-/// Compacts every sealed segment of `log`.
-/// Batches are decompressed within `max_uncompressed` bytes each.
+/// Compacts the cleanable segments of `log` (sealed, and older than
+/// `min.compaction.lag.ms`; see `PartitionLog::cleanable_segments`). Batches are
+/// decompressed within `max_uncompressed` bytes each.
 pub fn compact(
     log: &mut PartitionLog,
     now_ms: i64,
     max_uncompressed: usize,
 ) -> Result<CompactionStats, StorageError> {
-    let sealed = log.sealed_segments();
-    if sealed.is_empty() {
+    let sealed = log.cleanable_segments(now_ms);
+    let Some(&through) = sealed.last() else {
         return Ok(CompactionStats::default());
-    }
+    };
     // The newest offset of every key, over the whole log (the active segment included).
     let mut latest: HashMap<Bytes, i64> = HashMap::new();
     let mut from = log.log_start_offset();
@@ -124,6 +127,6 @@ pub fn compact(
         log.replace_segment(base, &out)?;
         stats.segments += 1;
     }
-    log.mark_compacted();
+    log.mark_compacted(through);
     Ok(stats)
 }

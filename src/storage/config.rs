@@ -1,6 +1,7 @@
 //! Per-topic log settings under Kafka's names (`segment.bytes`, `retention.ms`, …),
 //! parsed and validated from string maps so CreateTopics, DescribeConfigs, the CLI and
-//! the persisted topic metadata all speak the same vocabulary.
+//! the persisted topic metadata all speak the same vocabulary. Every topic config Kafka
+//! 3.x documents is accepted (`TOPIC_CONFIGS`); each says whether logbridge acts on it.
 //!
 //! Invariant: a `LogConfig` only ever holds values that passed validation; unknown
 //! keys are refused by name.
@@ -21,29 +22,239 @@ pub enum ConfigError {
     },
 }
 
-/// Every topic config we understand, with Kafka's default as a string.
-pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
-    ("cleanup.policy", "delete"),
-    ("compression.type", "producer"),
-    ("delete.retention.ms", "86400000"),
-    ("flush.messages", "9223372036854775807"),
-    ("flush.ms", "9223372036854775807"),
-    ("index.interval.bytes", "4096"),
-    ("max.message.bytes", "1048588"),
-    ("message.timestamp.after.max.ms", "9223372036854775807"),
-    ("message.timestamp.before.max.ms", "9223372036854775807"),
-    ("message.timestamp.type", "CreateTime"),
-    ("retention.bytes", "-1"),
-    ("retention.ms", "604800000"),
-    ("segment.bytes", "1073741824"),
-    ("segment.index.bytes", "10485760"),
-    ("segment.ms", "604800000"),
+/// How a config's value is checked.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// A long at or above `min`.
+    Long {
+        min: i64,
+    },
+    /// An int in `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A double in 0..=1.
+    Ratio,
+    Bool,
+    OneOf(&'static [&'static str]),
+    /// `*`, or comma-separated `partition:broker` pairs (replication throttles).
+    ReplicaList,
+    /// A message format version such as `3.0-IV1` (deprecated; read, not used).
+    Version,
+}
+
+/// Whether logbridge acts on a config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Applied,
+    /// Accepted, validated, stored and described, but nothing here acts on it; the
+    /// reason is what the README says.
+    NoEffect(&'static str),
+}
+
+/// One topic config as Kafka 3.x documents it: name, default, check, and whether it
+/// does anything here.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigSpec {
+    pub name: &'static str,
+    pub default: &'static str,
+    kind: Kind,
+    pub effect: Effect,
+}
+
+const fn spec(name: &'static str, default: &'static str, kind: Kind, effect: Effect) -> ConfigSpec {
+    ConfigSpec {
+        name,
+        default,
+        kind,
+        effect,
+    }
+}
+
+const APPLIED: Effect = Effect::Applied;
+const NO_CLUSTER: Effect =
+    Effect::NoEffect("one node: there are no followers to throttle or elect");
+const NO_TIERED: Effect = Effect::NoEffect("there is no tiered storage");
+const LONG0: Kind = Kind::Long { min: 0 };
+
+/// Every topic config Kafka 3.x documents, with Kafka's defaults.
+pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
+    spec(
+        "cleanup.policy",
+        "delete",
+        Kind::OneOf(&["delete", "compact", "compact,delete", "delete,compact"]),
+        APPLIED,
+    ),
+    spec(
+        "compression.gzip.level",
+        "-1",
+        Kind::Int { min: -1, max: 9 },
+        APPLIED,
+    ),
+    spec(
+        "compression.lz4.level",
+        "9",
+        Kind::Int { min: 1, max: 17 },
+        APPLIED,
+    ),
+    spec(
+        "compression.type",
+        "producer",
+        Kind::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        APPLIED,
+    ),
+    spec(
+        "compression.zstd.level",
+        "3",
+        Kind::Int {
+            min: -131072,
+            max: 22,
+        },
+        APPLIED,
+    ),
+    spec("delete.retention.ms", "86400000", LONG0, APPLIED),
+    spec(
+        "file.delete.delay.ms",
+        "60000",
+        LONG0,
+        Effect::NoEffect("segments are deleted at once, so that space comes back on a full disk"),
+    ),
+    spec(
+        "flush.messages",
+        "9223372036854775807",
+        Kind::Long { min: 1 },
+        APPLIED,
+    ),
+    spec("flush.ms", "9223372036854775807", LONG0, APPLIED),
+    spec(
+        "follower.replication.throttled.replicas",
+        "",
+        Kind::ReplicaList,
+        NO_CLUSTER,
+    ),
+    spec("index.interval.bytes", "4096", LONG0, APPLIED),
+    spec(
+        "leader.replication.throttled.replicas",
+        "",
+        Kind::ReplicaList,
+        NO_CLUSTER,
+    ),
+    spec(
+        "local.retention.bytes",
+        "-2",
+        Kind::Long { min: -2 },
+        NO_TIERED,
+    ),
+    spec(
+        "local.retention.ms",
+        "-2",
+        Kind::Long { min: -2 },
+        NO_TIERED,
+    ),
+    spec(
+        "max.compaction.lag.ms",
+        "9223372036854775807",
+        Kind::Long { min: 1 },
+        APPLIED,
+    ),
+    spec("max.message.bytes", "1048588", LONG0, APPLIED),
+    spec("message.downconversion.enable", "true", Kind::Bool, APPLIED),
+    spec(
+        "message.format.version",
+        "3.0-IV1",
+        Kind::Version,
+        Effect::NoEffect("deprecated in Kafka 3.x; batches are always stored as v2"),
+    ),
+    spec(
+        "message.timestamp.after.max.ms",
+        "9223372036854775807",
+        LONG0,
+        APPLIED,
+    ),
+    spec(
+        "message.timestamp.before.max.ms",
+        "9223372036854775807",
+        LONG0,
+        APPLIED,
+    ),
+    spec(
+        "message.timestamp.difference.max.ms",
+        "9223372036854775807",
+        LONG0,
+        APPLIED,
+    ),
+    spec(
+        "message.timestamp.type",
+        "CreateTime",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        APPLIED,
+    ),
+    spec("min.cleanable.dirty.ratio", "0.5", Kind::Ratio, APPLIED),
+    spec("min.compaction.lag.ms", "0", LONG0, APPLIED),
+    spec(
+        "min.insync.replicas",
+        "1",
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        Effect::NoEffect(
+            "one node: every partition has one replica (the cluster issue gives it effect)",
+        ),
+    ),
+    spec(
+        "preallocate",
+        "false",
+        Kind::Bool,
+        Effect::NoEffect("index files are allocated as they grow; log files are not preallocated"),
+    ),
+    spec("remote.log.copy.disable", "false", Kind::Bool, NO_TIERED),
+    spec(
+        "remote.log.delete.on.disable",
+        "false",
+        Kind::Bool,
+        NO_TIERED,
+    ),
+    spec("remote.storage.enable", "false", Kind::Bool, NO_TIERED),
+    spec("retention.bytes", "-1", Kind::Long { min: -1 }, APPLIED),
+    spec("retention.ms", "604800000", Kind::Long { min: -1 }, APPLIED),
+    spec(
+        "segment.bytes",
+        "1073741824",
+        Kind::Long { min: 14 },
+        APPLIED,
+    ),
+    spec(
+        "segment.index.bytes",
+        "10485760",
+        Kind::Long { min: 4 },
+        APPLIED,
+    ),
+    spec("segment.jitter.ms", "0", LONG0, APPLIED),
+    spec("segment.ms", "604800000", Kind::Long { min: 1 }, APPLIED),
+    spec(
+        "unclean.leader.election.enable",
+        "false",
+        Kind::Bool,
+        Effect::NoEffect(
+            "one node: there is no other replica to elect (the cluster issue gives it effect)",
+        ),
+    ),
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The spec of a topic config, by name.
+pub fn spec_of(name: &str) -> Option<&'static ConfigSpec> {
+    TOPIC_CONFIGS.iter().find(|s| s.name == name)
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     pub segment_bytes: u64,
     pub segment_ms: i64,
+    /// Kafka's `segment.jitter.ms`: up to this much is taken off `segment.ms`, per
+    /// segment, so that partitions created together do not all roll at once.
+    pub segment_jitter_ms: i64,
     pub segment_index_bytes: usize,
     pub index_interval_bytes: u64,
     pub retention_ms: i64,
@@ -52,16 +263,31 @@ pub struct LogConfig {
     pub flush_ms: i64,
     pub max_message_bytes: usize,
     pub compression_type: String,
+    /// Levels for the batches the appliance compresses itself (`compression.*.level`).
+    pub gzip_level: i32,
+    pub lz4_level: i32,
+    pub zstd_level: i32,
     pub cleanup_policy: String,
     /// How long tombstones survive compaction (Kafka's `delete.retention.ms`).
     pub delete_retention_ms: i64,
+    /// The log cleaner's triggers: the share of dirty bytes that starts a compaction,
+    /// how long a record is left alone after it is written, and how long it may stay
+    /// uncompacted at most (`min.cleanable.dirty.ratio`, `min/max.compaction.lag.ms`).
+    pub min_cleanable_dirty_ratio: f64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
     pub message_timestamp_type: String,
-    /// Kafka's `message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime
-    /// record's timestamp may lie behind or ahead of the broker's clock.
+    /// How far a CreateTime record's timestamp may lie behind or ahead of the broker's
+    /// clock: `message.timestamp.before.max.ms` / `after.max.ms`, each falling back to
+    /// the deprecated `message.timestamp.difference.max.ms` when only that is set.
     pub message_timestamp_before_max_ms: i64,
     pub message_timestamp_after_max_ms: i64,
+    /// Kafka's `message.downconversion.enable`: whether Fetch v0–v3 may read this topic.
+    pub message_downconversion_enable: bool,
     /// The explicitly set keys (what DescribeConfigs reports as topic-level overrides).
     pub overrides: BTreeMap<String, String>,
+    /// The effective value of every key, as DescribeConfigs reports it.
+    values: BTreeMap<&'static str, String>,
 }
 
 impl Default for LogConfig {
@@ -70,31 +296,71 @@ impl Default for LogConfig {
     }
 }
 
-fn parse_i64(key: &str, v: &str, min: i64) -> Result<i64, ConfigError> {
-    let n: i64 = v.trim().parse().map_err(|_| ConfigError::InvalidValue {
+fn invalid(key: &str, v: &str, why: &'static str) -> ConfigError {
+    ConfigError::InvalidValue {
         key: key.into(),
         value: v.into(),
-        why: "not an integer",
-    })?;
-    if n < min {
-        return Err(ConfigError::InvalidValue {
-            key: key.into(),
-            value: v.into(),
-            why: "below the minimum",
-        });
+        why,
     }
-    Ok(n)
 }
 
-fn one_of(key: &str, v: &str, allowed: &[&str]) -> Result<String, ConfigError> {
-    if allowed.contains(&v) {
-        Ok(v.to_string())
-    } else {
-        Err(ConfigError::InvalidValue {
-            key: key.into(),
-            value: v.into(),
-            why: "not an allowed value",
-        })
+/// Checks `v` against `spec` and returns it as Kafka would describe it.
+fn check(spec: &ConfigSpec, v: &str) -> Result<String, ConfigError> {
+    let key = spec.name;
+    let v = v.trim();
+    match spec.kind {
+        Kind::Long { min } | Kind::Int { min, .. } => {
+            let n: i64 = v.parse().map_err(|_| invalid(key, v, "not an integer"))?;
+            if n < min {
+                return Err(invalid(key, v, "below the minimum"));
+            }
+            if let Kind::Int { max, .. } = spec.kind {
+                if n > max {
+                    return Err(invalid(key, v, "above the maximum"));
+                }
+            }
+            Ok(n.to_string())
+        }
+        Kind::Ratio => match v.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => Ok(v.to_string()),
+            Ok(_) => Err(invalid(key, v, "not between 0 and 1")),
+            Err(_) => Err(invalid(key, v, "not a number")),
+        },
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            b @ ("true" | "false") => Ok(b.to_string()),
+            _ => Err(invalid(key, v, "not true or false")),
+        },
+        Kind::OneOf(allowed) if allowed.contains(&v) => Ok(v.to_string()),
+        Kind::OneOf(_) => Err(invalid(key, v, "not an allowed value")),
+        Kind::ReplicaList => {
+            let ok = v.is_empty()
+                || v == "*"
+                || v.split(',').all(|pair| {
+                    pair.trim()
+                        .split_once(':')
+                        .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+                });
+            if ok {
+                Ok(v.to_string())
+            } else {
+                Err(invalid(
+                    key,
+                    v,
+                    "not '*' or a list of partition:broker pairs",
+                ))
+            }
+        }
+        Kind::Version => {
+            let (numbers, iv) = v.split_once("-IV").unwrap_or((v, "0"));
+            let ok = iv.parse::<u32>().is_ok()
+                && !numbers.is_empty()
+                && numbers.split('.').all(|n| n.parse::<u32>().is_ok());
+            if ok {
+                Ok(v.to_string())
+            } else {
+                Err(invalid(key, v, "not a message format version"))
+            }
+        }
     }
 }
 
@@ -105,66 +371,67 @@ impl LogConfig {
         overrides: &BTreeMap<String, String>,
     ) -> Result<LogConfig, ConfigError> {
         for k in overrides.keys().chain(broker_defaults.keys()) {
-            if !TOPIC_CONFIG_DEFAULTS.iter().any(|(name, _)| name == k) {
+            if spec_of(k).is_none() {
                 return Err(ConfigError::UnknownKey(k.clone()));
             }
         }
-        let get = |key: &str| -> String {
-            overrides
-                .get(key)
-                .or_else(|| broker_defaults.get(key))
-                .cloned()
-                .unwrap_or_else(|| {
-                    TOPIC_CONFIG_DEFAULTS
-                        .iter()
-                        .find(|(k, _)| *k == key)
-                        .map(|(_, v)| v.to_string())
-                        .unwrap_or_default()
-                })
+        let mut values = BTreeMap::new();
+        for spec in TOPIC_CONFIGS {
+            let raw = overrides
+                .get(spec.name)
+                .or_else(|| broker_defaults.get(spec.name))
+                .map(String::as_str)
+                .unwrap_or(spec.default);
+            values.insert(spec.name, check(spec, raw)?);
+        }
+        let set = |k: &str| overrides.contains_key(k) || broker_defaults.contains_key(k);
+        let text = |k: &str| values[k].clone();
+        let long = |k: &str| values[k].parse::<i64>().expect("checked");
+        let flag = |k: &str| values[k] == "true";
+        if flag("remote.storage.enable") {
+            return Err(invalid(
+                "remote.storage.enable",
+                "true",
+                "tiered storage is not available on this broker",
+            ));
+        }
+        // KIP-937: the deprecated difference bound stands in for either side that is
+        // not set explicitly.
+        let bound = |side: &str| {
+            if !set(side) && set("message.timestamp.difference.max.ms") {
+                long("message.timestamp.difference.max.ms")
+            } else {
+                long(side)
+            }
         };
         Ok(LogConfig {
-            segment_bytes: parse_i64("segment.bytes", &get("segment.bytes"), 14)? as u64,
-            segment_ms: parse_i64("segment.ms", &get("segment.ms"), 1)?,
-            segment_index_bytes: parse_i64("segment.index.bytes", &get("segment.index.bytes"), 4)?
-                as usize,
-            index_interval_bytes: parse_i64(
-                "index.interval.bytes",
-                &get("index.interval.bytes"),
-                0,
-            )? as u64,
-            retention_ms: parse_i64("retention.ms", &get("retention.ms"), -1)?,
-            retention_bytes: parse_i64("retention.bytes", &get("retention.bytes"), -1)?,
-            flush_messages: parse_i64("flush.messages", &get("flush.messages"), 1)?,
-            flush_ms: parse_i64("flush.ms", &get("flush.ms"), 0)?,
-            max_message_bytes: parse_i64("max.message.bytes", &get("max.message.bytes"), 0)?
-                .min(i32::MAX as i64) as usize,
-            compression_type: one_of(
-                "compression.type",
-                &get("compression.type"),
-                &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"],
-            )?,
-            cleanup_policy: one_of(
-                "cleanup.policy",
-                &get("cleanup.policy"),
-                &["delete", "compact", "compact,delete", "delete,compact"],
-            )?,
-            delete_retention_ms: parse_i64("delete.retention.ms", &get("delete.retention.ms"), 0)?,
-            message_timestamp_type: one_of(
-                "message.timestamp.type",
-                &get("message.timestamp.type"),
-                &["CreateTime", "LogAppendTime"],
-            )?,
-            message_timestamp_before_max_ms: parse_i64(
-                "message.timestamp.before.max.ms",
-                &get("message.timestamp.before.max.ms"),
-                0,
-            )?,
-            message_timestamp_after_max_ms: parse_i64(
-                "message.timestamp.after.max.ms",
-                &get("message.timestamp.after.max.ms"),
-                0,
-            )?,
+            segment_bytes: long("segment.bytes") as u64,
+            segment_ms: long("segment.ms"),
+            segment_jitter_ms: long("segment.jitter.ms"),
+            segment_index_bytes: long("segment.index.bytes").min(i32::MAX as i64) as usize,
+            index_interval_bytes: long("index.interval.bytes") as u64,
+            retention_ms: long("retention.ms"),
+            retention_bytes: long("retention.bytes"),
+            flush_messages: long("flush.messages"),
+            flush_ms: long("flush.ms"),
+            max_message_bytes: long("max.message.bytes").min(i32::MAX as i64) as usize,
+            compression_type: text("compression.type"),
+            gzip_level: long("compression.gzip.level") as i32,
+            lz4_level: long("compression.lz4.level") as i32,
+            zstd_level: long("compression.zstd.level") as i32,
+            cleanup_policy: text("cleanup.policy"),
+            delete_retention_ms: long("delete.retention.ms"),
+            min_cleanable_dirty_ratio: values["min.cleanable.dirty.ratio"]
+                .parse()
+                .expect("checked"),
+            min_compaction_lag_ms: long("min.compaction.lag.ms"),
+            max_compaction_lag_ms: long("max.compaction.lag.ms"),
+            message_timestamp_type: text("message.timestamp.type"),
+            message_timestamp_before_max_ms: bound("message.timestamp.before.max.ms"),
+            message_timestamp_after_max_ms: bound("message.timestamp.after.max.ms"),
+            message_downconversion_enable: flag("message.downconversion.enable"),
             overrides: overrides.clone(),
+            values,
         })
     }
 
@@ -191,36 +458,12 @@ impl LogConfig {
         self.cleanup_policy.contains("delete")
     }
 
-    /// The effective value of every known key, for DescribeConfigs.
+    /// The effective value of every known key, for DescribeConfigs: (name, value,
+    /// whether it is a topic-level override).
     pub fn describe(&self) -> Vec<(String, String, bool)> {
-        TOPIC_CONFIG_DEFAULTS
+        self.values
             .iter()
-            .map(|(k, default)| {
-                let value = match *k {
-                    "cleanup.policy" => self.cleanup_policy.clone(),
-                    "compression.type" => self.compression_type.clone(),
-                    "delete.retention.ms" => self.delete_retention_ms.to_string(),
-                    "flush.messages" => self.flush_messages.to_string(),
-                    "flush.ms" => self.flush_ms.to_string(),
-                    "index.interval.bytes" => self.index_interval_bytes.to_string(),
-                    "max.message.bytes" => self.max_message_bytes.to_string(),
-                    "message.timestamp.type" => self.message_timestamp_type.clone(),
-                    "message.timestamp.before.max.ms" => {
-                        self.message_timestamp_before_max_ms.to_string()
-                    }
-                    "message.timestamp.after.max.ms" => {
-                        self.message_timestamp_after_max_ms.to_string()
-                    }
-                    "retention.bytes" => self.retention_bytes.to_string(),
-                    "retention.ms" => self.retention_ms.to_string(),
-                    "segment.bytes" => self.segment_bytes.to_string(),
-                    "segment.index.bytes" => self.segment_index_bytes.to_string(),
-                    "segment.ms" => self.segment_ms.to_string(),
-                    _ => default.to_string(),
-                };
-                let is_override = self.overrides.contains_key(*k);
-                (k.to_string(), value, is_override)
-            })
+            .map(|(k, v)| (k.to_string(), v.clone(), self.overrides.contains_key(*k)))
             .collect()
     }
 }
@@ -266,5 +509,85 @@ mod tests {
             .compacts());
         compact.insert("cleanup.policy".to_string(), "shred".to_string());
         assert!(LogConfig::from_map(&BTreeMap::new(), &compact).is_err());
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn every_kafka_topic_config_is_accepted_and_described() {
+        let mut o = BTreeMap::new();
+        for (k, v) in [
+            ("file.delete.delay.ms", "1000"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("max.compaction.lag.ms", "60000"),
+            ("min.compaction.lag.ms", "1000"),
+            ("min.insync.replicas", "2"),
+            ("unclean.leader.election.enable", "true"),
+            ("preallocate", "true"),
+            ("segment.jitter.ms", "100"),
+            ("message.timestamp.difference.max.ms", "3600000"),
+            ("message.downconversion.enable", "false"),
+            ("follower.replication.throttled.replicas", "0:1,1:2"),
+            ("leader.replication.throttled.replicas", "*"),
+            ("message.format.version", "2.8-IV1"),
+            ("compression.zstd.level", "9"),
+        ] {
+            o.insert(k.to_string(), v.to_string());
+        }
+        let c = LogConfig::from_map(&BTreeMap::new(), &o).unwrap();
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.25);
+        assert_eq!(
+            (
+                c.message_timestamp_before_max_ms,
+                c.message_timestamp_after_max_ms
+            ),
+            (3_600_000, 3_600_000)
+        );
+        assert!(!c.message_downconversion_enable);
+        let described = c.describe();
+        assert_eq!(described.len(), TOPIC_CONFIGS.len());
+        assert!(described
+            .iter()
+            .any(|(k, v, ov)| k == "min.insync.replicas" && v == "2" && *ov));
+        // An explicit side wins over the deprecated difference.
+        o.insert("message.timestamp.after.max.ms".into(), "5".into());
+        let c = LogConfig::from_map(&BTreeMap::new(), &o).unwrap();
+        assert_eq!(
+            (
+                c.message_timestamp_before_max_ms,
+                c.message_timestamp_after_max_ms
+            ),
+            (3_600_000, 5)
+        );
+        for (k, v) in [
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("preallocate", "maybe"),
+            ("min.insync.replicas", "0"),
+            ("follower.replication.throttled.replicas", "x"),
+            ("remote.storage.enable", "true"),
+            ("compression.gzip.level", "10"),
+        ] {
+            let mut bad = BTreeMap::new();
+            bad.insert(k.to_string(), v.to_string());
+            assert!(
+                LogConfig::from_map(&BTreeMap::new(), &bad).is_err(),
+                "{k}={v}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_names_every_config_accepted_without_effect() {
+        let readme = include_str!("../../README.md");
+        for spec in TOPIC_CONFIGS.iter().filter(|s| s.effect != Effect::Applied) {
+            assert!(
+                readme.contains(&format!("`{}`", spec.name)),
+                "README must list {}",
+                spec.name
+            );
+        }
     }
 }

@@ -50,9 +50,16 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
-    /// Reads whole batches, at most `max_bytes` of them — but always at least the first
-    /// batch, however large, so a consumer can make progress (Kafka's KIP-74 rule).
+    /// Reads whole batches, at most `max_bytes` of them — and, as the first read of a
+    /// fetch (Kafka's KIP-74 rule), at least the first batch, however large, so a
+    /// consumer can make progress.
     pub fn read(&self) -> io::Result<Bytes> {
+        self.read_within(true)
+    }
+
+    /// As `read`; with `min_one` false a first batch over `max_bytes` is not returned
+    /// (nothing is): only the first non-empty partition of a fetch may pass the limits.
+    pub fn read_within(&self, min_one: bool) -> io::Result<Bytes> {
         let want = self
             .available
             .min(self.max_bytes.max(batch::HEADER_LEN as u64)) as usize;
@@ -62,6 +69,9 @@ impl ReadPlan {
         if whole > 0 {
             buf.truncate(whole);
             return Ok(buf.freeze());
+        }
+        if !min_one {
+            return Ok(Bytes::new());
         }
         // The first batch alone is larger than max_bytes: return it whole.
         let first = batch::BatchHeader::parse(&buf).map_err(io::Error::other)?;
@@ -290,7 +300,7 @@ impl PartitionLog {
         let full = active.size() + incoming > seg_bytes
             || active.indexes_full()
             || active.size() + incoming > u32::MAX as u64;
-        let old = now_ms - active.created_ms() >= seg_ms;
+        let old = now_ms - active.created_ms() >= seg_ms - roll_jitter(active, &self.config);
         if !active.is_empty() && (full || old) {
             self.roll()?;
         }
@@ -436,17 +446,48 @@ impl PartitionLog {
         Ok(deleted)
     }
 
-    /// Whether a compacted log has sealed segments that no compaction has seen yet.
-    pub fn needs_compaction(&self) -> bool {
-        self.config.compacts()
-            && self
-                .sealed_segments()
-                .last()
-                .is_some_and(|last| Some(*last) > self.compacted_through)
+    /// The sealed segments the log cleaner may rewrite now: from the oldest, up to the
+    /// first that holds a record younger than `min.compaction.lag.ms`.
+    pub fn cleanable_segments(&self, now_ms: i64) -> Vec<i64> {
+        let lag = self.config.min_compaction_lag_ms;
+        let sealed = self.sealed_segments();
+        sealed
+            .into_iter()
+            .take_while(|base| {
+                let seg = &self.segments[base];
+                seg.is_empty() || now_ms.saturating_sub(seg.retention_timestamp()) >= lag
+            })
+            .collect()
     }
 
-    pub fn mark_compacted(&mut self) {
-        self.compacted_through = self.sealed_segments().last().copied();
+    /// Whether a compacted log is due for cleaning, as Kafka's cleaner decides: the
+    /// cleanable segments no compaction has covered yet hold at least
+    /// `min.cleanable.dirty.ratio` of the cleanable bytes, or one of them has waited
+    /// longer than `max.compaction.lag.ms`.
+    pub fn needs_compaction(&self, now_ms: i64) -> bool {
+        if !self.config.compacts() {
+            return false;
+        }
+        let cleanable = self.cleanable_segments(now_ms);
+        let dirty: Vec<&i64> = cleanable
+            .iter()
+            .filter(|b| Some(**b) > self.compacted_through)
+            .collect();
+        let Some(oldest_dirty) = dirty.first() else {
+            return false;
+        };
+        let size = |b: &i64| self.segments[b].size() as f64;
+        let total: f64 = cleanable.iter().map(size).sum();
+        let dirty_bytes: f64 = dirty.iter().map(|b| size(b)).sum();
+        let ratio_due = total > 0.0 && dirty_bytes / total >= self.config.min_cleanable_dirty_ratio;
+        let overdue = now_ms.saturating_sub(self.segments[*oldest_dirty].retention_timestamp())
+            > self.config.max_compaction_lag_ms;
+        ratio_due || overdue
+    }
+
+    /// Records that segments up to `through` (a base offset) have been compacted.
+    pub fn mark_compacted(&mut self, through: i64) {
+        self.compacted_through = Some(through);
     }
 
     /// Base offsets of the sealed segments (all but the active one), oldest first.
@@ -542,4 +583,21 @@ impl PartitionLog {
         fs::remove_dir_all(dir)?;
         Ok(())
     }
+}
+
+/// How much earlier than `segment.ms` this segment rolls: a spread over
+/// `segment.jitter.ms` that is fixed per segment (derived from its base offset and
+/// creation time), so segments created together do not all roll at once.
+fn roll_jitter(segment: &Segment, config: &LogConfig) -> i64 {
+    let range = config.segment_jitter_ms.min(config.segment_ms);
+    if range <= 0 {
+        return 0;
+    }
+    // splitmix64 of the segment's identity: a spread, not a secret.
+    let mut z = (segment.base_offset as u64) ^ (segment.created_ms() as u64).rotate_left(32);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % range as u64) as i64
 }

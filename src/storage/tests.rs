@@ -332,3 +332,36 @@ fn compaction_keeps_the_newest_record_per_key_at_its_offset() {
     let reopened: Vec<i64> = read_records(&log).iter().map(|r| r.0).collect();
     assert_eq!(reopened, vec![4, 6, 7, 8]);
 }
+
+#[test]
+fn the_cleaner_waits_for_the_lag_and_the_dirty_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = BTreeMap::new();
+    o.insert("segment.bytes".to_string(), "200".to_string());
+    o.insert("cleanup.policy".to_string(), "compact".to_string());
+    o.insert("min.compaction.lag.ms".to_string(), "60000".to_string());
+    o.insert("min.cleanable.dirty.ratio".to_string(), "0.5".to_string());
+    o.insert("max.compaction.lag.ms".to_string(), "600000".to_string());
+    let config = LogConfig::from_map(&BTreeMap::new(), &o).unwrap();
+    let mut log = PartitionLog::open(dir.path(), config, false).unwrap();
+    let t0 = 1_000_000;
+    for i in 0..6 {
+        let key = format!("k{}", i % 2);
+        append(
+            &mut log,
+            keyed_batch(&[(key.as_str(), Some("v"))], t0 + i),
+            t0,
+        );
+    }
+    assert!(log.segment_count() >= 3);
+    // Younger than min.compaction.lag.ms: nothing is cleanable yet.
+    assert!(log.cleanable_segments(t0 + 1_000).is_empty());
+    assert!(!log.needs_compaction(t0 + 1_000));
+    // Past the lag, and everything is dirty: due.
+    let later = t0 + 120_000;
+    assert!(log.needs_compaction(later));
+    let stats = super::compaction::compact(&mut log, later, MAX_UNCOMPRESSED).unwrap();
+    assert!(stats.segments > 0);
+    // Nothing dirty left: not due, however long it waits, until new segments seal.
+    assert!(!log.needs_compaction(later + 10_000_000));
+}
