@@ -51,8 +51,9 @@ pub fn validation_code(e: &ValidationError) -> i16 {
         }
         ValidationError::Corrupt(_) => code(ResponseError::CorruptMessage),
         ValidationError::InvalidRecord(_) => code(ResponseError::InvalidRecord),
-        ValidationError::InvalidTimestamp(_) => code(ResponseError::InvalidTimestamp),
         ValidationError::TooLarge(_) => code(ResponseError::MessageTooLarge),
+        ValidationError::Records(r) if r.timestamp => code(ResponseError::InvalidTimestamp),
+        ValidationError::Records(_) => code(ResponseError::InvalidRecord),
     }
 }
 
@@ -66,5 +67,21 @@ pub fn offsets_write_code(e: &crate::group::offsets::OffsetsError) -> i16 {
             code(ResponseError::NotCoordinator)
         }
         OffsetsError::Encode(_) => code(ResponseError::UnknownServerError),
+    }
+}
+
+/// An old-format message set that could not be up-converted.
+pub fn legacy_code(e: &super::legacy::LegacyError) -> i16 {
+    use super::legacy::LegacyError;
+    use crate::protocol::compression::DecompressError;
+    use crate::protocol::message_set::MessageSetError;
+    match e {
+        LegacyError::MessageSet(MessageSetError::Invalid(_)) => code(ResponseError::InvalidRecord),
+        LegacyError::MessageSet(MessageSetError::Decompress(DecompressError::TooLarge {
+            ..
+        })) => code(ResponseError::MessageTooLarge),
+        LegacyError::MessageSet(_) | LegacyError::Malformed(_) => {
+            code(ResponseError::CorruptMessage)
+        }
     }
 }

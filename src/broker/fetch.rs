@@ -1,6 +1,7 @@
 //! Fetch: read whole batches from each requested partition, as stored (no re-encoding,
 //! except the down-conversion old clients need), within `partition_max_bytes` and the
-//! request's `max_bytes`; long-poll until `min_bytes` are available or `max_wait_ms`
+//! request's `max_bytes` — of which, as KIP-74 says, only the first batch of the first
+//! non-empty partition may exceed either; long-poll until `min_bytes` are available or `max_wait_ms`
 //! passes. Incremental fetch sessions are not offered: responses carry session id 0,
 //! which every client treats as "send full requests".
 
@@ -71,15 +72,32 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             } else {
                 (fp.partition_max_bytes.max(0) as usize).min(max_total - total)
             };
-            let (plan, hw, start) = {
+            // KIP-74: until a partition has returned data, its first batch may exceed
+            // the limits; after that, a batch over what is left is not sent.
+            let min_one = total == 0;
+            let (plan, hw, start, downconversion) = {
                 let log = partition.log.lock();
-                let plan = if budget == 0 && total > 0 {
+                let plan = if budget == 0 && !min_one {
                     Ok(None)
                 } else {
                     log.read(fp.fetch_offset, budget as u64)
                 };
-                (plan, log.log_end_offset(), log.log_start_offset())
+                (
+                    plan,
+                    log.log_end_offset(),
+                    log.log_start_offset(),
+                    log.config().message_downconversion_enable,
+                )
             };
+            if version < 4 && !downconversion {
+                // message.downconversion.enable=false: old fetch versions cannot read it.
+                pd.error_code = code(ResponseError::UnsupportedVersion);
+                pd.high_watermark = hw;
+                pd.records = Some(Bytes::new());
+                had_error = true;
+                partitions.push(pd);
+                continue;
+            }
             pd.high_watermark = hw;
             if version >= 4 {
                 pd.last_stable_offset = hw;
@@ -88,10 +106,18 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             if version >= 5 {
                 pd.log_start_offset = start;
             }
-            match plan.and_then(|p| p.map(|p| p.read()).transpose().map_err(StorageError::from)) {
+            // Old versions (v0–v2) had no response limit; they get at least one message.
+            let min_one = min_one || version < 3;
+            let read = plan.and_then(|p| {
+                p.map(|p| p.read_within(min_one))
+                    .transpose()
+                    .map_err(StorageError::from)
+            });
+            match read {
                 Ok(Some(records)) => {
                     let records = if version < 4 {
-                        down_convert(&records, version, fp.fetch_offset, budget, max_uncompressed)
+                        let from = fp.fetch_offset;
+                        down_convert(&records, version, from, budget, min_one, max_uncompressed)
                     } else {
                         records
                     };
@@ -127,10 +153,11 @@ fn down_convert(
     version: i16,
     from: i64,
     budget: usize,
+    min_one: bool,
     max_uncompressed: usize,
 ) -> Bytes {
     let magic = if version <= 1 { 0 } else { 1 };
-    match legacy::downconvert(records, magic, from, budget, max_uncompressed) {
+    match legacy::downconvert(records, magic, from, budget, min_one, max_uncompressed) {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "cannot down-convert stored batches for an old fetch version");

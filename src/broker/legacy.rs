@@ -3,23 +3,25 @@
 //! batch before storage (the log holds only v2); Fetch v0–v3 clients cannot read v2,
 //! so what they fetch is down-converted to magic 0 (Fetch v0–v1) or 1 (v2–v3).
 //!
-//! Limits: compressed legacy message sets are refused (UNSUPPORTED_FOR_MESSAGE_FORMAT);
-//! clients that old are rare, and every current client sends v2 batches.
+//! Compressed message sets (gzip, snappy, lz4) are opened and re-compressed with the
+//! same codec, as Kafka does; the old format itself is read in `protocol::message_set`.
 
 use std::ops::ControlFlow;
 
+use crate::protocol::compression;
+use crate::protocol::message_set::{self, MessageSetError};
 use crate::protocol::records::encode_plain_batch;
 use crate::storage::records;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum LegacyError {
-    #[error("compressed legacy message sets are not supported")]
-    Compressed,
+    #[error(transparent)]
+    MessageSet(#[from] MessageSetError),
     #[error("malformed message set: {0}")]
     Malformed(String),
 }
@@ -29,53 +31,53 @@ pub fn magic_of(buf: &[u8]) -> Option<i8> {
     buf.get(16).map(|b| *b as i8)
 }
 
-/// Checks that every top-level legacy message is uncompressed, without recursion.
-fn check_uncompressed(buf: &[u8]) -> Result<(), LegacyError> {
-    let mut pos = 0usize;
-    while pos < buf.len() {
-        if buf.len() - pos < 12 + 6 {
-            return Err(LegacyError::Malformed("truncated message".into()));
-        }
-        let size = i32::from_be_bytes(buf[pos + 8..pos + 12].try_into().expect("4 bytes"));
-        if size < 6 || pos + 12 + size as usize > buf.len() {
-            return Err(LegacyError::Malformed(format!("bad message size {size}")));
-        }
-        let attributes = buf[pos + 17];
-        if attributes & 0x07 != 0 {
-            return Err(LegacyError::Compressed);
-        }
-        pos += 12 + size as usize;
-    }
-    Ok(())
-}
-
-/// Up-converts a magic 0/1 message set to one uncompressed v2 batch (offsets relative).
-pub fn upconvert(message_set: Bytes) -> Result<BytesMut, LegacyError> {
-    check_uncompressed(&message_set)?;
-    let mut buf = message_set;
-    let sets = RecordBatchDecoder::decode_all(&mut buf)
-        .map_err(|e| LegacyError::Malformed(e.to_string()))?;
-    let mut records: Vec<_> = sets.into_iter().flat_map(|s| s.records).collect();
-    if records.is_empty() {
-        return Err(LegacyError::Malformed("empty message set".into()));
-    }
-    let now = crate::storage::segment::now_ms();
-    for (i, r) in records.iter_mut().enumerate() {
-        r.offset = i as i64;
-        if r.timestamp < 0 {
-            r.timestamp = now;
-        }
-    }
+/// Up-converts a magic 0/1 message set to one v2 batch, as Kafka 3.x does: offsets
+/// 0..n-1 (the log assigns the real ones), each message's key, value and timestamp
+/// kept (-1, "none", for magic 0), compressed with the codec the client used. A
+/// compressed wrapper is opened within `max_uncompressed` bytes.
+pub fn upconvert(message_set: Bytes, max_uncompressed: usize) -> Result<BytesMut, LegacyError> {
+    let codec = message_set_codec(&message_set);
+    let messages = message_set::read(&message_set, max_uncompressed)?;
+    let mut records: Vec<Record> = messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: m.timestamp,
+            key: m.key,
+            value: m.value,
+            headers: Default::default(),
+        })
+        .collect();
+    let compression = match codec {
+        compression::GZIP => Compression::Gzip,
+        compression::SNAPPY => Compression::Snappy,
+        compression::LZ4 => Compression::Lz4,
+        _ => Compression::None,
+    };
     let mut out = BytesMut::new();
-    encode_plain_batch(&mut out, &mut records, Compression::None)
+    encode_plain_batch(&mut out, &mut records, compression)
         .map_err(|e| LegacyError::Malformed(e.to_string()))?;
     Ok(out)
+}
+
+/// The codec of the first message of a set (its attributes byte), 0 when too short.
+fn message_set_codec(set: &[u8]) -> i16 {
+    set.get(17).map_or(0, |a| (a & 0x07) as i16)
 }
 
 /// Down-converts stored v2 batches to an uncompressed magic `magic` (0 or 1) message
 /// set: the records at or after `from` (control records and headers dropped, as Kafka
 /// drops them), one message at a time, stopping before the output passes `max_bytes`
-/// (the first message always goes, so a consumer makes progress). Each batch is
+/// (with `min_one`, the first message always goes, so a consumer makes progress;
+/// without, a first message over the budget leaves the output empty). Each batch is
 /// decompressed within `max_uncompressed` bytes, and nothing is built per record
 /// beyond the message being written — a batch of millions of tiny records costs the
 /// output's size, not its own.
@@ -84,6 +86,7 @@ pub fn downconvert(
     magic: i8,
     from: i64,
     max_bytes: usize,
+    min_one: bool,
     max_uncompressed: usize,
 ) -> Result<Bytes, LegacyError> {
     let options = RecordEncodeOptions {
@@ -110,7 +113,8 @@ pub fn downconvert(
             failed = Some(e.to_string());
             return ControlFlow::Break(());
         }
-        if !out.is_empty() && out.len() + message.len() > max_bytes {
+        let first_may_exceed = min_one && out.is_empty();
+        if !first_may_exceed && out.len() + message.len() > max_bytes {
             return ControlFlow::Break(());
         }
         // The encoder writes offset 0; old clients need the absolute offset.
@@ -128,7 +132,7 @@ pub fn downconvert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, TimestampType};
+    use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
 
     fn rec(i: i64, v: &'static [u8]) -> Record {
         Record {
@@ -160,11 +164,11 @@ mod tests {
             },
         )
         .unwrap();
-        let v2 = upconvert(legacy.freeze()).unwrap();
+        let v2 = upconvert(legacy.freeze(), 1 << 20).unwrap();
         let hdr = crate::storage::batch::validate_batch(&v2).unwrap();
         assert_eq!(hdr.record_count, 2);
         let v2 = v2.freeze();
-        let back = downconvert(&v2, 0, 0, 1 << 20, 1 << 20).unwrap();
+        let back = downconvert(&v2, 0, 0, 1 << 20, true, 1 << 20).unwrap();
         assert_eq!(magic_of(&back), Some(0));
         let mut b = back;
         let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
@@ -193,33 +197,51 @@ mod tests {
         let mut v2 = BytesMut::new();
         encode_plain_batch(&mut v2, &mut records.clone(), Compression::Zstd).unwrap();
         let v2 = v2.freeze();
-        let out = downconvert(&v2, 1, 2_500, 4096, 1 << 20).unwrap();
+        let out = downconvert(&v2, 1, 2_500, 4096, true, 1 << 20).unwrap();
         assert!(out.len() <= 4096 && !out.is_empty(), "{} bytes", out.len());
         let mut b = out;
         let sets = RecordBatchDecoder::decode_all(&mut b).unwrap();
         assert_eq!(sets[0].records[0].offset, 2_500);
-        // Under a budget smaller than one message, the first message still goes.
-        assert!(!downconvert(&v2, 0, 0, 1, 1 << 20).unwrap().is_empty());
+        // Under a budget smaller than one message, the first message still goes — unless
+        // this is not the fetch's first partition with data.
+        assert!(!downconvert(&v2, 0, 0, 1, true, 1 << 20).unwrap().is_empty());
+        assert!(downconvert(&v2, 0, 0, 1, false, 1 << 20)
+            .unwrap()
+            .is_empty());
         // Over the decompression bound: an error, not an allocation.
-        assert!(downconvert(&v2, 0, 0, 4096, 1000).is_err());
+        assert!(downconvert(&v2, 0, 0, 4096, true, 1000).is_err());
     }
 
     #[test]
-    fn compressed_legacy_sets_are_refused() {
-        let records = [rec(0, b"a")];
-        let mut legacy = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut legacy,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 1,
-                compression: Compression::Gzip,
-            },
-        )
-        .unwrap();
-        assert!(matches!(
-            upconvert(legacy.freeze()),
-            Err(LegacyError::Compressed)
-        ));
+    fn compressed_legacy_sets_become_one_compressed_v2_batch() {
+        let records: Vec<Record> = (0..3).map(|i| rec(i, b"gz")).collect();
+        for (version, codec) in [
+            (1, Compression::Gzip),
+            (1, Compression::Snappy),
+            (0, Compression::Gzip),
+        ] {
+            let mut legacy = BytesMut::new();
+            RecordBatchEncoder::encode(
+                &mut legacy,
+                records.iter(),
+                &RecordEncodeOptions {
+                    version,
+                    compression: codec,
+                },
+            )
+            .unwrap();
+            let v2 = upconvert(legacy.freeze(), 1 << 20).unwrap();
+            let hdr = crate::storage::batch::validate_batch(&v2).unwrap();
+            assert_eq!(hdr.record_count, 3);
+            assert_eq!(hdr.compression(), codec as i16, "kept the client's codec");
+            let got = records::decode_full_records(&v2.freeze(), 0, records::ReadLimits::default())
+                .unwrap();
+            let stamps: Vec<i64> = got.iter().map(|r| r.timestamp).collect();
+            if version == 0 {
+                assert_eq!(stamps, vec![-1, -1, -1], "magic 0 keeps no timestamp");
+            } else {
+                assert_eq!(stamps, vec![1000, 1001, 1002]);
+            }
+        }
     }
 }

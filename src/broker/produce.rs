@@ -8,11 +8,13 @@
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, storage_code, validation_code, NONE};
+use super::errors::{code, legacy_code, storage_code, validation_code, NONE};
 use super::legacy;
 use super::registry::is_internal;
 use super::Broker;
@@ -64,11 +66,22 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                                 appended = true;
                             }
                         }
-                        Err((err, msg)) => {
-                            tracing::debug!(topic = %name, partition = index, error = %msg, "produce refused");
-                            r.error_code = err;
+                        Err(refused) => {
+                            tracing::debug!(topic = %name, partition = index, error = %refused.message, "produce refused");
+                            r.error_code = refused.code;
                             if version >= 8 {
-                                r.error_message = Some(StrBytes::from_string(msg));
+                                r.error_message = Some(StrBytes::from_string(refused.message));
+                                r.record_errors = refused
+                                    .record_errors
+                                    .into_iter()
+                                    .map(|(i, m)| {
+                                        BatchIndexAndErrorMessage::default()
+                                            .with_batch_index(i)
+                                            .with_batch_index_error_message(Some(
+                                                StrBytes::from_string(m),
+                                            ))
+                                    })
+                                    .collect();
                             }
                         }
                     },
@@ -110,35 +123,62 @@ struct Outcome {
     file: Option<std::sync::Arc<std::fs::File>>,
 }
 
+/// Why a partition's records were not appended, as the Produce response says it.
+struct Refused {
+    code: i16,
+    message: String,
+    /// KIP-467: the records refused one by one, by their index in the batch.
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<(i16, String)> for Refused {
+    fn from((code, message): (i16, String)) -> Self {
+        Refused {
+            code,
+            message,
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+impl From<ValidationError> for Refused {
+    fn from(e: ValidationError) -> Self {
+        let record_errors = match &e {
+            ValidationError::Records(r) => r.listed.clone(),
+            _ => Vec::new(),
+        };
+        Refused {
+            code: validation_code(&e),
+            message: e.to_string(),
+            record_errors,
+        }
+    }
+}
+
 fn append_partition(
     broker: &Broker,
     partition: &super::registry::Partition,
     pd: PartitionProduceData,
     version: i16,
-) -> Result<Outcome, (i16, String)> {
+) -> Result<Outcome, Refused> {
     let records = pd.records.ok_or_else(|| {
         (
             code(ResponseError::CorruptMessage),
             "no records".to_string(),
         )
     })?;
+    let max_uncompressed = broker.settings.max_uncompressed_batch_bytes;
     let mut bytes = match legacy::magic_of(&records) {
         Some(2) => BytesMut::from(&records[..]),
-        Some(0 | 1) if version <= 2 => legacy::upconvert(records).map_err(|e| match e {
-            legacy::LegacyError::Compressed => (
-                code(ResponseError::UnsupportedForMessageFormat),
-                e.to_string(),
-            ),
-            legacy::LegacyError::Malformed(_) => {
-                (code(ResponseError::CorruptMessage), e.to_string())
-            }
-        })?,
-        Some(m) => return Err(validation_error(BatchError::UnsupportedMagic(m).into())),
+        Some(0 | 1) if version <= 2 => legacy::upconvert(records, max_uncompressed)
+            .map_err(|e| (legacy_code(&e), e.to_string()))?,
+        Some(m) => return Err(ValidationError::from(BatchError::UnsupportedMagic(m)).into()),
         None => {
             return Err((
                 code(ResponseError::CorruptMessage),
                 format!("records of {} bytes", records.len()),
-            ))
+            )
+                .into())
         }
     };
     // Validated outside the partition lock (it decompresses), against the rules of
@@ -147,14 +187,15 @@ fn append_partition(
         .log
         .lock()
         .config()
-        .validation_rules(broker.settings.max_uncompressed_batch_bytes);
+        .validation_rules(max_uncompressed);
     let now = now_ms();
-    let headers = validate::client_batch(&mut bytes, &rules, now).map_err(validation_error)?;
+    let headers = validate::client_batch(&mut bytes, &rules, now)?;
     if headers.iter().any(|(_, h)| h.is_transactional()) {
         return Err((
             code(ResponseError::InvalidRecord),
-            "transactional batches are not supported".into(),
-        ));
+            "transactional batches are not supported".to_string(),
+        )
+            .into());
     }
     let info = partition
         .log
@@ -164,7 +205,7 @@ fn append_partition(
             if let crate::storage::StorageError::Io(io) = &e {
                 tracing::error!(partition = partition.index, error = %io, "append failed");
             }
-            (storage_code(&e), e.to_string())
+            Refused::from((storage_code(&e), e.to_string()))
         })?;
     Ok(Outcome {
         base_offset: info.base_offset,
@@ -172,8 +213,4 @@ fn append_partition(
         log_start_offset: info.log_start_offset,
         file: info.file,
     })
-}
-
-fn validation_error(e: ValidationError) -> (i16, String) {
-    (validation_code(&e), e.to_string())
 }

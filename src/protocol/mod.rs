@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod compression;
 pub mod framing;
+pub mod message_set;
 pub mod partitioner;
 pub mod records;
 pub mod versions;

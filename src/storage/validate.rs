@@ -45,12 +45,13 @@ pub enum ValidationError {
     /// Kafka's INVALID_RECORD.
     #[error("{0}")]
     InvalidRecord(String),
-    /// Kafka's INVALID_TIMESTAMP.
-    #[error("{0}")]
-    InvalidTimestamp(String),
     /// Kafka's MESSAGE_TOO_LARGE.
     #[error("{0}")]
     TooLarge(String),
+    /// Records refused one by one (KIP-467): INVALID_TIMESTAMP or INVALID_RECORD with
+    /// `record_errors` in the Produce response.
+    #[error("{0}")]
+    Records(RecordErrors),
 }
 
 impl From<RecordsError> for ValidationError {
@@ -173,6 +174,9 @@ fn walk_records(
     let log_append_batch = header.attributes & 0x08 != 0;
     let mut max_timestamp = -1i64;
     let mut expected_delta = 0i32;
+    // Key and timestamp problems are the records' own (KIP-467): every one is
+    // reported, by its index, as Kafka does; the structure of the batch is not.
+    let mut refused = RecordErrors::default();
     let mut walker = RecordWalker::new(section);
     for view in walker.by_ref() {
         let view = view.map_err(RecordsError::from)?;
@@ -191,9 +195,10 @@ fn walk_records(
         }
         expected_delta += 1;
         if rules.compacted && view.key.is_none() {
-            return Err(ValidationError::InvalidRecord(
-                "compacted topic cannot accept message without key".into(),
-            ));
+            refused.push(index, false, || {
+                "compacted topic cannot accept message without key".into()
+            });
+            continue;
         }
         let timestamp = header.base_timestamp.wrapping_add(view.timestamp_delta);
         if !rules.log_append_time && timestamp != -1 {
@@ -201,16 +206,20 @@ fn walk_records(
             if diff > rules.timestamp_before_max_ms as i128
                 || -diff > rules.timestamp_after_max_ms as i128
             {
-                return Err(ValidationError::InvalidTimestamp(format!(
-                    "timestamp {timestamp} of record {index} is out of range: it must be within [{}, {}]",
-                    now_ms.saturating_sub(rules.timestamp_before_max_ms),
-                    now_ms.saturating_add(rules.timestamp_after_max_ms)
-                )));
+                refused.push(index, true, || {
+                    format!(
+                        "timestamp {timestamp} of message with offset {index} is out of range. The timestamp should be within [{}, {}]",
+                        now_ms.saturating_sub(rules.timestamp_before_max_ms),
+                        now_ms.saturating_add(rules.timestamp_after_max_ms)
+                    )
+                });
+                continue;
             }
         } else if log_append_batch {
-            return Err(ValidationError::InvalidTimestamp(
-                "producers must not set the timestamp type to LogAppendTime".into(),
-            ));
+            refused.push(index, true, || {
+                "producers must not set the timestamp type to LogAppendTime".into()
+            });
+            continue;
         }
         max_timestamp = max_timestamp.max(timestamp);
     }
@@ -220,7 +229,59 @@ fn walk_records(
             header.record_count
         )));
     }
+    if refused.count > 0 {
+        return Err(ValidationError::Records(refused));
+    }
     Ok(max_timestamp)
+}
+
+/// The records of a batch refused for their own content, by index in the batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecordErrors {
+    /// The first `MAX_LISTED` of them: (batch index, message).
+    pub listed: Vec<(i32, String)>,
+    /// How many in all.
+    pub count: usize,
+    /// Whether any is a timestamp error (the partition's error is then
+    /// INVALID_TIMESTAMP, else INVALID_RECORD, as in Kafka).
+    pub timestamp: bool,
+}
+
+/// Per-record errors kept with their message (the rest are counted).
+const MAX_LISTED: usize = 100;
+
+impl RecordErrors {
+    fn push(&mut self, index: i32, timestamp: bool, message: impl FnOnce() -> String) {
+        self.count += 1;
+        self.timestamp |= timestamp;
+        if self.listed.len() < MAX_LISTED {
+            self.listed.push((index, message()));
+        }
+    }
+}
+
+impl std::fmt::Display for RecordErrors {
+    /// Kafka's summary line for a batch with record errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.timestamp {
+            return write!(
+                f,
+                "One or more records have been rejected due to invalid timestamp"
+            );
+        }
+        let first: Vec<String> = self
+            .listed
+            .iter()
+            .take(3)
+            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+            .collect();
+        write!(
+            f,
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            self.count,
+            first.join(", ")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -330,10 +391,14 @@ mod tests {
             ..rules()
         };
         let mut b = batch(2, Compression::None, false);
-        assert!(matches!(
-            client_batch(&mut b, &compacted, 0),
-            Err(ValidationError::InvalidRecord(_))
-        ));
+        match client_batch(&mut b, &compacted, 0) {
+            Err(ValidationError::Records(e)) => {
+                assert_eq!(e.count, 2, "every keyless record is reported");
+                assert_eq!(e.listed[1].0, 1);
+                assert!(!e.timestamp);
+            }
+            other => panic!("{other:?}"),
+        }
         let mut b = batch(2, Compression::None, true);
         client_batch(&mut b, &compacted, 0).unwrap();
         let small = Rules {
@@ -366,7 +431,11 @@ mod tests {
         let mut b = batch(2, Compression::None, false);
         assert!(matches!(
             client_batch(&mut b, &bounded, 10_000),
-            Err(ValidationError::InvalidTimestamp(_))
+            Err(ValidationError::Records(RecordErrors {
+                timestamp: true,
+                count: 2,
+                ..
+            }))
         ));
         let mut b = batch(2, Compression::None, false);
         client_batch(&mut b, &bounded, 1_200).unwrap();

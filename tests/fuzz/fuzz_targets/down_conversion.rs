@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let bytes = bytes::Bytes::copy_from_slice(data);
     for magic in [0, 1] {
-        if let Ok(out) = logbridge::broker::legacy::downconvert(&bytes, magic, 0, 4096, 1 << 20) {
+        if let Ok(out) = logbridge::broker::legacy::downconvert(&bytes, magic, 0, 4096, true, 1 << 20) {
             // One message may pass the budget (so a consumer always progresses); what
             // a message holds came from a batch of at most 1 MiB uncompressed.
             assert!(out.len() <= 4096 + (1 << 20) + 64);

@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(logbridge::storage::batch::validate_batch(&copy).is_ok());
     }
     if matches!(logbridge::broker::legacy::magic_of(data), Some(0 | 1)) {
-        let _ = logbridge::broker::legacy::upconvert(bytes::Bytes::copy_from_slice(data));
+        let _ = logbridge::broker::legacy::upconvert(bytes::Bytes::copy_from_slice(data), 1 << 20);
     }
 });
