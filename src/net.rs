@@ -58,11 +58,19 @@ pub async fn accept_loop<F, Fut>(
 }
 
 /// Bytes of requests being read or handled, across every connection of the Kafka and
-/// Beats listeners (Kafka's `queued.max.request.bytes`).
+/// Beats listeners (Kafka's `queued.max.request.bytes`), in two pools: requests up to
+/// `SMALL_REQUEST` bytes draw from a quarter of the budget (at most 64 MiB) of their
+/// own, so a few clients trickling in huge requests can hold the large pool but never
+/// stall the heartbeats, commits and small produces of everyone else.
 pub struct MemoryBudget {
-    bytes: Arc<Semaphore>,
-    total: usize,
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+    small_total: usize,
+    large_total: usize,
 }
+
+/// Requests up to this size take their memory from the small pool.
+pub const SMALL_REQUEST: usize = 1024 * 1024;
 
 /// A share of the budget, given back when dropped.
 pub struct MemoryPermit {
@@ -71,32 +79,45 @@ pub struct MemoryPermit {
 
 impl MemoryBudget {
     pub fn new(total: usize) -> MemoryBudget {
-        let total = total.min(Semaphore::MAX_PERMITS);
+        let total = total.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize);
+        let small_total = (total / 4).clamp(SMALL_REQUEST.min(total), 64 * 1024 * 1024);
+        let large_total = total - small_total;
         MemoryBudget {
-            bytes: Arc::new(Semaphore::new(total)),
-            total,
+            small: Arc::new(Semaphore::new(small_total)),
+            large: Arc::new(Semaphore::new(large_total)),
+            small_total,
+            large_total,
         }
     }
 
-    /// Waits until `bytes` are free and takes them; `None` when `bytes` exceeds the
-    /// whole budget (the request can never fit).
+    /// The largest request the budget can ever admit.
+    pub fn largest(&self) -> usize {
+        self.large_total.max(self.small_total.min(SMALL_REQUEST))
+    }
+
+    /// Waits until `bytes` are free and takes them; `None` when `bytes` exceeds what
+    /// its pool holds in all (the request can never fit).
     pub async fn reserve(&self, bytes: usize) -> Option<MemoryPermit> {
-        if bytes > self.total {
-            return None;
-        }
         if bytes == 0 {
             return Some(MemoryPermit { _permit: None });
         }
-        let n = u32::try_from(bytes).ok()?;
-        let permit = self.bytes.clone().acquire_many_owned(n).await.ok()?;
+        let (pool, total) = if bytes <= SMALL_REQUEST {
+            (&self.small, self.small_total)
+        } else {
+            (&self.large, self.large_total)
+        };
+        if bytes > total {
+            return None;
+        }
+        let permit = pool.clone().acquire_many_owned(bytes as u32).await.ok()?;
         Some(MemoryPermit {
             _permit: Some(permit),
         })
     }
 
-    /// Bytes not reserved right now.
+    /// Bytes not reserved right now, in both pools.
     pub fn available(&self) -> usize {
-        self.bytes.available_permits()
+        self.small.available_permits() + self.large.available_permits()
     }
 }
 

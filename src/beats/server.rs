@@ -13,7 +13,8 @@
 //! `beats_client_inactivity_timeout_ms`, and a frame not whole within
 //! `request_frame_timeout_ms` of its first byte — the frame is timed, not each byte.
 //! A large frame's declared size is reserved from the memory budget shared with the
-//! Kafka listener before it is read. The socket is not read while a window is being
+//! Kafka listener before it is read, and the events of the window being assembled hold
+//! their bytes of the budget until the window is written. The socket is not read while a window is being
 //! written: back-pressure reaches the shipper, not our memory.
 //! Invalid JSON in an event is refused with one log line and acknowledged with its
 //! window (the shipper cannot fix it by resending).
@@ -94,6 +95,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     // empty), and the memory its declared size holds.
     let mut frame_started: Option<Instant> = None;
     let mut permit: Option<MemoryPermit> = None;
+    // The budget held for the events of the window being assembled.
+    let mut window_permits: Vec<MemoryPermit> = Vec::new();
+    let mut covered = 0usize;
     loop {
         // Handle every whole frame already received.
         loop {
@@ -107,13 +111,36 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             };
             frame_started = None;
             permit = None;
+            if buf.capacity() > 1024 * 1024 && buf.len() < 64 * 1024 {
+                // What is left shares a large frame's allocation: copy it out so the
+                // allocation goes when the window does.
+                buf = BytesMut::from(&buf[..]);
+            }
             if let Err(e) = window.take_frame(frame, limits) {
                 tracing::warn!(%peer, error = %e, "closing beats connection: bad frame");
                 return Ok(());
             }
+            // The window's events (inflated payloads included) count against the
+            // memory budget until the window is written, like the frames they came in.
+            if window.bytes() > covered {
+                let more = window.bytes() - covered;
+                let reserved = tokio::select! {
+                    _ = shutdown.changed() => return Ok(()),
+                    p = memory.reserve(more) => p,
+                };
+                let Some(reserved) = reserved else {
+                    tracing::warn!(%peer, bytes = window.bytes(), "closing beats connection: window exceeds queued_max_request_bytes");
+                    return Ok(());
+                };
+                window_permits.push(reserved);
+                covered = window.bytes();
+            }
             if window.is_complete() {
                 let events = window.take_events();
-                if !write_window(&broker, &router, &mut stream, peer, events).await? {
+                let written = write_window(&broker, &router, &mut stream, peer, events).await?;
+                window_permits.clear();
+                covered = 0;
+                if !written {
                     return Ok(());
                 }
             }

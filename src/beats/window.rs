@@ -45,6 +45,11 @@ impl Window {
         self.events.len()
     }
 
+    /// Bytes of event payloads held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }

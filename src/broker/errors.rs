@@ -59,7 +59,8 @@ pub fn validation_code(e: &ValidationError) -> i16 {
 
 /// A failed write to `__consumer_offsets`, as Kafka's group coordinator reports it:
 /// a storage failure is NOT_COORDINATOR (the client finds the coordinator again and
-/// retries), an encoding failure is UNKNOWN_SERVER_ERROR.
+/// retries), a commit too large to be one batch INVALID_COMMIT_OFFSET_SIZE, an
+/// encoding failure UNKNOWN_SERVER_ERROR.
 pub fn offsets_write_code(e: &crate::group::offsets::OffsetsError) -> i16 {
     use crate::group::offsets::OffsetsError;
     match e {
@@ -67,6 +68,7 @@ pub fn offsets_write_code(e: &crate::group::offsets::OffsetsError) -> i16 {
             code(ResponseError::NotCoordinator)
         }
         OffsetsError::Encode(_) => code(ResponseError::UnknownServerError),
+        OffsetsError::TooLarge { .. } => code(ResponseError::InvalidCommitOffsetSize),
     }
 }
 

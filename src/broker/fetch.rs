@@ -119,10 +119,21 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
                         let from = fp.fetch_offset;
                         down_convert(&records, version, from, budget, min_one, max_uncompressed)
                     } else {
-                        records
+                        Ok(records)
                     };
-                    total += records.len();
-                    pd.records = Some(records);
+                    match records {
+                        Ok(records) => {
+                            total += records.len();
+                            pd.records = Some(records);
+                        }
+                        Err(()) => {
+                            // Stored bytes an old client cannot be given: say so rather
+                            // than answer an empty success it would ask again for.
+                            pd.error_code = code(ResponseError::CorruptMessage);
+                            had_error = true;
+                            pd.records = Some(Bytes::new());
+                        }
+                    }
                 }
                 Ok(None) => pd.records = Some(Bytes::new()),
                 Err(e) => {
@@ -155,13 +166,9 @@ fn down_convert(
     budget: usize,
     min_one: bool,
     max_uncompressed: usize,
-) -> Bytes {
+) -> Result<Bytes, ()> {
     let magic = if version <= 1 { 0 } else { 1 };
-    match legacy::downconvert(records, magic, from, budget, min_one, max_uncompressed) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot down-convert stored batches for an old fetch version");
-            Bytes::new()
-        }
-    }
+    legacy::downconvert(records, magic, from, budget, min_one, max_uncompressed).map_err(|e| {
+        tracing::warn!(error = %e, "cannot down-convert stored batches for an old fetch version");
+    })
 }

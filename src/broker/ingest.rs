@@ -42,8 +42,13 @@ pub enum IngestError {
 /// Why one record was not appended (the others of the call were).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// A batch holding only this record would be `size` bytes, over `max.message.bytes`.
-    TooLarge { size: usize, max: usize },
+    /// A batch holding only this record would be `size` bytes, over `max.message.bytes`
+    /// (or `max_uncompressed_batch_bytes`, if smaller: `limit` names which).
+    TooLarge {
+        size: usize,
+        max: usize,
+        limit: &'static str,
+    },
     /// A compacted topic needs a key on every record.
     NoKey,
 }
@@ -51,10 +56,9 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::TooLarge { size, max } => write!(
-                f,
-                "record of {size} bytes exceeds the topic's max.message.bytes of {max}"
-            ),
+            Refusal::TooLarge { size, max, limit } => {
+                write!(f, "record of {size} bytes exceeds {limit} of {max}")
+            }
             Refusal::NoKey => write!(f, "compacted topic cannot accept a record without a key"),
         }
     }
@@ -120,12 +124,18 @@ impl Broker {
         let mut by_partition: BTreeMap<i32, Vec<OutRecord>> = BTreeMap::new();
         for (i, r) in records.into_iter().enumerate() {
             let size = HEADER_LEN + r.encoded_len(0);
-            if size > max_message {
+            if size > batch_max {
+                let limit = if batch_max == max_message {
+                    "the topic's max.message.bytes"
+                } else {
+                    "max_uncompressed_batch_bytes"
+                };
                 report.refused.push((
                     i,
                     Refusal::TooLarge {
                         size,
-                        max: max_message,
+                        max: batch_max,
+                        limit,
                     },
                 ));
                 continue;

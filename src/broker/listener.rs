@@ -92,6 +92,7 @@ async fn read_frame(
                 if permit.is_none() {
                     // Reserved before the body is read or allocated; while the budget
                     // is spent the socket is not read, so the client waits, not us.
+                    let asked = Instant::now();
                     let reserved = tokio::select! {
                         _ = shutdown.changed() => return Err(ReadEnd::Quiet),
                         p = memory.reserve(size) => p,
@@ -101,14 +102,20 @@ async fn read_frame(
                             "request of {size} bytes exceeds queued_max_request_bytes"
                         ))
                     })?);
-                    // The wait for memory is ours, not the client's: the frame's
-                    // time starts again.
-                    deadline = Some(Instant::now() + limits.frame_timeout);
+                    // A wait for memory is ours, not the client's: its time is added
+                    // to the frame's.
+                    let waited = asked.elapsed();
+                    deadline = deadline.map(|d| d + waited);
                 }
                 if have == size {
                     let frame = framing::take(buf, limits.max_frame)
                         .map_err(|e| ReadEnd::Refused(e.to_string()))?
                         .expect("a whole frame is buffered");
+                    if frame.len() > 64 * 1024 {
+                        // The bytes left behind share the frame's allocation and would
+                        // keep all of it alive after the request: copy them out.
+                        *buf = BytesMut::from(&buf[..]);
+                    }
                     return Ok((frame, permit.expect("reserved above")));
                 }
                 size - have

@@ -52,39 +52,41 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
             } else {
                 match topic.as_ref().and_then(|t| t.partition(index)) {
                     None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
-                    Some(partition) => match append_partition(broker, &partition, pd, version) {
-                        Ok(outcome) => {
-                            r.base_offset = outcome.base_offset;
-                            if version >= 2 {
-                                r.log_append_time_ms = outcome.log_append_time_ms;
+                    Some(partition) => {
+                        match append_off_the_reactor(broker, &partition, pd, version) {
+                            Ok(outcome) => {
+                                r.base_offset = outcome.base_offset;
+                                if version >= 2 {
+                                    r.log_append_time_ms = outcome.log_append_time_ms;
+                                }
+                                if version >= 5 {
+                                    r.log_start_offset = outcome.log_start_offset;
+                                }
+                                if let Some(f) = outcome.file {
+                                    to_sync.push(f);
+                                    appended = true;
+                                }
                             }
-                            if version >= 5 {
-                                r.log_start_offset = outcome.log_start_offset;
-                            }
-                            if let Some(f) = outcome.file {
-                                to_sync.push(f);
-                                appended = true;
+                            Err(refused) => {
+                                tracing::debug!(topic = %name, partition = index, error = %refused.message, "produce refused");
+                                r.error_code = refused.code;
+                                if version >= 8 {
+                                    r.error_message = Some(StrBytes::from_string(refused.message));
+                                    r.record_errors = refused
+                                        .record_errors
+                                        .into_iter()
+                                        .map(|(i, m)| {
+                                            BatchIndexAndErrorMessage::default()
+                                                .with_batch_index(i)
+                                                .with_batch_index_error_message(Some(
+                                                    StrBytes::from_string(m),
+                                                ))
+                                        })
+                                        .collect();
+                                }
                             }
                         }
-                        Err(refused) => {
-                            tracing::debug!(topic = %name, partition = index, error = %refused.message, "produce refused");
-                            r.error_code = refused.code;
-                            if version >= 8 {
-                                r.error_message = Some(StrBytes::from_string(refused.message));
-                                r.record_errors = refused
-                                    .record_errors
-                                    .into_iter()
-                                    .map(|(i, m)| {
-                                        BatchIndexAndErrorMessage::default()
-                                            .with_batch_index(i)
-                                            .with_batch_index_error_message(Some(
-                                                StrBytes::from_string(m),
-                                            ))
-                                    })
-                                    .collect();
-                            }
-                        }
-                    },
+                    }
                 }
             }
             partition_responses.push(r);
@@ -121,6 +123,32 @@ struct Outcome {
     log_append_time_ms: i64,
     log_start_offset: i64,
     file: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// Runs `append_partition`, which for a compressed batch decompresses up to
+/// `max_uncompressed_batch_bytes` to validate it: that work is moved off the async
+/// worker (`block_in_place`), so the other connections the worker serves keep going.
+fn append_off_the_reactor(
+    broker: &Broker,
+    partition: &super::registry::Partition,
+    pd: PartitionProduceData,
+    version: i16,
+) -> Result<Outcome, Refused> {
+    let compressed = pd
+        .records
+        .as_ref()
+        .is_some_and(|r| match legacy::magic_of(r) {
+            Some(2) => r.get(22).is_some_and(|a| a & 0x07 != 0),
+            Some(0 | 1) => r.get(17).is_some_and(|a| a & 0x07 != 0),
+            _ => false,
+        });
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if compressed && multi_threaded {
+        tokio::task::block_in_place(|| append_partition(broker, partition, pd, version))
+    } else {
+        append_partition(broker, partition, pd, version)
+    }
 }
 
 /// Why a partition's records were not appended, as the Produce response says it.

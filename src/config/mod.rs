@@ -240,9 +240,19 @@ impl Settings {
                 "group_min_session_timeout_ms exceeds group_max_session_timeout_ms".into(),
             ));
         }
-        if self.queued_max_request_bytes < self.socket_request_max_bytes {
+        // The budget keeps a quarter (at most 64 MiB) for small requests; the rest must
+        // admit the largest Kafka request and Beats frame the settings allow.
+        let largest = crate::net::MemoryBudget::new(self.queued_max_request_bytes).largest();
+        if largest < self.socket_request_max_bytes || largest < self.beats_max_frame_bytes {
+            return Err(SettingsError::Invalid(format!(
+                "queued_max_request_bytes ({}) admits requests of at most {largest} bytes: \
+                 raise it to fit socket_request_max_bytes and beats_max_frame_bytes",
+                self.queued_max_request_bytes
+            )));
+        }
+        if !(1024..=1 << 30).contains(&self.max_uncompressed_batch_bytes) {
             return Err(SettingsError::Invalid(
-                "queued_max_request_bytes must be at least socket_request_max_bytes".into(),
+                "max_uncompressed_batch_bytes must be between 1 KiB and 1 GiB".into(),
             ));
         }
         if self.num_partitions < 1 {

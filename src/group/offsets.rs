@@ -33,6 +33,8 @@ pub enum OffsetsError {
     Encode(String),
     #[error("offsets topic has no partition {0}")]
     NoPartition(i32),
+    #[error("a commit of {size} bytes exceeds the offsets topic's max.message.bytes of {max}")]
+    TooLarge { size: usize, max: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,8 +169,16 @@ impl OffsetStore {
                 else {
                     break;
                 };
-                let records = decode_records(&bytes, max_uncompressed)
-                    .map_err(|e| OffsetsError::Encode(e.to_string()))?;
+                // A batch that cannot be read (written before the bounds existed, or
+                // damaged) is skipped with a log line rather than stopping the start.
+                let records = match decode_records(&bytes, max_uncompressed) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(partition = partition.index, from, error = %e, "skipping unreadable __consumer_offsets records");
+                        from = last.last_offset() + 1;
+                        continue;
+                    }
+                };
                 for (_, key, value) in records {
                     let Some((group, t, p)) = key.and_then(decode_key) else {
                         continue;
@@ -222,6 +232,15 @@ impl OffsetStore {
             .topic
             .partition(partition_index)
             .ok_or(OffsetsError::NoPartition(partition_index))?;
+        // One commit is one batch, as in Kafka, and held to the offsets topic's limit:
+        // a larger one is refused (INVALID_COMMIT_OFFSET_SIZE), never stored.
+        let max = partition.log.lock().config().max_message_bytes;
+        if bytes.len() > max {
+            return Err(OffsetsError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
         // The table lock is held across the append so that the table and the log agree
         // on the order of concurrent writes to one key.
         let mut table = self.table.lock();

@@ -10,6 +10,8 @@
 
 use std::io::Read;
 
+use kafka_protocol::compression::SnappyError;
+
 use thiserror::Error;
 
 /// The codec ids of a v2 batch's attributes (bits 0–2).
@@ -77,13 +79,12 @@ pub fn decompress_into(
             read_bounded(decoder, limit, out)
         }
         SNAPPY => {
-            *out = kafka_protocol::compression::decompress_snappy(input, limit).map_err(|e| {
-                if e.to_string().contains("exceeds the limit") {
-                    DecompressError::TooLarge { limit }
-                } else {
-                    corrupt(e.to_string())
-                }
-            })?;
+            *out = kafka_protocol::compression::decompress_snappy(input, limit).map_err(
+                |e| match e {
+                    SnappyError::TooLarge { limit } => DecompressError::TooLarge { limit },
+                    SnappyError::Corrupt(why) => corrupt(why),
+                },
+            )?;
             return Ok(());
         }
         other => return Err(DecompressError::UnknownCodec(other)),

@@ -56,8 +56,10 @@ impl MappedIndex {
             entry_len,
             entries,
             capacity,
-            // Entries read back were written through the map, so they have blocks.
-            allocated: entries * entry_len,
+            // Nothing is trusted to have blocks: a file left unsealed by a crash may be
+            // a sparse hole of its full size. `fallocate` over blocks that exist is
+            // free, so the first reservation claims from the start.
+            allocated: 0,
         })
     }
 

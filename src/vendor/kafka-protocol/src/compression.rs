@@ -22,7 +22,7 @@ pub use gzip::Gzip;
 pub use lz4::Lz4;
 pub use none::None;
 #[cfg(feature = "snappy")]
-pub use snappy::{decompress_any_framing as decompress_snappy, Snappy};
+pub use snappy::{decompress_any_framing as decompress_snappy, Snappy, SnappyError};
 #[cfg(feature = "zstd")]
 pub use zstd::Zstd;
 

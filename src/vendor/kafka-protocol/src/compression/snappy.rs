@@ -1,4 +1,4 @@
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use snap::raw::*;
 
@@ -54,18 +54,18 @@ const XERIAL_HEADER_LEN: usize = 16;
 /// client, kafka-python): a 16-byte header, then blocks of `i32 length` + raw snappy.
 /// Upstream's fix reads xerial only; this reads both. Output over `limit` bytes is
 /// refused before it is allocated (each raw block states its decompressed length).
-pub fn decompress_any_framing(input: &[u8], limit: usize) -> Result<Vec<u8>> {
+pub fn decompress_any_framing(input: &[u8], limit: usize) -> std::result::Result<Vec<u8>, SnappyError> {
     if input.len() >= XERIAL_HEADER_LEN && input[..8] == XERIAL_MAGIC {
         let mut out = Vec::new();
         let mut pos = XERIAL_HEADER_LEN;
         while pos < input.len() {
             if input.len() - pos < 4 {
-                bail!("Failed to decompress snappy: truncated xerial block length");
+                return Err(SnappyError::Corrupt("truncated xerial block length".into()));
             }
             let len = u32::from_be_bytes(input[pos..pos + 4].try_into().expect("4 bytes")) as usize;
             pos += 4;
             if input.len() - pos < len {
-                bail!("Failed to decompress snappy: truncated xerial block");
+                return Err(SnappyError::Corrupt("truncated xerial block".into()));
             }
             decompress_raw_into(&input[pos..pos + len], limit, &mut out)?;
             pos += len;
@@ -77,20 +77,42 @@ pub fn decompress_any_framing(input: &[u8], limit: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Why `decompress_any_framing` failed (logbridge patch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnappyError {
+    /// The output would pass the limit.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The input is not snappy in either framing.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for SnappyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnappyError::TooLarge { limit } => {
+                write!(f, "Failed to decompress snappy: output exceeds the limit of {limit} bytes")
+            }
+            SnappyError::Corrupt(why) => write!(f, "Failed to decompress snappy: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SnappyError {}
+
 /// Appends one raw snappy block to `out`, keeping `out` within `limit` bytes.
-fn decompress_raw_into(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<()> {
-    let len = decompress_len(block).context("Failed to decompress snappy")?;
+fn decompress_raw_into(block: &[u8], limit: usize, out: &mut Vec<u8>) -> std::result::Result<(), SnappyError> {
+    let len = decompress_len(block).map_err(|e| SnappyError::Corrupt(e.to_string()))?;
     if len > limit.saturating_sub(out.len()) {
-        bail!(
-            "Failed to decompress snappy: output exceeds the limit of {} bytes",
-            limit
-        );
+        return Err(SnappyError::TooLarge { limit });
     }
     let start = out.len();
     out.resize(start + len, 0);
     let written = Decoder::new()
         .decompress(block, &mut out[start..])
-        .context("Failed to decompress snappy")?;
+        .map_err(|e| SnappyError::Corrupt(e.to_string()))?;
     out.truncate(start + written);
     Ok(())
 }
