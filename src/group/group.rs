@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
+use super::metadata_record::{StoredGroup, StoredMember};
+
 /// Kafka's error codes used by the group protocol.
 pub mod code {
     pub const NONE: i16 = 0;
@@ -191,6 +193,79 @@ impl Group {
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// A group as its metadata record left it (`metadata_record.rs`), at `now`: with
+    /// members it is Stable at its stored generation, so members that go on
+    /// heartbeating keep their assignment — as after a coordinator failover in Kafka;
+    /// members that do not are expired after their session timeout.
+    pub fn restore(id: &str, stored: &StoredGroup, now: i64) -> Group {
+        let mut g = Group::new(id);
+        g.generation = stored.generation;
+        g.protocol_type = Some(stored.protocol_type.clone()).filter(|p| !p.is_empty());
+        g.protocol = stored.protocol.clone();
+        g.leader = stored.leader.clone();
+        let protocol = stored.protocol.clone().unwrap_or_default();
+        for m in &stored.members {
+            g.members.insert(
+                m.member_id.clone(),
+                Member {
+                    id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout_ms as i64,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms as i64,
+                    protocols: vec![(protocol.clone(), m.subscription.clone())],
+                    assignment: m.assignment.clone(),
+                    last_seen_ms: now,
+                    awaiting_join: false,
+                    awaiting_sync: false,
+                },
+            );
+        }
+        let leader_is_member = g.leader.as_ref().is_some_and(|l| g.members.contains_key(l));
+        g.state = if g.members.is_empty() || !leader_is_member {
+            g.members.clear();
+            g.leader = None;
+            State::Empty
+        } else {
+            State::Stable
+        };
+        g
+    }
+
+    /// What the group's metadata record should say now, if its state is one Kafka
+    /// records (Stable after a rebalance, or Empty once it had members); None in the
+    /// middle of a rebalance.
+    pub fn to_stored(&self, now: i64) -> Option<StoredGroup> {
+        let members = match self.state {
+            State::Stable => self
+                .members
+                .values()
+                .map(|m| StoredMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms.clamp(0, i32::MAX as i64) as i32,
+                    session_timeout_ms: m.session_timeout_ms.clamp(0, i32::MAX as i64) as i32,
+                    subscription: m.metadata_for(self.protocol.as_deref().unwrap_or_default()),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+            State::Empty if self.generation > 0 => vec![],
+            _ => return None,
+        };
+        let stable = self.state == State::Stable;
+        Some(StoredGroup {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone().filter(|_| stable),
+            leader: self.leader.clone().filter(|_| stable),
+            state_timestamp: now,
+            members,
+        })
     }
 
     fn new_member_id(&mut self, client_id: &str) -> String {

@@ -14,6 +14,7 @@
 
 pub mod consumer_protocol;
 pub mod group;
+pub mod metadata_record;
 pub mod offsets;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,9 @@ struct Inner {
     groups: HashMap<String, Group>,
     joins: HashMap<(String, String), oneshot::Sender<JoinOutcome>>,
     syncs: HashMap<(String, String), oneshot::Sender<SyncOutcome>>,
+    /// (generation, empty) of each group's last metadata record, so each state worth
+    /// recording is written once.
+    recorded: HashMap<String, (i32, bool)>,
 }
 
 impl Inner {
@@ -99,12 +103,54 @@ pub struct GroupCoordinator {
 pub struct CommitRefused(pub i16);
 
 impl GroupCoordinator {
+    /// The coordinator, with the groups `offsets` found metadata records for.
     pub fn new(config: CoordinatorConfig, offsets: OffsetStore) -> Arc<GroupCoordinator> {
+        let mut inner = Inner::default();
+        let now = now_ms();
+        for (id, stored) in offsets.take_stored_groups() {
+            let g = Group::restore(&id, &stored, now);
+            inner
+                .recorded
+                .insert(id.clone(), (g.generation, g.is_empty()));
+            inner.groups.insert(id, g);
+        }
         Arc::new(GroupCoordinator {
             config,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(inner),
             offsets,
         })
+    }
+
+    /// Writes the group's metadata record when its state is one Kafka records and it
+    /// has not been written yet (after a rebalance completes; when it empties). A
+    /// failed write is logged: the record informs tools and the next start, and the
+    /// group goes on meanwhile.
+    fn record_group(&self, inner: &mut Inner, group_id: &str) {
+        let Some(g) = inner.groups.get(group_id) else {
+            return;
+        };
+        let Some(stored) = g.to_stored(now_ms()) else {
+            return;
+        };
+        let mark = (g.generation, g.is_empty());
+        if inner.recorded.get(group_id) == Some(&mark) {
+            return;
+        }
+        match self.offsets.write_group(group_id, Some(&stored)) {
+            Ok(()) => {
+                inner.recorded.insert(group_id.to_string(), mark);
+            }
+            Err(e) => tracing::error!(group = group_id, error = %e, "cannot record group metadata"),
+        }
+    }
+
+    /// Writes a group's metadata tombstone (the group is gone).
+    fn forget_group(&self, inner: &mut Inner, group_id: &str) {
+        if inner.recorded.remove(group_id).is_some() {
+            if let Err(e) = self.offsets.write_group(group_id, None) {
+                tracing::error!(group = group_id, error = %e, "cannot remove group metadata");
+            }
+        }
     }
 
     /// JoinGroup: answered at once, or parked until the rebalance completes.
@@ -124,6 +170,7 @@ impl GroupCoordinator {
             let (member_id, immediate, effects) =
                 group.join(now_ms(), req.clone(), &self.config.limits);
             inner.apply(group_id, effects);
+            self.record_group(&mut inner, group_id);
             if let Some(out) = immediate {
                 return out;
             }
@@ -161,6 +208,7 @@ impl GroupCoordinator {
                 .map(|m| m.session_timeout_ms)
                 .unwrap_or(0);
             inner.apply(group_id, effects);
+            self.record_group(&mut inner, group_id);
             if let Some(out) = immediate {
                 return out;
             }
@@ -210,6 +258,7 @@ impl GroupCoordinator {
             );
         }
         inner.apply(group_id, effects);
+        self.record_group(&mut inner, group_id);
         err
     }
 
@@ -231,6 +280,7 @@ impl GroupCoordinator {
                 }
                 let empty = g.state == State::Empty;
                 inner.apply(&id, effects);
+                self.record_group(&mut inner, &id);
                 if empty {
                     empty_groups.push(id);
                 }
@@ -258,6 +308,7 @@ impl GroupCoordinator {
         for id in empty_groups {
             if inner.groups.get(&id).is_some_and(|g| g.is_empty()) && !self.offsets.has_group(&id) {
                 inner.groups.remove(&id);
+                self.forget_group(&mut inner, &id);
             }
         }
     }
@@ -419,6 +470,7 @@ impl GroupCoordinator {
         if inner.groups.get(group_id).is_some_and(|g| g.is_empty()) {
             inner.groups.remove(group_id);
         }
+        self.forget_group(&mut inner, group_id);
         tracing::info!(group = group_id, "deleted group");
         code::NONE
     }

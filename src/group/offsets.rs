@@ -5,7 +5,8 @@
 //! - value `OffsetCommitValue` v3: `i16 version, i64 offset, i32 leader epoch,
 //!   string metadata, i64 commit timestamp`; a null value (tombstone) deletes.
 //!
-//! A group's records go to partition `abs(javaHashCode(group)) % partitions`, as in
+//! Group metadata records (key v2, see `metadata_record.rs`) share the topic and are
+//! read here too. A group's records go to partition `abs(javaHashCode(group)) % partitions`, as in
 //! Kafka. Invariants: the table changes only after the records describing the change
 //! are appended to the log; on start the table is rebuilt by replaying the log, the
 //! latest record per key winning.
@@ -17,6 +18,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::Compression;
 use thiserror::Error;
 
+use super::metadata_record::{self, StoredGroup};
 use crate::broker::registry::Topic;
 use crate::protocol::records::encode_batch;
 use crate::storage::batch;
@@ -145,6 +147,8 @@ type GroupOffsets = BTreeMap<(String, i32), Committed>;
 pub struct OffsetStore {
     topic: Arc<Topic>,
     table: parking_lot::Mutex<HashMap<String, GroupOffsets>>,
+    /// Group metadata read at start, until the coordinator takes it.
+    stored_groups: parking_lot::Mutex<HashMap<String, StoredGroup>>,
     fsync: bool,
 }
 
@@ -156,6 +160,7 @@ impl OffsetStore {
         max_uncompressed: usize,
     ) -> Result<OffsetStore, OffsetsError> {
         let mut table: HashMap<String, GroupOffsets> = HashMap::new();
+        let mut groups: HashMap<String, StoredGroup> = HashMap::new();
         let mut loaded = 0usize;
         for partition in topic.partitions.read().iter() {
             let mut from = partition.log.lock().log_start_offset();
@@ -180,7 +185,16 @@ impl OffsetStore {
                     }
                 };
                 for (_, key, value) in records {
-                    let Some((group, t, p)) = key.and_then(decode_key) else {
+                    let Some(key) = key else { continue };
+                    if let Some(group) = metadata_record::decode_key(key.clone()) {
+                        match value.and_then(metadata_record::decode_value) {
+                            Some(g) => groups.insert(group, g),
+                            None => groups.remove(&group),
+                        };
+                        loaded += 1;
+                        continue;
+                    }
+                    let Some((group, t, p)) = decode_key(key) else {
                         continue;
                     };
                     match value.and_then(decode_value) {
@@ -202,13 +216,55 @@ impl OffsetStore {
         tracing::info!(
             records = loaded,
             groups = table.len(),
+            group_metadata = groups.len(),
             "loaded committed offsets"
         );
         Ok(OffsetStore {
             topic,
             table: parking_lot::Mutex::new(table),
+            stored_groups: parking_lot::Mutex::new(groups),
             fsync,
         })
+    }
+
+    /// The groups as their metadata records left them, handed over once (the
+    /// coordinator restores them at start).
+    pub fn take_stored_groups(&self) -> HashMap<String, StoredGroup> {
+        std::mem::take(&mut *self.stored_groups.lock())
+    }
+
+    /// Appends a group's metadata record (None: a tombstone, the group is gone).
+    pub fn write_group(
+        &self,
+        group: &str,
+        stored: Option<&StoredGroup>,
+    ) -> Result<(), OffsetsError> {
+        let now = crate::storage::segment::now_ms();
+        let record = (
+            Some(metadata_record::encode_key(group)),
+            stored.map(metadata_record::encode_value),
+        );
+        let bytes = encode_batch(vec![record], now, Compression::None)
+            .map_err(|e| OffsetsError::Encode(e.to_string()))?;
+        let partition_index = partition_for_group(group, self.topic.partition_count());
+        let partition = self
+            .topic
+            .partition(partition_index)
+            .ok_or(OffsetsError::NoPartition(partition_index))?;
+        let max = partition.log.lock().config().max_message_bytes;
+        if bytes.len() > max {
+            return Err(OffsetsError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
+        let info = partition.log.lock().append_batches(bytes, now)?;
+        if self.fsync {
+            if let Some(f) = info.file {
+                f.sync_data().map_err(StorageError::from)?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends commits (a value) or deletions (None) for one group, then applies them.
