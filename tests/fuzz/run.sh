@@ -21,7 +21,7 @@ export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 # opt-level 1 builds in half the time of 3 and still runs about a million inputs a
 # minute per target.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
-cargo build --release --locked --target "$host" --bins
+cargo build --release --target "$host" --bins
 mkdir -p artifacts
 targets="$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^logbridge-fuzz$')"
 for t in $targets; do
