@@ -97,6 +97,17 @@ fn the_hand_made_zstd_frame_is_real_zstd() {
     assert!(plain[3..].iter().all(|b| *b == 0));
 }
 
+/// A batch of one uncompressed record.
+fn one_record(value: &'static [u8]) -> Bytes {
+    encode_batch(
+        vec![(None, Some(Bytes::from_static(value)))],
+        1,
+        Compression::None,
+    )
+    .unwrap()
+    .freeze()
+}
+
 async fn log_end(client: &mut KafkaClient, topic: &str) -> i64 {
     client.list_offset(topic, 0, -1).await.unwrap()
 }
@@ -112,13 +123,7 @@ async fn lying_headers_and_decompression_bombs_are_refused_or_bounded() {
         .create_topic("hostile", 1, 1, &configs)
         .await
         .unwrap();
-    let one = encode_batch(
-        vec![(None, Some(Bytes::from_static(b"ok")))],
-        1,
-        Compression::None,
-    )
-    .unwrap()
-    .freeze();
+    let one = one_record(b"ok");
     assert_eq!(produce_raw(&mut client, "hostile", one.clone()).await, 0);
 
     // Headers that lie about their records: INVALID_RECORD, and the log end stays.
@@ -310,13 +315,7 @@ async fn trickled_and_oversized_frames_are_timed_and_budgeted() {
         .create_topic("after", 1, 1, &BTreeMap::new())
         .await
         .unwrap();
-    let one = encode_batch(
-        vec![(None, Some(Bytes::from_static(b"x")))],
-        1,
-        Compression::None,
-    )
-    .unwrap()
-    .freeze();
+    let one = one_record(b"x");
     assert_eq!(produce_raw(&mut client, "after", one.clone()).await, 0);
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -427,13 +426,7 @@ async fn an_http_flood_at_1024_descriptors_starves_nothing_else() {
         .create_topic("during-flood", 1, 1, &BTreeMap::new())
         .await
         .unwrap();
-    let one = encode_batch(
-        vec![(None, Some(Bytes::from_static(b"x")))],
-        1,
-        Compression::None,
-    )
-    .unwrap()
-    .freeze();
+    let one = one_record(b"x");
     assert_eq!(produce_raw(&mut client, "during-flood", one).await, 0);
     // /health answers once the idle connections ahead of it have timed out.
     let started = Instant::now();

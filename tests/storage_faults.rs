@@ -342,10 +342,10 @@ async fn clients_cannot_write_internal_topics_by_any_door() {
         .unwrap();
     assert!(res[0].is_err(), "{:?}", res[0]);
     // HTTP: /ingest refuses the topic, _bulk refuses the item and stores the other.
-    let (status, body) = http_post(&server.http, "/ingest/__consumer_offsets", "{\"a\":1}\n");
+    let (status, body) = server.http_post("/ingest/__consumer_offsets", "{\"a\":1}\n");
     assert_eq!(status, 400, "{body}");
     let bulk = "{\"index\":{\"_index\":\"__consumer_offsets\"}}\n{\"a\":1}\n{\"index\":{\"_index\":\"fine\"}}\n{\"b\":2}\n";
-    let (status, body) = http_post(&server.http, "/_bulk", bulk);
+    let (status, body) = server.http_post("/_bulk", bulk);
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["items"][0]["index"]["status"], 400, "{v}");
@@ -362,27 +362,4 @@ async fn clients_cannot_write_internal_topics_by_any_door() {
         assert_eq!(end, 0, "__consumer_offsets-{p} stayed empty");
     }
     server.stop();
-}
-
-/// POSTs `body` and returns the status and the response body.
-fn http_post(addr: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        out.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
-    )
 }

@@ -13,8 +13,9 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, TimestampType};
+use kafka_protocol::records::{Compression, Record};
 use logbridge::client::{encode_batch, KafkaClient};
+use logbridge::protocol::records::plain_record;
 
 use common::{produce_raw, Server};
 
@@ -183,20 +184,7 @@ async fn timestamps_10_to_the_12_ms_apart_in_one_batch() {
     let records: Vec<Record> = stamps
         .iter()
         .enumerate()
-        .map(|(i, ts)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: *ts,
-            key: None,
-            value: Some(Bytes::from(format!("r{i}"))),
-            headers: Default::default(),
-        })
+        .map(|(i, ts)| plain_record(i as i64, *ts, None, Some(Bytes::from(format!("r{i}")))))
         .collect();
     let mut records = records;
     let mut batch = bytes::BytesMut::new();

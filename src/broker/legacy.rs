@@ -10,12 +10,10 @@ use std::ops::ControlFlow;
 
 use crate::protocol::compression;
 use crate::protocol::message_set::{self, MessageSetError};
-use crate::protocol::records::encode_plain_batch;
+use crate::protocol::records::{encode_plain_batch, plain_record};
 use crate::storage::records;
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -41,20 +39,7 @@ pub fn upconvert(message_set: Bytes, max_uncompressed: usize) -> Result<BytesMut
     let mut records: Vec<Record> = messages
         .into_iter()
         .enumerate()
-        .map(|(i, m)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: m.timestamp,
-            key: m.key,
-            value: m.value,
-            headers: Default::default(),
-        })
+        .map(|(i, m)| plain_record(i as i64, m.timestamp, m.key, m.value))
         .collect();
     let compression = match codec {
         compression::GZIP => Compression::Gzip,
@@ -132,23 +117,10 @@ pub fn downconvert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
+    use kafka_protocol::records::{Record, RecordBatchDecoder};
 
     fn rec(i: i64, v: &'static [u8]) -> Record {
-        Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: -1,
-            timestamp: 1000 + i,
-            key: None,
-            value: Some(Bytes::from_static(v)),
-            headers: Default::default(),
-        }
+        plain_record(i, 1000 + i, None, Some(Bytes::from_static(v)))
     }
 
     #[test]

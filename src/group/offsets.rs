@@ -239,32 +239,11 @@ impl OffsetStore {
         group: &str,
         stored: Option<&StoredGroup>,
     ) -> Result<(), OffsetsError> {
-        let now = crate::storage::segment::now_ms();
         let record = (
             Some(metadata_record::encode_key(group)),
             stored.map(metadata_record::encode_value),
         );
-        let bytes = encode_batch(vec![record], now, Compression::None)
-            .map_err(|e| OffsetsError::Encode(e.to_string()))?;
-        let partition_index = partition_for_group(group, self.topic.partition_count());
-        let partition = self
-            .topic
-            .partition(partition_index)
-            .ok_or(OffsetsError::NoPartition(partition_index))?;
-        let max = partition.log.lock().config().max_message_bytes;
-        if bytes.len() > max {
-            return Err(OffsetsError::TooLarge {
-                size: bytes.len(),
-                max,
-            });
-        }
-        let info = partition.log.lock().append_batches(bytes, now)?;
-        if self.fsync {
-            if let Some(f) = info.file {
-                f.sync_data().map_err(StorageError::from)?;
-            }
-        }
-        Ok(())
+        self.append(group, vec![record])
     }
 
     /// Appends commits (a value) or deletions (None) for one group, then applies them.
@@ -280,32 +259,10 @@ impl OffsetStore {
             .iter()
             .map(|((t, p), c)| (Some(encode_key(group, t, *p)), c.as_ref().map(encode_value)))
             .collect();
-        let now = crate::storage::segment::now_ms();
-        let bytes = encode_batch(records, now, Compression::None)
-            .map_err(|e| OffsetsError::Encode(e.to_string()))?;
-        let partition_index = partition_for_group(group, self.topic.partition_count());
-        let partition = self
-            .topic
-            .partition(partition_index)
-            .ok_or(OffsetsError::NoPartition(partition_index))?;
-        // One commit is one batch, as in Kafka, and held to the offsets topic's limit:
-        // a larger one is refused (INVALID_COMMIT_OFFSET_SIZE), never stored.
-        let max = partition.log.lock().config().max_message_bytes;
-        if bytes.len() > max {
-            return Err(OffsetsError::TooLarge {
-                size: bytes.len(),
-                max,
-            });
-        }
         // The table lock is held across the append so that the table and the log agree
         // on the order of concurrent writes to one key.
         let mut table = self.table.lock();
-        let info = partition.log.lock().append_batches(bytes, now)?;
-        if self.fsync {
-            if let Some(f) = info.file {
-                f.sync_data().map_err(StorageError::from)?;
-            }
-        }
+        self.append(group, records)?;
         let entry = table.entry(group.to_string()).or_default();
         for (key, c) in changes {
             match c {
@@ -319,6 +276,39 @@ impl OffsetStore {
         }
         if entry.is_empty() {
             table.remove(group);
+        }
+        Ok(())
+    }
+
+    /// Appends `records` as one batch to the group's partition, durable under the
+    /// flush policy. One write is one batch, as in Kafka, held to the offsets topic's
+    /// `max.message.bytes`: a larger one is refused (INVALID_COMMIT_OFFSET_SIZE for a
+    /// commit), never stored.
+    fn append(
+        &self,
+        group: &str,
+        records: Vec<(Option<Bytes>, Option<Bytes>)>,
+    ) -> Result<(), OffsetsError> {
+        let now = crate::storage::segment::now_ms();
+        let bytes = encode_batch(records, now, Compression::None)
+            .map_err(|e| OffsetsError::Encode(e.to_string()))?;
+        let partition_index = partition_for_group(group, self.topic.partition_count());
+        let partition = self
+            .topic
+            .partition(partition_index)
+            .ok_or(OffsetsError::NoPartition(partition_index))?;
+        let max = partition.log.lock().config().max_message_bytes;
+        if bytes.len() > max {
+            return Err(OffsetsError::TooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
+        let info = partition.log.lock().append_batches(bytes, now)?;
+        if self.fsync {
+            if let Some(f) = info.file {
+                f.sync_data().map_err(StorageError::from)?;
+            }
         }
         Ok(())
     }

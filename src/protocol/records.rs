@@ -84,19 +84,9 @@ pub fn encode_records_at(
     let mut recs: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: r
+        .map(|(i, r)| {
+            let mut rec = plain_record(i as i64, timestamp, r.key.clone(), r.value.clone());
+            rec.headers = r
                 .headers
                 .iter()
                 .map(|(k, v)| {
@@ -105,12 +95,36 @@ pub fn encode_records_at(
                         Some(v.clone()),
                     )
                 })
-                .collect(),
+                .collect();
+            rec
         })
         .collect();
     let mut buf = BytesMut::new();
     encode_batch_at(&mut buf, &mut recs, compression, level)?;
     Ok(buf)
+}
+
+/// A plain record (no producer, no transaction, CreateTime, no headers) at `offset`.
+pub fn plain_record(
+    offset: i64,
+    timestamp: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp,
+        key,
+        value,
+        headers: Default::default(),
+    }
 }
 
 /// Encodes `records` into `out` as ONE plain (non-idempotent, non-transactional) v2

@@ -208,7 +208,7 @@ pub fn to_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::records::{encode_records, OutRecord};
+    use crate::protocol::records::{encode_records, plain_record, OutRecord};
     use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
 
     fn batch(n: usize, compression: Compression) -> Bytes {
@@ -267,20 +267,7 @@ mod tests {
         let recs: Vec<Record> = stamps
             .iter()
             .enumerate()
-            .map(|(i, ts)| Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: *ts,
-                key: None,
-                value: Some(Bytes::from_static(b"x")),
-                headers: Default::default(),
-            })
+            .map(|(i, ts)| plain_record(i as i64, *ts, None, Some(Bytes::from_static(b"x"))))
             .collect();
         let mut out = bytes::BytesMut::new();
         RecordBatchEncoder::encode(

@@ -111,10 +111,23 @@ impl Server {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// POSTs an NDJSON `body` and returns the status and the response body.
+    pub fn http_post(&self, path: &str, body: &str) -> (u16, String) {
+        self.http_exchange(&format!(
+            "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
     pub fn http_get(&self, path: &str) -> (u16, String) {
+        self.http_exchange(&format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n"))
+    }
+
+    /// Sends one HTTP/1.0 request and reads the answer to the end.
+    fn http_exchange(&self, request: &str) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&self.http).expect("connect http");
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(request.as_bytes()).unwrap();
         let mut buf = String::new();
         s.read_to_string(&mut buf).unwrap();
         let status = buf
