@@ -115,6 +115,26 @@ impl MemoryBudget {
         })
     }
 
+    /// As `reserve`, always from the large pool: for memory held a long while (a
+    /// Beats window being assembled), which must never take the small pool's room.
+    pub async fn reserve_large(&self, bytes: usize) -> Option<MemoryPermit> {
+        if bytes == 0 {
+            return Some(MemoryPermit { _permit: None });
+        }
+        if bytes > self.large_total {
+            return None;
+        }
+        let permit = self
+            .large
+            .clone()
+            .acquire_many_owned(bytes as u32)
+            .await
+            .ok()?;
+        Some(MemoryPermit {
+            _permit: Some(permit),
+        })
+    }
+
     /// Bytes not reserved right now, in both pools.
     pub fn available(&self) -> usize {
         self.small.available_permits() + self.large.available_permits()

@@ -124,12 +124,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             // memory budget until the window is written, like the frames they came in.
             if window.bytes() > covered {
                 let more = window.bytes() - covered;
+                // From the large pool, and not for ever: connections holding parts of
+                // windows must not wait on each other, nor on the small requests' room.
                 let reserved = tokio::select! {
                     _ = shutdown.changed() => return Ok(()),
-                    p = memory.reserve(more) => p,
+                    p = tokio::time::timeout(frame_timeout, memory.reserve_large(more)) => p,
                 };
-                let Some(reserved) = reserved else {
-                    tracing::warn!(%peer, bytes = window.bytes(), "closing beats connection: window exceeds queued_max_request_bytes");
+                let Ok(Some(reserved)) = reserved else {
+                    tracing::warn!(%peer, bytes = window.bytes(), "closing beats connection: no memory for its window within the frame timeout (queued_max_request_bytes)");
                     return Ok(());
                 };
                 window_permits.push(reserved);

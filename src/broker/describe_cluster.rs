@@ -1,15 +1,14 @@
 //! DescribeCluster (v0–v1), what admin clients' `describe_cluster` sends: the cluster
 //! id, this node as the controller and only broker, and the cluster's authorized
-//! operations when asked for. v1's endpoint type 2 (controllers) is refused: this
-//! listener is a broker endpoint.
+//! operations when asked for. v1's endpoint type 2 (controllers) is refused with
+//! MISMATCHED_ENDPOINT_TYPE (KIP-919): this listener is a broker endpoint.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::authorized;
-use super::errors::code;
+use super::errors::MISMATCHED_ENDPOINT_TYPE;
 use super::Broker;
 
 const BROKERS: i8 = 1;
@@ -24,7 +23,7 @@ pub fn handle(
     if version >= 1 {
         resp.endpoint_type = req.endpoint_type;
         if req.endpoint_type != BROKERS {
-            resp.error_code = code(ResponseError::InvalidRequest);
+            resp.error_code = MISMATCHED_ENDPOINT_TYPE;
             resp.error_message = Some(StrBytes::from_static_str(
                 "this is a broker endpoint: describe controllers through the controller listener",
             ));

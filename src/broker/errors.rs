@@ -9,6 +9,10 @@ use crate::storage::StorageError;
 
 pub const NONE: i16 = 0;
 
+/// KIP-919's error for a request sent to an endpoint of the other type (broker vs
+/// controller); the vendored codec's error table predates it.
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+
 pub fn code(e: ResponseError) -> i16 {
     e.code()
 }
@@ -79,6 +83,12 @@ pub fn legacy_code(e: &super::legacy::LegacyError) -> i16 {
     use crate::protocol::message_set::MessageSetError;
     match e {
         LegacyError::MessageSet(MessageSetError::Invalid(_)) => code(ResponseError::InvalidRecord),
+        LegacyError::MessageSet(MessageSetError::InvalidTimestamp(_)) => {
+            code(ResponseError::InvalidTimestamp)
+        }
+        LegacyError::MessageSet(MessageSetError::UnsupportedCompression(_)) => {
+            code(ResponseError::UnsupportedCompressionType)
+        }
         LegacyError::MessageSet(MessageSetError::Decompress(DecompressError::TooLarge {
             ..
         })) => code(ResponseError::MessageTooLarge),

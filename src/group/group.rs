@@ -235,6 +235,32 @@ impl Group {
         g
     }
 
+    /// A fingerprint of what the group's metadata record would hold (generation,
+    /// state, leader, members and their instance ids), None when its state is not one
+    /// Kafka records: cheap to compare, so the coordinator writes a record only when
+    /// it would differ from the last (a static member replaced without a rebalance
+    /// changes it too).
+    pub fn record_fingerprint(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let recordable =
+            self.state == State::Stable || (self.state == State::Empty && self.generation > 0);
+        if !recordable {
+            return None;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (
+            self.generation,
+            self.state.name(),
+            &self.leader,
+            &self.protocol,
+        )
+            .hash(&mut h);
+        for m in self.members.values() {
+            (&m.id, &m.instance_id).hash(&mut h);
+        }
+        Some(h.finish())
+    }
+
     /// What the group's metadata record should say now, if its state is one Kafka
     /// records (Stable after a rebalance, or Empty once it had members); None in the
     /// middle of a rebalance.

@@ -1,16 +1,18 @@
 //! Consumer groups: the group coordinator. This node coordinates every group.
 //!
 //! `group.rs` is the membership state machine (pure); `offsets.rs` the committed
-//! offsets on `__consumer_offsets`. This file owns what those two must not: the lock
+//! offsets on `__consumer_offsets` and `metadata_record.rs` the group metadata records
+//! beside them. This file owns what those must not: the lock
 //! around all groups, the channels that park JoinGroup and SyncGroup requests until
 //! their rebalance completes, and the clock (`tick`, driven by the broker's
 //! maintenance loop) that expires members and offsets.
 //!
 //! Invariants: a parked request is answered exactly once — by an effect of the state
 //! machine, or with an error when it is replaced by a newer request of the same member
-//! or the coordinator shuts down; group membership is in memory only (after a restart
-//! members rejoin, as they do after a coordinator move in Kafka), committed offsets are
-//! durable.
+//! or the coordinator shuts down; committed offsets are durable before they are
+//! acknowledged; each group's membership is recorded after every change worth
+//! recording (a completed rebalance, emptying, a static member replaced) and restored
+//! at start, as Kafka's coordinator loads its groups after a failover.
 
 pub mod consumer_protocol;
 pub mod group;
@@ -47,9 +49,9 @@ struct Inner {
     groups: HashMap<String, Group>,
     joins: HashMap<(String, String), oneshot::Sender<JoinOutcome>>,
     syncs: HashMap<(String, String), oneshot::Sender<SyncOutcome>>,
-    /// (generation, empty) of each group's last metadata record, so each state worth
-    /// recording is written once.
-    recorded: HashMap<String, (i32, bool)>,
+    /// The fingerprint of each group's last metadata record (`record_fingerprint`), so
+    /// each state worth recording is written once.
+    recorded: HashMap<String, u64>,
 }
 
 impl Inner {
@@ -109,9 +111,9 @@ impl GroupCoordinator {
         let now = now_ms();
         for (id, stored) in offsets.take_stored_groups() {
             let g = Group::restore(&id, &stored, now);
-            inner
-                .recorded
-                .insert(id.clone(), (g.generation, g.is_empty()));
+            if let Some(mark) = g.record_fingerprint() {
+                inner.recorded.insert(id.clone(), mark);
+            }
             inner.groups.insert(id, g);
         }
         Arc::new(GroupCoordinator {
@@ -122,25 +124,29 @@ impl GroupCoordinator {
     }
 
     /// Writes the group's metadata record when its state is one Kafka records and it
-    /// has not been written yet (after a rebalance completes; when it empties). A
-    /// failed write is logged: the record informs tools and the next start, and the
-    /// group goes on meanwhile.
+    /// has changed since the last record (after a rebalance completes; when it
+    /// empties; when a static member is replaced). The append goes to the page cache
+    /// (fsync'd only under `fsync_before_ack`) with the coordinator's lock held, which
+    /// keeps records in the order of the changes.
     fn record_group(&self, inner: &mut Inner, group_id: &str) {
         let Some(g) = inner.groups.get(group_id) else {
             return;
         };
-        let Some(stored) = g.to_stored(now_ms()) else {
+        let Some(mark) = g.record_fingerprint() else {
             return;
         };
-        let mark = (g.generation, g.is_empty());
         if inner.recorded.get(group_id) == Some(&mark) {
             return;
         }
-        match self.offsets.write_group(group_id, Some(&stored)) {
-            Ok(()) => {
-                inner.recorded.insert(group_id.to_string(), mark);
-            }
-            Err(e) => tracing::error!(group = group_id, error = %e, "cannot record group metadata"),
+        let Some(stored) = g.to_stored(now_ms()) else {
+            return;
+        };
+        // Marked written even when the write fails: the record informs tools and the
+        // next start, and a failure that repeats (a full disk, a group too large for
+        // one record) is logged once per change rather than on every tick.
+        inner.recorded.insert(group_id.to_string(), mark);
+        if let Err(e) = self.offsets.write_group(group_id, Some(&stored)) {
+            tracing::error!(group = group_id, error = %e, "cannot record group metadata");
         }
     }
 

@@ -27,6 +27,10 @@ use crate::storage::StorageError;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// Tombstones per batch when deletions are written: each is a key of at most a few
+/// hundred bytes, so a batch stays well under the topic's `max.message.bytes`.
+const DELETIONS_PER_BATCH: usize = 1000;
+
 #[derive(Debug, Error)]
 pub enum OffsetsError {
     #[error(transparent)]
@@ -168,22 +172,24 @@ impl OffsetStore {
                 let plan = partition.log.lock().read(from, 8 * 1024 * 1024)?;
                 let Some(plan) = plan else { break };
                 let bytes = plan.read().map_err(StorageError::from)?;
-                let Some((_, last)) = batch::validate_batches(&bytes)
-                    .ok()
-                    .and_then(|v| v.last().copied())
-                else {
+                let Ok(batches) = batch::validate_batches(&bytes) else {
                     break;
                 };
-                // A batch that cannot be read (written before the bounds existed, or
-                // damaged) is skipped with a log line rather than stopping the start.
-                let records = match decode_records(&bytes, max_uncompressed) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(partition = partition.index, from, error = %e, "skipping unreadable __consumer_offsets records");
-                        from = last.last_offset() + 1;
-                        continue;
-                    }
+                let Some((_, last)) = batches.last().copied() else {
+                    break;
                 };
+                // Batch by batch: one that cannot be read (written before the bounds
+                // existed, or damaged) is skipped with a log line, and only that one.
+                let mut records = Vec::new();
+                for (pos, h) in &batches {
+                    let one = bytes.slice(*pos..*pos + h.total_len());
+                    match decode_records(&one, max_uncompressed) {
+                        Ok(r) => records.extend(r),
+                        Err(e) => {
+                            tracing::warn!(partition = partition.index, base = h.base_offset, error = %e, "skipping an unreadable __consumer_offsets batch");
+                        }
+                    }
+                }
                 for (_, key, value) in records {
                     let Some(key) = key else { continue };
                     if let Some(group) = metadata_record::decode_key(key.clone()) {
@@ -262,7 +268,18 @@ impl OffsetStore {
         // The table lock is held across the append so that the table and the log agree
         // on the order of concurrent writes to one key.
         let mut table = self.table.lock();
-        self.append(group, records)?;
+        if changes.iter().all(|(_, c)| c.is_none()) {
+            // Deletions (expiry, DeleteGroups) stand alone: written in batches that
+            // keep to the topic's limit however many partitions the group had.
+            let mut records = records;
+            while !records.is_empty() {
+                let rest = records.split_off(records.len().min(DELETIONS_PER_BATCH));
+                self.append(group, records)?;
+                records = rest;
+            }
+        } else {
+            self.append(group, records)?;
+        }
         let entry = table.entry(group.to_string()).or_default();
         for (key, c) in changes {
             match c {

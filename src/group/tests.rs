@@ -341,3 +341,70 @@ fn subscriptions_are_read_from_consumer_metadata() {
     );
     assert!(parse_subscription(&[0, 1, 0x7f, 0xff, 0xff, 0xff]).is_empty());
 }
+
+#[test]
+fn a_restored_group_goes_on_without_a_rebalance() {
+    let mut g = Group::new("g");
+    let (id, _, _) = join_new(&mut g, 0);
+    g.sync(
+        1,
+        &id,
+        &None,
+        1,
+        vec![(id.clone(), Bytes::from_static(b"all"))],
+    );
+    assert_eq!(g.state, State::Stable);
+    let stored = g.to_stored(2).expect("a Stable group is recorded");
+    assert_eq!(stored.members[0].assignment, Bytes::from_static(b"all"));
+    // The broker restarts: the group comes back Stable at its generation, and its
+    // member heartbeats, syncs and sees its assignment without rejoining.
+    let mut back = Group::restore("g", &stored, 10_000);
+    assert_eq!((back.state, back.generation), (State::Stable, 1));
+    assert_eq!(back.record_fingerprint(), g.record_fingerprint());
+    assert_eq!(back.heartbeat(10_001, &id, &None, 1), code::NONE);
+    let (sync, _) = back.sync(10_002, &id, &None, 1, vec![]);
+    assert_eq!(sync.unwrap().assignment, Bytes::from_static(b"all"));
+    // An old generation is told so; a member that never heartbeats again expires.
+    assert_eq!(
+        back.heartbeat(10_003, &id, &None, 0),
+        code::ILLEGAL_GENERATION
+    );
+    let (expired, _) = back.tick(10_003 + 11_000, &LIMITS);
+    assert_eq!(expired, vec![id]);
+}
+
+#[test]
+fn records_are_kept_only_for_states_kafka_records() {
+    let mut g = Group::new("g");
+    assert!(
+        g.to_stored(0).is_none() && g.record_fingerprint().is_none(),
+        "never had members"
+    );
+    let (id, _, _) = join_new(&mut g, 0);
+    assert!(
+        g.record_fingerprint().is_none(),
+        "in the middle of a rebalance"
+    );
+    g.sync(1, &id, &None, 1, vec![]);
+    let stable = g.record_fingerprint().unwrap();
+    g.leave(2, &id, &None, &LIMITS);
+    g.tick(3, &LIMITS);
+    assert_eq!(g.state, State::Empty);
+    let empty = g.to_stored(4).unwrap();
+    assert!(empty.members.is_empty() && empty.leader.is_none());
+    assert_ne!(g.record_fingerprint(), Some(stable));
+    // An empty record restores to an empty group at its generation.
+    let back = Group::restore("g", &empty, 5);
+    assert_eq!((back.state, back.generation), (State::Empty, g.generation));
+    // A record whose leader is not among its members restores empty.
+    let mut odd = stable_record_of_one_member();
+    odd.leader = Some("ghost".into());
+    assert_eq!(Group::restore("g", &odd, 7).state, State::Empty);
+}
+
+fn stable_record_of_one_member() -> super::metadata_record::StoredGroup {
+    let mut g = Group::new("g");
+    let (id, _, _) = join_new(&mut g, 0);
+    g.sync(1, &id, &None, 1, vec![]);
+    g.to_stored(2).unwrap()
+}

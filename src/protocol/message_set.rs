@@ -7,10 +7,11 @@
 //! every size against the bytes present and every CRC (IEEE), and opens a wrapper's
 //! inner messages within a decompression bound.
 //!
-//! Two quirks of the old clients are handled here: magic 1 inner offsets are relative
-//! (0..n-1) and inner timestamps give way to the wrapper's under LogAppendTime; magic 0
-//! LZ4 frames carry the wrong header checksum that Kafka 0.8–0.9 wrote (KAFKA-3160),
-//! which Kafka ignores for magic 0 and so do we (the checksum is recomputed first).
+//! Offsets inside a set are the producer's and are not read (the log assigns them).
+//! Refused as Kafka refuses them: messages of mixed magic, a producer's LogAppendTime
+//! (INVALID_TIMESTAMP), zstd (which the old format never had), nested compression.
+//! Magic 0 LZ4 frames carry the wrong header checksum that Kafka 0.8–0.9 wrote
+//! (KAFKA-3160), which Kafka ignores for magic 0 and so do we (it is recomputed).
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -25,6 +26,12 @@ pub enum MessageSetError {
     /// A valid message Kafka refuses (INVALID_RECORD).
     #[error("{0}")]
     Invalid(String),
+    /// Kafka's INVALID_TIMESTAMP: a producer set LogAppendTime itself.
+    #[error("{0}")]
+    InvalidTimestamp(String),
+    /// Kafka's UNSUPPORTED_COMPRESSION_TYPE: zstd never existed in the old format.
+    #[error("{0}")]
+    UnsupportedCompression(String),
     #[error(transparent)]
     Decompress(#[from] DecompressError),
 }
@@ -33,8 +40,7 @@ pub enum MessageSetError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub magic: i8,
-    /// -1 for magic 0 (no timestamp), else the message's (or its wrapper's, under
-    /// LogAppendTime).
+    /// -1 for magic 0 (no timestamp), else the message's.
     pub timestamp: i64,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
@@ -65,6 +71,25 @@ pub fn read(set: &Bytes, max_uncompressed: usize) -> Result<Vec<Message>, Messag
     let outer = parse(set)?;
     if outer.is_empty() {
         return Err(corrupt("empty message set"));
+    }
+    if outer.iter().any(|m| m.magic != outer[0].magic) {
+        return Err(MessageSetError::Invalid(
+            "messages of different magic in one set".into(),
+        ));
+    }
+    if outer
+        .iter()
+        .any(|m| m.magic == 1 && m.attributes & 0x08 != 0)
+    {
+        return Err(MessageSetError::InvalidTimestamp(
+            "producers must not set the timestamp type to LogAppendTime".into(),
+        ));
+    }
+    if outer.iter().any(|m| m.codec() > compression::LZ4) {
+        return Err(MessageSetError::UnsupportedCompression(format!(
+            "compression codec {} is not defined for the old message format",
+            outer[0].codec()
+        )));
     }
     if !outer.iter().any(|m| m.codec() != compression::NONE) {
         return Ok(outer.into_iter().map(plain).collect());
@@ -108,7 +133,6 @@ fn open_wrapper(wrapper: &Raw, inner: &Bytes) -> Result<Vec<Message>, MessageSet
             "compressed message set holds no messages".into(),
         ));
     }
-    let log_append = wrapper.magic == 1 && wrapper.attributes & 0x08 != 0;
     messages
         .into_iter()
         .map(|m| {
@@ -123,11 +147,7 @@ fn open_wrapper(wrapper: &Raw, inner: &Bytes) -> Result<Vec<Message>, MessageSet
                     m.magic, wrapper.magic
                 )));
             }
-            let mut msg = plain(m);
-            if log_append {
-                msg.timestamp = wrapper.timestamp;
-            }
-            Ok(msg)
+            Ok(plain(m))
         })
         .collect()
 }
@@ -276,10 +296,23 @@ mod tests {
             got.iter().map(|m| m.timestamp).collect::<Vec<_>>(),
             vec![1000, 2000]
         );
-        // LogAppendTime on the wrapper: its timestamp for every inner message.
+        // LogAppendTime set by a producer, mixed magic, zstd: refused as Kafka does.
         let wrapped = message(1, 1 | 0x08, 5000, None, &gzip(&inner));
-        let got = read(&Bytes::from(wrapped), 1 << 20).unwrap();
-        assert!(got.iter().all(|m| m.timestamp == 5000));
+        assert!(matches!(
+            read(&Bytes::from(wrapped), 1 << 20),
+            Err(MessageSetError::InvalidTimestamp(_))
+        ));
+        let mut mixed = message(0, 0, 0, None, b"a");
+        mixed.extend(message(1, 0, 1, None, b"b"));
+        assert!(matches!(
+            read(&Bytes::from(mixed), 1 << 20),
+            Err(MessageSetError::Invalid(_))
+        ));
+        let zstd = message(1, 4, 0, None, b"whatever");
+        assert!(matches!(
+            read(&Bytes::from(zstd), 1 << 20),
+            Err(MessageSetError::UnsupportedCompression(_))
+        ));
         // Within the decompression bound only.
         let wrapped = message(1, 1, 0, None, &gzip(&inner));
         assert!(matches!(

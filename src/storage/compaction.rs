@@ -11,7 +11,9 @@
 //!
 //! Scheduling is Kafka's (`PartitionLog::needs_compaction`): `min.cleanable.dirty.ratio`,
 //! `min.compaction.lag.ms` (records younger than it are left alone) and
-//! `max.compaction.lag.ms`. Not done yet: merging small segments — a run rewrites every
+//! `max.compaction.lag.ms` (measured from a segment's newest record, where Kafka takes
+//! the first dirty record's: a segment may wait up to its own span longer). Not done
+//! yet: merging small segments — a run rewrites every
 //! cleanable segment, which is fine for the offsets topic's size.
 
 use std::collections::HashMap;

@@ -42,6 +42,10 @@ enum Kind {
     ReplicaList,
     /// A message format version such as `3.0-IV1` (deprecated; read, not used).
     Version,
+    /// Kafka's list of `delete` and `compact` (`compact, delete` as well).
+    Policy,
+    /// -1 (zlib's default) or 1–9.
+    GzipLevel,
 }
 
 /// Whether logbridge acts on a config.
@@ -77,21 +81,16 @@ const NO_CLUSTER: Effect =
     Effect::NoEffect("one node: there are no followers to throttle or elect");
 const NO_TIERED: Effect = Effect::NoEffect("there is no tiered storage");
 const LONG0: Kind = Kind::Long { min: 0 };
+/// Kafka's INT configs: 0 to `i32::MAX`.
+const INT0: Kind = Kind::Int {
+    min: 0,
+    max: i32::MAX as i64,
+};
 
 /// Every topic config Kafka 3.x documents, with Kafka's defaults.
 pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
-    spec(
-        "cleanup.policy",
-        "delete",
-        Kind::OneOf(&["delete", "compact", "compact,delete", "delete,compact"]),
-        APPLIED,
-    ),
-    spec(
-        "compression.gzip.level",
-        "-1",
-        Kind::Int { min: -1, max: 9 },
-        APPLIED,
-    ),
+    spec("cleanup.policy", "delete", Kind::Policy, APPLIED),
+    spec("compression.gzip.level", "-1", Kind::GzipLevel, APPLIED),
     spec(
         "compression.lz4.level",
         "9",
@@ -133,7 +132,7 @@ pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
         Kind::ReplicaList,
         NO_CLUSTER,
     ),
-    spec("index.interval.bytes", "4096", LONG0, APPLIED),
+    spec("index.interval.bytes", "4096", INT0, APPLIED),
     spec(
         "leader.replication.throttled.replicas",
         "",
@@ -158,7 +157,7 @@ pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
         Kind::Long { min: 1 },
         APPLIED,
     ),
-    spec("max.message.bytes", "1048588", LONG0, APPLIED),
+    spec("max.message.bytes", "1048588", INT0, APPLIED),
     spec("message.downconversion.enable", "true", Kind::Bool, APPLIED),
     spec(
         "message.format.version",
@@ -222,13 +221,19 @@ pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
     spec(
         "segment.bytes",
         "1073741824",
-        Kind::Long { min: 14 },
+        Kind::Int {
+            min: 14,
+            max: i32::MAX as i64,
+        },
         APPLIED,
     ),
     spec(
         "segment.index.bytes",
         "10485760",
-        Kind::Long { min: 4 },
+        Kind::Int {
+            min: 4,
+            max: i32::MAX as i64,
+        },
         APPLIED,
     ),
     spec("segment.jitter.ms", "0", LONG0, APPLIED),
@@ -329,6 +334,22 @@ fn check(spec: &ConfigSpec, v: &str) -> Result<String, ConfigError> {
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
             b @ ("true" | "false") => Ok(b.to_string()),
             _ => Err(invalid(key, v, "not true or false")),
+        },
+        Kind::Policy => {
+            let mut parts: Vec<&str> = Vec::new();
+            for p in v.split(',').map(str::trim) {
+                if !["delete", "compact"].contains(&p) {
+                    return Err(invalid(key, v, "not a list of delete and compact"));
+                }
+                if !parts.contains(&p) {
+                    parts.push(p);
+                }
+            }
+            Ok(parts.join(","))
+        }
+        Kind::GzipLevel => match v.parse::<i64>() {
+            Ok(n) if n == -1 || (1..=9).contains(&n) => Ok(n.to_string()),
+            _ => Err(invalid(key, v, "not -1 or between 1 and 9")),
         },
         Kind::OneOf(allowed) if allowed.contains(&v) => Ok(v.to_string()),
         Kind::OneOf(_) => Err(invalid(key, v, "not an allowed value")),
@@ -534,6 +555,7 @@ mod more_tests {
             ("leader.replication.throttled.replicas", "*"),
             ("message.format.version", "2.8-IV1"),
             ("compression.zstd.level", "9"),
+            ("cleanup.policy", "compact, delete"),
         ] {
             o.insert(k.to_string(), v.to_string());
         }
@@ -547,6 +569,10 @@ mod more_tests {
             (3_600_000, 3_600_000)
         );
         assert!(!c.message_downconversion_enable);
+        assert!(
+            c.compacts() && c.deletes(),
+            "Kafka's list syntax, spaces and all"
+        );
         let described = c.describe();
         assert_eq!(described.len(), TOPIC_CONFIGS.len());
         assert!(described
@@ -569,6 +595,9 @@ mod more_tests {
             ("follower.replication.throttled.replicas", "x"),
             ("remote.storage.enable", "true"),
             ("compression.gzip.level", "10"),
+            ("compression.gzip.level", "0"),
+            ("cleanup.policy", "compact,shred"),
+            ("segment.bytes", "4294967296"),
         ] {
             let mut bad = BTreeMap::new();
             bad.insert(k.to_string(), v.to_string());
