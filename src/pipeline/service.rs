@@ -201,7 +201,8 @@ pub fn prometheus(snapshot: &Value) -> String {
                 .collect(),
         );
     }
-    let plugin_rows = |kind: &str, field: &str| -> Vec<(String, i64)> {
+    // One row per filter or output of every pipeline that has a value for `value`.
+    let plugin_rows = |kind: &str, value: &dyn Fn(&Value) -> Option<i64>| -> Vec<(String, i64)> {
         pipelines
             .iter()
             .flat_map(|p| {
@@ -210,40 +211,58 @@ pub fn prometheus(snapshot: &Value) -> String {
                     .cloned()
                     .unwrap_or_default()
                     .into_iter()
-                    .map(move |f| {
-                        (
+                    .filter_map(|f| {
+                        let v = value(&f)?;
+                        Some((
                             format!(
                                 "pipeline=\"{}\",plugin=\"{}\",id=\"{}\"",
                                 esc(&p["name"]),
                                 esc(&f["name"]),
                                 esc(&f["id"])
                             ),
-                            f[field].as_i64().unwrap_or(0),
-                        )
+                            v,
+                        ))
                     })
+                    .collect::<Vec<_>>()
             })
             .collect()
     };
+    let field = |name: &'static str| move |f: &Value| Some(f[name].as_i64().unwrap_or(0));
     metric(
         "logbridge_pipeline_filter_events_in_total",
         "events into a filter",
-        plugin_rows("filters", "events_in"),
+        plugin_rows("filters", &field("events_in")),
     );
     metric(
         "logbridge_pipeline_filter_events_out_total",
         "events out of a filter",
-        plugin_rows("filters", "events_out"),
+        plugin_rows("filters", &field("events_out")),
     );
     metric(
         "logbridge_pipeline_output_events_total",
         "events an output acknowledged",
-        plugin_rows("outputs", "events_out"),
+        plugin_rows("outputs", &field("events_out")),
     );
     metric(
         "logbridge_pipeline_output_failures_total",
         "failed output writes (retried)",
-        plugin_rows("outputs", "failures"),
+        plugin_rows("outputs", &field("failures")),
     );
+    // The elasticsearch output's outcome counters (its `stats`), one metric each.
+    for (stat, help) in [
+        ("indexed", "documents Elasticsearch indexed"),
+        ("conflicts", "documents already there (409, a replay)"),
+        (
+            "retried",
+            "documents retried after 429, 5xx or connection errors",
+        ),
+        ("dead_lettered", "documents sent to the dead-letter topic"),
+        ("bulk_requests", "bulk requests sent"),
+        ("bulk_failures", "bulk requests that failed as a whole"),
+    ] {
+        let rows = plugin_rows("outputs", &|o: &Value| o["elasticsearch"][stat].as_i64());
+        metric(&format!("logbridge_elasticsearch_{stat}_total"), help, rows);
+    }
     metric(
         "logbridge_pipeline_consumer_lag",
         "records in the log not yet committed by the pipeline",

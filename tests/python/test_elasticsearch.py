@@ -3,6 +3,7 @@ logbridge → the shipped EFLFK pipeline → dated indices in es_standin.py, a S
 Elasticsearch (which cannot be installed here) that follows the documented `_bulk`
 formats; with Elasticsearch down, answering 429, rejecting documents, and with the
 appliance killed mid-stream."""
+import re
 import json
 import os
 import signal
@@ -177,6 +178,11 @@ def test_429_is_retried_and_rejections_go_to_the_dead_letter_topic(es, workdir):
         stats = first_pipeline(server)["outputs"][0]["elasticsearch"]
         assert stats["indexed"] == 270 and stats["dead_lettered"] == 30, "counted before the commit above"
         assert stats["bulk_failures"] >= 3, "the three 429 answers"
+        # The same counters on /metrics, as the README names them.
+        with urllib.request.urlopen(f"http://{server.http}/metrics", timeout=30) as r:
+            metrics = r.read().decode()
+        assert re.search(r'^logbridge_elasticsearch_indexed_total\{pipeline="app",.*\} 270$', metrics, re.M), metrics
+        assert re.search(r'^logbridge_elasticsearch_dead_lettered_total\{.*\} 30$', metrics, re.M)
     finally:
         server.stop()
 
