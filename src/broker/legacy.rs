@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 use crate::protocol::compression;
 use crate::protocol::message_set::{self, MessageSetError};
 use crate::protocol::records::{encode_plain_batch, plain_record};
+use crate::storage::batch::BatchHeader;
 use crate::storage::records;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
@@ -34,7 +35,7 @@ pub fn magic_of(buf: &[u8]) -> Option<i8> {
 /// kept (-1, "none", for magic 0), compressed with the codec the client used. A
 /// compressed wrapper is opened within `max_uncompressed` bytes.
 pub fn upconvert(message_set: Bytes, max_uncompressed: usize) -> Result<BytesMut, LegacyError> {
-    let codec = message_set_codec(&message_set);
+    let codec = compression_of(&message_set);
     let messages = message_set::read(&message_set, max_uncompressed)?;
     let mut records: Vec<Record> = messages
         .into_iter()
@@ -53,9 +54,15 @@ pub fn upconvert(message_set: Bytes, max_uncompressed: usize) -> Result<BytesMut
     Ok(out)
 }
 
-/// The codec of the first message of a set (its attributes byte), 0 when too short.
-fn message_set_codec(set: &[u8]) -> i16 {
-    set.get(17).map_or(0, |a| (a & 0x07) as i16)
+/// The compression codec of a Produce partition's records: a v2 batch's (from its
+/// header) or an old-format set's first message's; 0 when it cannot be told.
+pub fn compression_of(records: &[u8]) -> i16 {
+    match magic_of(records) {
+        Some(2) => BatchHeader::parse(records).map_or(0, |h| h.compression()),
+        // offset, size, crc, magic, then the attributes byte.
+        Some(0 | 1) => records.get(17).map_or(0, |a| (a & 0x07) as i16),
+        _ => 0,
+    }
 }
 
 /// Down-converts stored v2 batches to an uncompressed magic `magic` (0 or 1) message

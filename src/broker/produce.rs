@@ -137,11 +137,7 @@ fn append_off_the_reactor(
     let compressed = pd
         .records
         .as_ref()
-        .is_some_and(|r| match legacy::magic_of(r) {
-            Some(2) => r.get(22).is_some_and(|a| a & 0x07 != 0),
-            Some(0 | 1) => r.get(17).is_some_and(|a| a & 0x07 != 0),
-            _ => false,
-        });
+        .is_some_and(|r| legacy::compression_of(r) != 0);
     let multi_threaded = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if compressed && multi_threaded {

@@ -37,26 +37,43 @@ pub enum RecordsError {
     Format(#[from] RecordFormatError),
 }
 
-/// The records section of the whole batch at the start of `batch`, decompressed when
-/// the batch is compressed; at most `max_uncompressed` bytes either way.
-pub fn records_section(
-    batch: &Bytes,
+/// The records section of the whole batch at the start of `batch`: in place when it is
+/// uncompressed, else decompressed into `scratch` (cleared first); at most
+/// `max_uncompressed` bytes either way. The one place that bound is applied to a batch.
+pub fn records_section_in<'a>(
+    batch: &'a [u8],
     header: &BatchHeader,
     max_uncompressed: usize,
-) -> Result<Bytes, RecordsError> {
-    let raw = batch.slice(HEADER_LEN..header.total_len());
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], RecordsError> {
+    let raw = &batch[HEADER_LEN..header.total_len()];
     match header.compression() {
         compression::NONE if raw.len() > max_uncompressed => Err(DecompressError::TooLarge {
             limit: max_uncompressed,
         }
         .into()),
         compression::NONE => Ok(raw),
-        codec => Ok(Bytes::from(compression::decompress(
-            codec,
-            &raw,
-            max_uncompressed,
-        )?)),
+        codec => {
+            compression::decompress_into(codec, raw, max_uncompressed, scratch)?;
+            Ok(scratch)
+        }
     }
+}
+
+/// As `records_section_in`, as shared bytes (a slice of `batch` when uncompressed), so
+/// records built from it need not copy their keys and values.
+pub fn records_section(
+    batch: &Bytes,
+    header: &BatchHeader,
+    max_uncompressed: usize,
+) -> Result<Bytes, RecordsError> {
+    let mut scratch = Vec::new();
+    records_section_in(batch, header, max_uncompressed, &mut scratch)?;
+    Ok(if header.compression() == compression::NONE {
+        batch.slice(HEADER_LEN..header.total_len())
+    } else {
+        Bytes::from(scratch)
+    })
 }
 
 /// Calls `visit` with every record of every whole batch in `bytes` (a trailing partial

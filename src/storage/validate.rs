@@ -21,9 +21,9 @@
 
 use thiserror::Error;
 
-use super::batch::{self, BatchError, BatchHeader, HEADER_LEN};
-use super::records::RecordsError;
-use crate::protocol::compression::{self, DecompressError};
+use super::batch::{self, BatchError, BatchHeader};
+use super::records::{self, RecordsError};
+use crate::protocol::compression::DecompressError;
 use crate::protocol::records::RecordWalker;
 
 /// The topic settings a batch is checked against.
@@ -134,26 +134,16 @@ fn check_records(
     rules: &Rules,
     now_ms: i64,
 ) -> Result<i64, ValidationError> {
-    let raw = &buf[HEADER_LEN..header.total_len()];
-    match header.compression() {
-        compression::NONE if raw.len() > rules.max_uncompressed => {
-            Err(RecordsError::from(DecompressError::TooLarge {
-                limit: rules.max_uncompressed,
-            })
-            .into())
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let section =
+            records::records_section_in(buf, header, rules.max_uncompressed, &mut scratch)?;
+        let result = walk_records(section, header, rules, now_ms);
+        if scratch.capacity() > SCRATCH_KEPT {
+            *scratch = Vec::new();
         }
-        compression::NONE => walk_records(raw, header, rules, now_ms),
-        codec => SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            compression::decompress_into(codec, raw, rules.max_uncompressed, &mut scratch)
-                .map_err(RecordsError::from)?;
-            let result = walk_records(&scratch, header, rules, now_ms);
-            if scratch.capacity() > SCRATCH_KEPT {
-                *scratch = Vec::new();
-            }
-            result
-        }),
-    }
+        result
+    })
 }
 
 thread_local! {
