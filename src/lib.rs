@@ -15,5 +15,6 @@ pub mod http;
 pub mod net;
 pub mod pipeline;
 pub mod protocol;
+pub mod replication;
 pub mod storage;
 pub mod tls;

@@ -3,6 +3,7 @@
 use kafka_protocol::error::ResponseError;
 
 use super::registry::RegistryError;
+use crate::replication::replica::ReplicaError;
 use crate::storage::config::ConfigError;
 use crate::storage::validate::ValidationError;
 use crate::storage::StorageError;
@@ -27,6 +28,13 @@ pub fn storage_code(e: &StorageError) -> i16 {
         StorageError::DuplicateInMultiBatch => code(ResponseError::InvalidRecord),
         StorageError::InvalidBatch(_) => code(ResponseError::CorruptMessage),
         StorageError::Deleted => code(ResponseError::UnknownTopicOrPartition),
+    }
+}
+
+pub fn replica_code(e: &ReplicaError) -> i16 {
+    match e {
+        ReplicaError::NotLeader { .. } => code(ResponseError::NotLeaderOrFollower),
+        ReplicaError::Storage(s) => storage_code(s),
     }
 }
 
@@ -68,7 +76,7 @@ pub fn validation_code(e: &ValidationError) -> i16 {
 pub fn offsets_write_code(e: &crate::group::offsets::OffsetsError) -> i16 {
     use crate::group::offsets::OffsetsError;
     match e {
-        OffsetsError::Storage(_) | OffsetsError::NoPartition(_) => {
+        OffsetsError::Storage(_) | OffsetsError::Replica(_) | OffsetsError::NoPartition(_) => {
             code(ResponseError::NotCoordinator)
         }
         OffsetsError::Encode(_) => code(ResponseError::UnknownServerError),

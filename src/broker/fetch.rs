@@ -75,20 +75,19 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             // KIP-74: until a partition has returned data, its first batch may exceed
             // the limits; after that, a batch over what is left is not sent.
             let min_one = total == 0;
-            let (plan, hw, start, downconversion) = {
-                let log = partition.log.lock();
-                let plan = if budget == 0 && !min_one {
-                    Ok(None)
-                } else {
-                    log.read(fp.fetch_offset, budget as u64)
-                };
-                (
-                    plan,
-                    log.log_end_offset(),
-                    log.log_start_offset(),
-                    log.config().message_downconversion_enable,
-                )
+            if !partition.is_leader() {
+                pd.error_code = code(ResponseError::NotLeaderOrFollower);
+                had_error = true;
+                partitions.push(pd);
+                continue;
+            }
+            let (plan, offsets) = if budget == 0 && !min_one {
+                (Ok(None), partition.offsets())
+            } else {
+                partition.read(fp.fetch_offset, budget as u64)
             };
+            let (hw, start) = (offsets.high_watermark, offsets.log_start);
+            let downconversion = partition.config(|c| c.message_downconversion_enable);
             if version < 4 && !downconversion {
                 // message.downconversion.enable=false: old fetch versions cannot read it.
                 pd.error_code = code(ResponseError::UnsupportedVersion);

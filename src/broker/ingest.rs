@@ -35,6 +35,8 @@ pub enum IngestError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Replica(#[from] crate::replication::replica::ReplicaError),
     #[error("cannot encode records: {0}")]
     Encode(String),
 }
@@ -108,16 +110,16 @@ impl Broker {
             let first = t
                 .partition(0)
                 .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
-            let log = first.log.lock();
-            let c = log.config();
-            let compression = compression_for(&c.compression_type);
-            let level = match compression {
-                Compression::Gzip => Some(c.gzip_level),
-                Compression::Lz4 => Some(c.lz4_level),
-                Compression::Zstd => Some(c.zstd_level),
-                _ => None,
-            };
-            (c.max_message_bytes, c.compacts(), compression, level)
+            first.config(|c| {
+                let compression = compression_for(&c.compression_type);
+                let level = match compression {
+                    Compression::Gzip => Some(c.gzip_level),
+                    Compression::Lz4 => Some(c.lz4_level),
+                    Compression::Zstd => Some(c.zstd_level),
+                    _ => None,
+                };
+                (c.max_message_bytes, c.compacts(), compression, level)
+            })
         };
         let batch_max = max_message.min(self.settings.max_uncompressed_batch_bytes);
         let spread = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) as i32;
@@ -159,7 +161,7 @@ impl Broker {
             for chunk in split_batches(&recs, batch_max) {
                 let bytes = encode_records_at(chunk, now, compression, level)
                     .map_err(|e| IngestError::Encode(e.to_string()))?;
-                let info = partition.log.lock().append_batches(bytes, now)?;
+                let info = partition.append_batches(bytes, now)?;
                 if let Some(f) = info.file {
                     to_sync.push(f);
                 }

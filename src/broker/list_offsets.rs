@@ -37,13 +37,21 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                 .and_then(|tp| tp.partition(p.partition_index))
             {
                 None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
+                Some(partition) if !partition.is_leader() => {
+                    r.error_code = code(ResponseError::NotLeaderOrFollower)
+                }
                 Some(partition) => {
-                    let log = partition.log.lock();
-                    match lookup(
-                        &log,
-                        p.timestamp,
-                        broker.settings.max_uncompressed_batch_bytes,
-                    ) {
+                    let (found, epoch) = partition.inspect(|log| {
+                        (
+                            lookup(
+                                log,
+                                p.timestamp,
+                                broker.settings.max_uncompressed_batch_bytes,
+                            ),
+                            log.leader_epoch(),
+                        )
+                    });
+                    match found {
                         Ok((offset, ts)) => {
                             if version == 0 {
                                 r.old_style_offsets =
@@ -52,7 +60,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                                 r.offset = offset;
                                 r.timestamp = ts;
                                 if version >= 4 {
-                                    r.leader_epoch = log.leader_epoch();
+                                    r.leader_epoch = epoch;
                                 }
                             }
                         }

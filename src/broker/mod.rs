@@ -316,7 +316,7 @@ impl Broker {
     fn flush_due(&self) {
         let now = now_ms();
         for (topic, p) in self.registry.all_partitions() {
-            if let Err(e) = p.log.lock().flush_if_due(now) {
+            if let Err(e) = p.maintain(|log| log.flush_if_due(now)) {
                 tracing::error!(topic, partition = p.index, error = %e, "flush failed");
             }
         }
@@ -327,7 +327,7 @@ impl Broker {
     pub fn enforce_retention(&self) {
         let now = now_ms();
         for (topic, p) in self.registry.all_partitions() {
-            let mut log = p.log.lock();
+            p.maintain(|log| {
             match log.enforce_retention(now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
@@ -342,7 +342,7 @@ impl Broker {
             }
             if log.needs_compaction(now) {
                 match crate::storage::compaction::compact(
-                    &mut log,
+                    log,
                     now,
                     self.settings.max_uncompressed_batch_bytes,
                 ) {
@@ -359,6 +359,7 @@ impl Broker {
                     }
                 }
             }
+            });
         }
     }
 
@@ -366,8 +367,7 @@ impl Broker {
     pub fn close(&self) {
         let mut ok = true;
         for (topic, p) in self.registry.all_partitions() {
-            let mut log = p.log.lock();
-            if let Err(e) = log.flush().and_then(|_| log.close()) {
+            if let Err(e) = p.maintain(|log| log.flush().and_then(|_| log.close())) {
                 tracing::error!(topic, partition = p.index, error = %e, "close failed");
                 ok = false;
             }

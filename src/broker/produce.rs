@@ -14,10 +14,11 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, legacy_code, storage_code, validation_code, NONE};
+use super::errors::{code, legacy_code, replica_code, validation_code, NONE};
 use super::legacy;
 use super::registry::is_internal;
 use super::Broker;
+use crate::replication::replica::{Replica, ReplicaError};
 use crate::storage::batch::BatchError;
 use crate::storage::segment::now_ms;
 use crate::storage::validate::{self, ValidationError};
@@ -130,7 +131,7 @@ struct Outcome {
 /// worker (`block_in_place`), so the other connections the worker serves keep going.
 fn append_off_the_reactor(
     broker: &Broker,
-    partition: &super::registry::Partition,
+    partition: &Replica,
     pd: PartitionProduceData,
     version: i16,
 ) -> Result<Outcome, Refused> {
@@ -181,7 +182,7 @@ impl From<ValidationError> for Refused {
 
 fn append_partition(
     broker: &Broker,
-    partition: &super::registry::Partition,
+    partition: &Replica,
     pd: PartitionProduceData,
     version: i16,
 ) -> Result<Outcome, Refused> {
@@ -207,11 +208,7 @@ fn append_partition(
     };
     // Validated outside the partition lock (it decompresses), against the rules of
     // the topic's config as it is now.
-    let rules = partition
-        .log
-        .lock()
-        .config()
-        .validation_rules(max_uncompressed);
+    let rules = partition.config(|c| c.validation_rules(max_uncompressed));
     let now = now_ms();
     let headers = validate::client_batch(&mut bytes, &rules, now)?;
     if headers.iter().any(|(_, h)| h.is_transactional()) {
@@ -221,16 +218,12 @@ fn append_partition(
         )
             .into());
     }
-    let info = partition
-        .log
-        .lock()
-        .append(bytes, headers, now)
-        .map_err(|e| {
-            if let crate::storage::StorageError::Io(io) = &e {
-                tracing::error!(partition = partition.index, error = %io, "append failed");
-            }
-            Refused::from((storage_code(&e), e.to_string()))
-        })?;
+    let info = partition.append(bytes, headers, now).map_err(|e| {
+        if let ReplicaError::Storage(crate::storage::StorageError::Io(io)) = &e {
+            tracing::error!(partition = partition.index, error = %io, "append failed");
+        }
+        Refused::from((replica_code(&e), e.to_string()))
+    })?;
     Ok(Outcome {
         base_offset: info.base_offset,
         log_append_time_ms: info.log_append_time_ms,

@@ -17,6 +17,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::replication::replica::{Leadership, Replica};
 use crate::storage::config::{ConfigError, LogConfig};
 use crate::storage::log::PartitionLog;
 use crate::storage::StorageError;
@@ -43,21 +44,15 @@ pub enum RegistryError {
     CorruptMeta { path: PathBuf, why: String },
 }
 
-/// One partition: its log behind a lock, and a wake-up for fetchers waiting on new data.
-pub struct Partition {
-    pub index: i32,
-    pub log: Mutex<PartitionLog>,
-}
-
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub overrides: RwLock<BTreeMap<String, String>>,
-    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    pub partitions: RwLock<Vec<Arc<Replica>>>,
 }
 
 impl Topic {
-    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+    pub fn partition(&self, index: i32) -> Option<Arc<Replica>> {
         if index < 0 {
             return None;
         }
@@ -142,6 +137,12 @@ impl Registry {
         data_dir.join("__meta").join("topics")
     }
 
+    /// A partition of a cluster of one: this node leads it.
+    fn new_replica(&self, index: i32, log: PartitionLog) -> Arc<Replica> {
+        let node = self.settings.node_id;
+        Arc::new(Replica::new(index, node, log, Leadership::sole(node)))
+    }
+
     fn partition_dir(&self, topic: &str, p: i32) -> PathBuf {
         self.data_dir.join(format!("{topic}-{p}"))
     }
@@ -179,10 +180,7 @@ impl Registry {
             for p in 0..meta.partitions {
                 let log =
                     PartitionLog::open(&reg.partition_dir(&meta.name, p), config.clone(), clean)?;
-                parts.push(Arc::new(Partition {
-                    index: p,
-                    log: Mutex::new(log),
-                }));
+                parts.push(reg.new_replica(p, log));
             }
             let topic = Arc::new(Topic {
                 name: meta.name.clone(),
@@ -295,10 +293,7 @@ impl Registry {
                 fs::remove_dir_all(&dir)?;
             }
             let log = PartitionLog::open(&dir, config.clone(), true)?;
-            parts.push(Arc::new(Partition {
-                index: p,
-                log: Mutex::new(log),
-            }));
+            parts.push(self.new_replica(p, log));
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -351,7 +346,7 @@ impl Registry {
         self.by_id.write().remove(&topic.id);
         fs::remove_file(Self::meta_dir(&self.data_dir).join(format!("{name}.json")))?;
         for p in topic.partitions.read().iter() {
-            p.log.lock().release();
+            p.maintain(|log| log.release());
             let dir = self.partition_dir(name, p.index);
             if let Err(e) = fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
@@ -388,10 +383,7 @@ impl Registry {
         let mut new_parts = Vec::new();
         for p in current..count {
             match PartitionLog::open(&self.partition_dir(name, p), config.clone(), true) {
-                Ok(log) => new_parts.push(Arc::new(Partition {
-                    index: p,
-                    log: Mutex::new(log),
-                })),
+                Ok(log) => new_parts.push(self.new_replica(p, log)),
                 Err(e) => {
                     remove_new();
                     return Err(e.into());
@@ -409,7 +401,7 @@ impl Registry {
     }
 
     /// Every open partition, for background flush and retention work.
-    pub fn all_partitions(&self) -> Vec<(String, Arc<Partition>)> {
+    pub fn all_partitions(&self) -> Vec<(String, Arc<Replica>)> {
         self.list()
             .into_iter()
             .flat_map(|t| {

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::access::{AccessFuture, FetchOutcome, Fetched, TopicAccess};
 use super::ClientError;
-use crate::broker::registry::Partition;
 use crate::broker::Broker;
 use crate::group::offsets::Committed;
 use crate::protocol::records::OutRecord;
+use crate::replication::replica::Replica;
 use crate::storage::records::{decode_full_records, ReadLimits};
 use crate::storage::StorageError;
 
@@ -24,7 +24,7 @@ impl LocalAccess {
         LocalAccess { broker }
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, ClientError> {
+    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Replica>, ClientError> {
         self.broker
             .registry
             .get(topic)
@@ -40,7 +40,7 @@ impl LocalAccess {
         max_bytes: u64,
     ) -> Result<Option<FetchOutcome>, ClientError> {
         let p = self.partition(topic, partition)?;
-        let plan = match p.log.lock().read(offset, max_bytes) {
+        let plan = match p.read(offset, max_bytes).0 {
             Ok(Some(plan)) => plan,
             Ok(None) => return Ok(None),
             Err(StorageError::OffsetOutOfRange { .. }) => {
@@ -97,8 +97,8 @@ impl TopicAccess for LocalAccess {
     fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
         Box::pin(async move {
             let p = self.partition(topic, partition)?;
-            let log = p.log.lock();
-            Ok((log.log_start_offset(), log.log_end_offset()))
+            let o = p.offsets();
+            Ok((o.log_start, o.high_watermark))
         })
     }
 

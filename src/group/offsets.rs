@@ -35,6 +35,8 @@ const DELETIONS_PER_BATCH: usize = 1000;
 pub enum OffsetsError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Replica(#[from] crate::replication::replica::ReplicaError),
     #[error("cannot encode offset records: {0}")]
     Encode(String),
     #[error("offsets topic has no partition {0}")]
@@ -167,9 +169,9 @@ impl OffsetStore {
         let mut groups: HashMap<String, StoredGroup> = HashMap::new();
         let mut loaded = 0usize;
         for partition in topic.partitions.read().iter() {
-            let mut from = partition.log.lock().log_start_offset();
+            let mut from = partition.offsets().log_start;
             loop {
-                let plan = partition.log.lock().read(from, 8 * 1024 * 1024)?;
+                let plan = partition.read(from, 8 * 1024 * 1024).0?;
                 let Some(plan) = plan else { break };
                 let bytes = plan.read().map_err(StorageError::from)?;
                 let Ok(batches) = batch::validate_batches(&bytes) else {
@@ -314,14 +316,14 @@ impl OffsetStore {
             .topic
             .partition(partition_index)
             .ok_or(OffsetsError::NoPartition(partition_index))?;
-        let max = partition.log.lock().config().max_message_bytes;
+        let max = partition.config(|c| c.max_message_bytes);
         if bytes.len() > max {
             return Err(OffsetsError::TooLarge {
                 size: bytes.len(),
                 max,
             });
         }
-        let info = partition.log.lock().append_batches(bytes, now)?;
+        let info = partition.append_batches(bytes, now)?;
         if self.fsync {
             if let Some(f) = info.file {
                 f.sync_data().map_err(StorageError::from)?;

@@ -72,7 +72,7 @@ async fn metrics(
     );
     for t in broker.registry.list() {
         for p in t.partitions.read().iter() {
-            let end = p.log.lock().log_end_offset();
+            let end = p.offsets().log_end;
             out.push_str(&format!(
                 "logbridge_log_end_offset{{topic=\"{}\",partition=\"{}\"}} {end}\n",
                 t.name, p.index
@@ -129,13 +129,13 @@ async fn topics(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
                 .read()
                 .iter()
                 .map(|p| {
-                    let log = p.log.lock();
+                    let s = p.stats();
                     json!({
                         "partition": p.index,
-                        "log_start_offset": log.log_start_offset(),
-                        "log_end_offset": log.log_end_offset(),
-                        "size_bytes": log.size_bytes(),
-                        "segments": log.segment_count(),
+                        "log_start_offset": s.offsets.log_start,
+                        "log_end_offset": s.offsets.log_end,
+                        "size_bytes": s.size_bytes,
+                        "segments": s.segments,
                     })
                 })
                 .collect();
@@ -199,7 +199,7 @@ async fn group(
                 .registry
                 .get(&t)
                 .and_then(|tp| tp.partition(p))
-                .map(|part| part.log.lock().log_end_offset());
+                .map(|part| part.offsets().log_end);
             json!({
                 "topic": t,
                 "partition": p,
