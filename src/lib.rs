@@ -9,6 +9,7 @@ pub mod app;
 pub mod beats;
 pub mod broker;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod http;
