@@ -31,6 +31,52 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("pipeline configuration: {0}")]
     Pipeline(#[from] crate::pipeline::LoadError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::quorum::ClusterError),
+}
+
+/// In a cluster (`voters` set): joins the metadata quorum on `cluster_listen`,
+/// registers this broker with its advertised Kafka address, and keeps the local logs
+/// in line with the metadata image.
+async fn start_quorum(
+    settings: &Settings,
+    broker: &std::sync::Arc<Broker>,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<std::sync::Arc<crate::cluster::quorum::Quorum>>, ServeError> {
+    let voters = settings.parsed_voters()?;
+    if voters.is_empty() {
+        return Ok(None);
+    }
+    let (host, port) = broker.advertised();
+    let config = crate::cluster::quorum::QuorumConfig {
+        node_id: settings.node_id,
+        cluster_advertised: voters
+            .get(&settings.node_id)
+            .cloned()
+            .unwrap_or_else(|| settings.cluster_listen.clone()),
+        voters,
+        cluster_listen: settings.cluster_listen.clone(),
+        endpoints: vec![crate::cluster::image::Endpoint {
+            name: "PLAINTEXT".into(),
+            host,
+            port,
+        }],
+        rack: settings.rack.clone(),
+        session_timeout: std::time::Duration::from_millis(settings.broker_session_timeout_ms),
+        heartbeat_interval: std::time::Duration::from_millis(
+            settings.broker_heartbeat_interval_ms,
+        ),
+    };
+    let quorum = crate::cluster::quorum::Quorum::start(
+        config,
+        &settings.data_dir.join("__cluster"),
+        stop.clone(),
+    )
+    .await?;
+    broker.set_quorum(quorum.clone());
+    tokio::spawn(crate::broker::topic_admin::follow_image(broker.clone(), stop));
+    tracing::info!(node = settings.node_id, cluster_listen = %settings.cluster_listen, "joined the metadata quorum");
+    Ok(Some(quorum))
 }
 
 /// The `bootstrap_servers` spellings that mean this appliance's Kafka listener.
@@ -96,6 +142,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     };
     broker.set_bound_address(kafka_addr);
 
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let quorum = start_quorum(&settings, &broker, stop_rx.clone()).await?;
+
     // Pipelines are built before the ready line, so a configuration error stops
     // `serve` with the file, line and column.
     let ctx = crate::pipeline::context::Context {
@@ -153,7 +202,6 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         settings.queued_max_request_bytes,
     ));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let kafka_task = tokio::spawn(listener::serve(
         broker.clone(),
         kafka,
@@ -218,6 +266,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     let _ = http_task.await;
     let _ = maintenance.await;
+    if let Some(q) = quorum {
+        q.shutdown().await;
+    }
     let closing = broker.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await

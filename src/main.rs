@@ -67,6 +67,16 @@ struct ServeArgs {
     http_listen: Option<String>,
     #[arg(long)]
     advertised_host: Option<String>,
+    /// This node's id (Kafka's node.id).
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// The metadata quorum's voters, id@host:port,… (their --cluster-listen addresses),
+    /// the same on every node.
+    #[arg(long)]
+    voters: Option<String>,
+    /// This node's inter-node (Raft) listener.
+    #[arg(long)]
+    cluster_listen: Option<String>,
     /// Lumberjack (Beats) listener address; "" disables it.
     #[arg(long)]
     beats_listen: Option<String>,
@@ -326,6 +336,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(a) = args.http_listen {
         settings.http_listen = a;
+    }
+    if let Some(n) = args.node_id {
+        settings.node_id = n;
+    }
+    if let Some(v) = args.voters {
+        settings.voters = v;
+    }
+    if let Some(c) = args.cluster_listen {
+        settings.cluster_listen = c;
     }
     if let Some(h) = args.advertised_host {
         settings.advertised_host = Some(h);

@@ -5,10 +5,10 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, registry_code};
+use super::errors::{admin_code, code};
 use super::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     req: CreatePartitionsRequest,
     _version: i16,
@@ -20,17 +20,17 @@ pub fn handle(
             .assignments
             .iter()
             .flatten()
-            .any(|a| a.broker_ids.iter().any(|b| b.0 != broker.node_id()));
+            .any(|a| a.broker_ids.iter().any(|b| !broker.is_registered(b.0)));
         if bad_assignment {
             r.error_code = code(ResponseError::InvalidReplicaAssignment);
             r.error_message = Some(StrBytes::from_static_str(
-                "assignments may only name this broker",
+                "assignments may only name registered brokers",
             ));
         } else if let Err(e) = broker
-            .registry
             .add_partitions(&t.name.0, t.count, req.validate_only)
+            .await
         {
-            r.error_code = registry_code(&e);
+            r.error_code = admin_code(&e);
             r.error_message = Some(StrBytes::from_string(e.to_string()));
         }
         results.push(r);

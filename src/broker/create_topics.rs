@@ -1,6 +1,7 @@
-//! CreateTopics: validate names, partition counts, replication factor (this node is
-//! the whole cluster, so only 1 or -1) or explicit replica assignments (whose length is
-//! the partition count, as in Kafka), and configs; create unless `validate_only`.
+//! CreateTopics: validate names, partition counts, replication factor or explicit
+//! replica assignments (whose length is the partition count, as in Kafka), and configs;
+//! create unless `validate_only` (`topic_admin.rs`: on the registry, or through the
+//! metadata quorum in a cluster).
 
 use std::collections::BTreeMap;
 
@@ -11,10 +12,17 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, registry_code};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+
+use super::errors::{admin_code, code};
+use super::topic_admin::TopicSpec;
 use super::Broker;
 
-pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -29,32 +37,35 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
             })
             .collect();
         let shape = topic_shape(broker, &t);
-        let (partitions, replication) = shape.as_ref().map_or((-1, -1), |s| *s);
-        let outcome = if let Err(refused) = shape {
-            Err(refused)
-        } else if req.validate_only {
-            broker
-                .registry
-                .validate_create(&name, partitions, &overrides)
-                .map(|_| ())
-                .map_err(|e| (registry_code(&e), e.to_string()))
-        } else {
-            broker
-                .registry
-                .create(&name, partitions, overrides)
-                .map(|_| ())
-                .map_err(|e| (registry_code(&e), e.to_string()))
+        let (partitions, replication) = shape.as_ref().map_or((-1, -1), |s| (s.0, s.1));
+        let outcome = match shape {
+            Err(refused) => Err(refused),
+            Ok((_, _, assignments)) => {
+                let spec = TopicSpec {
+                    name: name.clone(),
+                    partitions,
+                    replication_factor: replication,
+                    assignments,
+                    configs: overrides,
+                };
+                broker
+                    .create_topic(spec, req.validate_only)
+                    .await
+                    .map_err(|e| (admin_code(&e), e.to_string()))
+            }
         };
         match outcome {
             Ok(()) => {
                 if version >= 5 {
                     r.num_partitions = partitions;
                     r.replication_factor = replication;
-                    if let Some(topic) = broker.registry.get(&name) {
+                    if let Some(topic) = broker.topic_view(&name) {
                         if version >= 7 {
                             r.topic_id = topic.id;
                         }
-                        if let Ok(cfg) = broker.settings.topic_log_config(&topic.overrides.read()) {
+                    }
+                    {
+                        if let Ok(cfg) = broker.settings.topic_log_config(&configs_of(&t)) {
                             r.configs = Some(
                                 cfg.describe()
                                     .into_iter()
@@ -86,21 +97,25 @@ pub fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> Create
     CreateTopicsResponse::default().with_topics(results)
 }
 
+fn configs_of(t: &CreatableTopic) -> BTreeMap<String, String> {
+    t.configs
+        .iter()
+        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+        .collect()
+}
+
 /// The partition count and replication factor a request asks for, checked as Kafka
 /// checks them: either counts (-1 for the broker defaults) or an assignment list
 /// (partitions 0, 1, 2… each placed on registered brokers, no broker twice), not both.
 fn topic_shape(
     broker: &Broker,
-    t: &kafka_protocol::messages::create_topics_request::CreatableTopic,
-) -> Result<(i32, i16), (i16, String)> {
+    t: &CreatableTopic,
+) -> Result<(i32, i16, Option<Vec<Vec<i32>>>), (i16, String)> {
     if t.assignments.is_empty() {
-        if t.replication_factor > 1 || t.replication_factor == 0 || t.replication_factor < -1 {
+        if t.replication_factor == 0 || t.replication_factor < -1 {
             return Err((
                 code(ResponseError::InvalidReplicationFactor),
-                format!(
-                    "replication factor {} is larger than the 1 available broker",
-                    t.replication_factor
-                ),
+                format!("invalid replication factor {}", t.replication_factor),
             ));
         }
         let partitions = if t.num_partitions == -1 {
@@ -108,7 +123,8 @@ fn topic_shape(
         } else {
             t.num_partitions
         };
-        return Ok((partitions, 1));
+        let rf = if t.replication_factor == -1 { 1 } else { t.replication_factor };
+        return Ok((partitions, rf, None));
     }
     if t.num_partitions != -1 || t.replication_factor != -1 {
         return Err((
@@ -129,15 +145,24 @@ fn topic_shape(
                 "all partitions should have the same, non-zero number of replicas".into(),
             );
         }
-        if let Some(b) = a.broker_ids.iter().find(|b| b.0 != broker.node_id()) {
+        if let Some(b) = a.broker_ids.iter().find(|b| !broker.is_registered(b.0)) {
             return invalid(format!(
                 "the manual partition assignment includes broker {}, but no such broker is registered",
                 b.0
             ));
         }
-        if a.broker_ids.len() > 1 {
+        let mut ids: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != a.broker_ids.len() {
             return invalid("a broker may hold only one replica of a partition".into());
         }
     }
-    Ok((t.assignments.len() as i32, replicas as i16))
+    let mut by_index: Vec<_> = t.assignments.iter().collect();
+    by_index.sort_by_key(|a| a.partition_index);
+    let assignments = by_index
+        .iter()
+        .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+        .collect();
+    Ok((t.assignments.len() as i32, replicas as i16, Some(assignments)))
 }

@@ -5,10 +5,14 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, registry_code};
+use super::errors::{code, admin_code};
 use super::Broker;
 
-pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
         req.topics
             .into_iter()
@@ -24,7 +28,7 @@ pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> Delete
     for (name, id) in wanted {
         let resolved = match &name {
             Some(n) => Some(n.0.to_string()),
-            None => broker.registry.get_by_id(&id).map(|t| t.name.clone()),
+            None => broker.topic_view_by_id(&id).map(|t| t.name),
         };
         let mut r = DeletableTopicResult::default();
         match resolved {
@@ -46,16 +50,16 @@ pub fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> Delete
                 r.name = Some(TopicName(StrBytes::from_string(n)));
             }
             Some(n) => {
-                let result = broker.registry.delete(&n);
+                let result = broker.delete_topic(&n).await;
                 r.name = Some(TopicName(StrBytes::from_string(n)));
                 match result {
-                    Ok(t) => {
+                    Ok(id) => {
                         if version >= 6 {
-                            r.topic_id = t.id;
+                            r.topic_id = id;
                         }
                     }
                     Err(e) => {
-                        r.error_code = registry_code(&e);
+                        r.error_code = admin_code(&e);
                         if version >= 5 {
                             r.error_message = Some(StrBytes::from_string(e.to_string()));
                         }

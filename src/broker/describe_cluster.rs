@@ -1,5 +1,5 @@
 //! DescribeCluster (v0–v1), what admin clients' `describe_cluster` sends: the cluster
-//! id, this node as the controller and only broker, and the cluster's authorized
+//! id, the controller and the live brokers (`view.rs`), and the cluster's authorized
 //! operations when asked for. v1's endpoint type 2 (controllers) is refused with
 //! MISMATCHED_ENDPOINT_TYPE (KIP-919): this listener is a broker endpoint.
 
@@ -30,12 +30,18 @@ pub fn handle(
             return resp;
         }
     }
-    let (host, port) = broker.advertised();
-    resp.controller_id = BrokerId(broker.node_id());
-    resp.brokers = vec![DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(broker.node_id()))
-        .with_host(StrBytes::from_string(host))
-        .with_port(port)];
+    resp.controller_id = BrokerId(broker.controller_id());
+    resp.brokers = broker
+        .brokers_view()
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.map(StrBytes::from_string))
+        })
+        .collect();
     resp.cluster_authorized_operations = authorized::answer(
         req.include_cluster_authorized_operations,
         authorized::CLUSTER,

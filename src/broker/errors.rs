@@ -38,6 +38,17 @@ pub fn replica_code(e: &ReplicaError) -> i16 {
     }
 }
 
+pub fn admin_code(e: &super::topic_admin::AdminError) -> i16 {
+    use super::topic_admin::AdminError;
+    match e {
+        AdminError::Registry(r) => registry_code(r),
+        AdminError::ReplicationFactor(_) => code(ResponseError::InvalidReplicationFactor),
+        AdminError::Assignment(_) => code(ResponseError::InvalidReplicaAssignment),
+        // Retriable: the client tries again once a quorum is back.
+        AdminError::Quorum(_) => code(ResponseError::RequestTimedOut),
+    }
+}
+
 pub fn registry_code(e: &RegistryError) -> i16 {
     match e {
         RegistryError::AlreadyExists(_) => code(ResponseError::TopicAlreadyExists),

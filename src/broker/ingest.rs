@@ -39,6 +39,10 @@ pub enum IngestError {
     Replica(#[from] crate::replication::replica::ReplicaError),
     #[error("cannot encode records: {0}")]
     Encode(String),
+    #[error("cannot create the topic: {0}")]
+    Admin(String),
+    #[error("no partition of topic '{0}' that this call needs is led by this node")]
+    NotLeader(String),
 }
 
 /// Why one record was not appended (the others of the call were).
@@ -101,14 +105,37 @@ impl Broker {
         if records.is_empty() {
             return Ok(report);
         }
-        let t = self
-            .registry
-            .get_or_auto_create(topic)?
-            .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
+        let t = if self.quorum().is_some() {
+            // Callers run this off the async runtime (spawn_blocking), where waiting
+            // for the quorum's commit of an auto-creation may block.
+            let exists = tokio::runtime::Handle::current()
+                .block_on(self.auto_create(topic))
+                .map_err(|e| IngestError::Admin(e.to_string()))?;
+            self.registry
+                .get(topic)
+                .filter(|_| exists)
+                .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?
+        } else {
+            self.registry
+                .get_or_auto_create(topic)?
+                .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?
+        };
         let partitions = t.partition_count();
+        // The partitions led here: in a cluster of one, all of them. Records without a
+        // key are spread over these; a keyed record whose partition is led elsewhere is
+        // refused (retriable) until appends are forwarded to leaders.
+        let led: Vec<i32> = t
+            .local_replicas()
+            .iter()
+            .filter(|r| r.is_leader())
+            .map(|r| r.index)
+            .collect();
+        if led.is_empty() {
+            return Err(IngestError::NotLeader(topic.to_string()));
+        }
         let (max_message, compacted, compression, level) = {
             let first = t
-                .partition(0)
+                .partition(led[0])
                 .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
             first.config(|c| {
                 let compression = compression_for(&c.compression_type);
@@ -148,7 +175,7 @@ impl Broker {
             }
             let p = match &r.key {
                 Some(k) => partition_for_key(k, partitions),
-                None => spread.rem_euclid(partitions),
+                None => led[spread.rem_euclid(led.len() as i32) as usize],
             };
             by_partition.entry(p).or_default().push(r);
         }
@@ -157,7 +184,7 @@ impl Broker {
         for (p, recs) in by_partition {
             let partition = t
                 .partition(p)
-                .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
+                .ok_or_else(|| IngestError::NotLeader(topic.to_string()))?;
             for chunk in split_batches(&recs, batch_max) {
                 let bytes = encode_records_at(chunk, now, compression, level)
                     .map_err(|e| IngestError::Encode(e.to_string()))?;

@@ -1,6 +1,7 @@
 //! InitProducerId for idempotent producers: a fresh id at epoch 0, or — when a v3+
 //! client passes its current id and epoch — the same id at the next epoch.
-//! Transactional ids are refused: transactions are not implemented.
+//! Transactional ids are refused: transactions are not implemented. In a cluster the
+//! ids come in blocks from the metadata quorum, so no two nodes hand out the same one.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -8,7 +9,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::errors::code;
 use super::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     req: InitProducerIdRequest,
     _version: i16,
@@ -30,7 +31,7 @@ pub fn handle(
             return r;
         }
     }
-    match broker.producer_ids.next() {
+    match broker.next_producer_id().await {
         Ok(id) => {
             r.producer_id = ProducerId(id);
             r.producer_epoch = 0;
@@ -41,4 +42,23 @@ pub fn handle(
         }
     }
     r
+}
+
+impl Broker {
+    /// A producer id no other producer of the cluster has.
+    async fn next_producer_id(&self) -> Result<i64, String> {
+        let Some(q) = self.quorum() else {
+            return self.producer_ids.next().map_err(|e| e.to_string());
+        };
+        loop {
+            if let Some(id) = self.cluster_producer_ids.take() {
+                return Ok(id);
+            }
+            let (first, count) = q
+                .allocate_producer_ids(crate::broker::producer_ids::BLOCK)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.cluster_producer_ids.refill(first, count);
+        }
+    }
 }

@@ -35,6 +35,14 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= 4,
     };
+    if !broker.coordinates(&req.group_id.0) {
+        // The client looks the coordinator up again (FindCoordinator) and retries.
+        return JoinGroupResponse::default()
+            .with_error_code(crate::broker::errors::code(
+                kafka_protocol::error::ResponseError::NotCoordinator,
+            ))
+            .with_generation_id(-1);
+    }
     let out = broker.groups.join(&req.group_id.0, join).await;
     let skip_assignment = out.skip_assignment;
     let mut resp = JoinGroupResponse::default()

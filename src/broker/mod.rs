@@ -35,6 +35,8 @@ mod produce;
 pub mod producer_ids;
 pub mod registry;
 mod sync_group;
+pub mod topic_admin;
+pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +72,8 @@ pub struct Broker {
     pub settings: Settings,
     pub registry: Registry,
     pub producer_ids: ProducerIdAllocator,
+    /// In a cluster: the block of producer ids the quorum gave this node.
+    cluster_producer_ids: producer_ids::BlockCache,
     pub groups: Arc<GroupCoordinator>,
     /// Woken after every append, so long-polling fetches can re-check.
     pub data_arrived: Notify,
@@ -79,6 +83,8 @@ pub struct Broker {
     _dir_lock: crate::storage::dir_lock::DataDirLock,
     /// The disk state last logged, so each change is logged once.
     disk_state: parking_lot::Mutex<DiskState>,
+    /// The metadata quorum, in a cluster (set once, at start).
+    quorum: std::sync::OnceLock<Arc<crate::cluster::quorum::Quorum>>,
 }
 
 impl Broker {
@@ -99,22 +105,22 @@ impl Broker {
         }
         let producer_ids = ProducerIdAllocator::open(&settings.data_dir.join("__meta"))
             .map_err(RegistryError::from)?;
+        let offsets_configs =
+            topic_admin::offsets_topic_configs(settings.offsets_topic_segment_bytes);
         let offsets_topic = match registry.get(OFFSETS_TOPIC) {
             Some(t) => t,
-            None => {
-                // Kafka's settings for the offsets topic: compacted, 100 MiB segments.
-                let mut configs = std::collections::BTreeMap::new();
-                configs.insert("cleanup.policy".to_string(), "compact".to_string());
-                configs.insert(
-                    "segment.bytes".to_string(),
-                    settings.offsets_topic_segment_bytes.to_string(),
-                );
-                registry.create(
-                    OFFSETS_TOPIC,
-                    settings.offsets_topic_num_partitions,
-                    configs,
-                )?
-            }
+            // In a cluster the quorum places its partitions (topic_admin).
+            None if !settings.voters.trim().is_empty() => registry.placeholder(
+                OFFSETS_TOPIC,
+                topic_admin::offsets_topic_id(&settings.cluster_id),
+                settings.offsets_topic_num_partitions,
+                offsets_configs,
+            ),
+            None => registry.create(
+                OFFSETS_TOPIC,
+                settings.offsets_topic_num_partitions,
+                offsets_configs,
+            )?,
         };
         let coordinator = GroupCoordinator::new(
             CoordinatorConfig {
@@ -142,12 +148,24 @@ impl Broker {
             settings,
             registry,
             producer_ids,
+            cluster_producer_ids: producer_ids::BlockCache::default(),
             groups: coordinator,
             data_arrived: Notify::new(),
             advertised: parking_lot::RwLock::new(advertised),
             _dir_lock: dir_lock,
             disk_state: parking_lot::Mutex::new(DiskState::Ok),
+            quorum: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Joins this broker to the metadata quorum (once, at start).
+    pub fn set_quorum(&self, quorum: Arc<crate::cluster::quorum::Quorum>) {
+        let _ = self.quorum.set(quorum);
+    }
+
+    /// The metadata quorum, in a cluster.
+    pub fn quorum(&self) -> Option<&Arc<crate::cluster::quorum::Quorum>> {
+        self.quorum.get()
     }
 
     /// Records the address the Kafka listener actually bound (port 0 picks one).
@@ -175,7 +193,7 @@ impl Broker {
             .unwrap_or_default();
         Some(match req.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, v)),
+            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, v).await),
             RequestKind::Produce(r) => {
                 let acks = r.acks;
                 let resp = produce::handle(self, r, v).await;
@@ -189,13 +207,13 @@ impl Broker {
                 ResponseKind::ListOffsets(list_offsets::handle(self, r, v))
             }
             RequestKind::CreateTopics(r) => {
-                ResponseKind::CreateTopics(create_topics::handle(self, r, v))
+                ResponseKind::CreateTopics(create_topics::handle(self, r, v).await)
             }
             RequestKind::DeleteTopics(r) => {
-                ResponseKind::DeleteTopics(delete_topics::handle(self, r, v))
+                ResponseKind::DeleteTopics(delete_topics::handle(self, r, v).await)
             }
             RequestKind::CreatePartitions(r) => {
-                ResponseKind::CreatePartitions(create_partitions::handle(self, r, v))
+                ResponseKind::CreatePartitions(create_partitions::handle(self, r, v).await)
             }
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v))
@@ -204,10 +222,10 @@ impl Broker {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self, r, v))
             }
             RequestKind::InitProducerId(r) => {
-                ResponseKind::InitProducerId(init_producer_id::handle(self, r, v))
+                ResponseKind::InitProducerId(init_producer_id::handle(self, r, v).await)
             }
             RequestKind::FindCoordinator(r) => {
-                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v))
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v).await)
             }
             RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
                 join_group::handle(self, r, v, &client_id, &format!("/{}", peer.ip())).await,

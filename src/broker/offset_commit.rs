@@ -21,6 +21,8 @@ pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Offset
     } else {
         req.generation_id_or_member_epoch
     };
+    // In a cluster only the leader of the group's offsets partition takes commits.
+    let not_coordinator = !broker.coordinates(&group);
     let verdict = broker
         .groups
         .check_commit(&group, &req.member_id, &instance_id, generation);
@@ -29,16 +31,16 @@ pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Offset
     let mut to_write = Vec::new();
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
-        let topic = broker.registry.get(&t.name.0);
+        let partitions = broker
+            .topic_view(&t.name.0)
+            .map_or(0, |tv| tv.partitions.len() as i32);
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let error = if let Err(refused) = verdict {
+            let error = if not_coordinator {
+                code(ResponseError::NotCoordinator)
+            } else if let Err(refused) = verdict {
                 refused.0
-            } else if topic
-                .as_ref()
-                .and_then(|tp| tp.partition(p.partition_index))
-                .is_none()
-            {
+            } else if !(0..partitions).contains(&p.partition_index) {
                 code(ResponseError::UnknownTopicOrPartition)
             } else if p
                 .committed_metadata

@@ -1,6 +1,7 @@
 //! OffsetFetch: committed offsets of one group (v0–v7) or several (v8+); -1 where
 //! nothing is committed; all of a group's partitions when no topics are named.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -9,6 +10,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors::code;
 use super::Broker;
 use crate::group::offsets::Committed;
 
@@ -104,12 +106,20 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
                             .with_partitions(parts)
                     })
                     .collect();
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id)
-                    .with_topics(topics)
+                let mut group = OffsetFetchResponseGroup::default();
+                if broker.coordinates(&g.group_id.0) {
+                    group.topics = topics;
+                } else {
+                    group.error_code = code(ResponseError::NotCoordinator);
+                }
+                group.with_group_id(g.group_id)
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if !broker.coordinates(&req.group_id.0) {
+        return OffsetFetchResponse::default()
+            .with_error_code(code(ResponseError::NotCoordinator));
     }
     let wanted = req.topics.map(|ts| {
         ts.into_iter()

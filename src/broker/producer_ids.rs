@@ -1,5 +1,6 @@
 //! Hands out producer ids for InitProducerId, unique across restarts: ids are reserved
-//! in blocks whose upper bound is persisted (fsync'd) before any id of the block is used.
+//! in blocks whose upper bound is persisted (fsync'd) before any id of the block is used
+//! — in a cluster of one on this data directory, in a cluster by the metadata quorum.
 
 use std::fs;
 use std::io;
@@ -7,7 +8,30 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-const BLOCK: i64 = 1000;
+/// Ids reserved at a time, here and from the metadata quorum.
+pub const BLOCK: i64 = 1000;
+
+/// A block of ids the metadata quorum handed this node (held in memory: after a
+/// restart the node asks for a new block, so no id is ever handed out twice).
+#[derive(Default)]
+pub struct BlockCache {
+    /// (next id to hand out, end of the block)
+    state: Mutex<(i64, i64)>,
+}
+
+impl BlockCache {
+    pub fn take(&self) -> Option<i64> {
+        let mut st = self.state.lock();
+        (st.0 < st.1).then(|| {
+            st.0 += 1;
+            st.0 - 1
+        })
+    }
+
+    pub fn refill(&self, first: i64, count: i64) {
+        *self.state.lock() = (first, first.saturating_add(count));
+    }
+}
 
 pub struct ProducerIdAllocator {
     path: PathBuf,

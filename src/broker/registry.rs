@@ -3,8 +3,13 @@
 //! per topic under `<data>/__meta/topics/` (written to a temporary file and renamed, so
 //! a crash leaves either the old or the new file).
 //!
-//! Invariants: a topic in the map has all of its partition logs open; a topic's
-//! partition count only grows; a topic name is valid by Kafka's rules.
+//! In a cluster the metadata image says which topics exist and which of their partitions
+//! this node holds a replica of (`apply_image`); the registry then keeps only those
+//! partitions' logs, and records which in the topic's file.
+//!
+//! Invariants: a topic in the map has the logs of every partition this node holds open
+//! (all of them in a cluster of one); a topic's partition count only grows; a topic
+//! name is valid by Kafka's rules.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -16,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::cluster::image::MetadataImage;
 use crate::config::Settings;
 use crate::replication::replica::{Leadership, Replica};
 use crate::storage::config::{ConfigError, LogConfig};
@@ -48,19 +54,27 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub overrides: RwLock<BTreeMap<String, String>>,
-    pub partitions: RwLock<Vec<Arc<Replica>>>,
+    /// One slot per partition of the topic: the replica if this node holds one.
+    partitions: RwLock<Vec<Option<Arc<Replica>>>>,
 }
 
 impl Topic {
+    /// The replica of partition `index` this node holds, if any.
     pub fn partition(&self, index: i32) -> Option<Arc<Replica>> {
         if index < 0 {
             return None;
         }
-        self.partitions.read().get(index as usize).cloned()
+        self.partitions.read().get(index as usize).cloned().flatten()
     }
 
+    /// The topic's partition count, held here or not.
     pub fn partition_count(&self) -> i32 {
         self.partitions.read().len() as i32
+    }
+
+    /// The replicas this node holds, in partition order.
+    pub fn local_replicas(&self) -> Vec<Arc<Replica>> {
+        self.partitions.read().iter().flatten().cloned().collect()
     }
 }
 
@@ -70,6 +84,9 @@ struct TopicMeta {
     id: Uuid,
     partitions: i32,
     configs: BTreeMap<String, String>,
+    /// The partitions held here, in a cluster (absent: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local: Option<Vec<i32>>,
 }
 
 pub struct Registry {
@@ -79,6 +96,8 @@ pub struct Registry {
     by_id: RwLock<HashMap<Uuid, Arc<Topic>>>,
     /// Serialises create/delete/grow so that two creators of one name cannot race.
     admin: Mutex<()>,
+    /// Topics come from the cluster's metadata image, not from local creation.
+    clustered: bool,
 }
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -137,10 +156,16 @@ impl Registry {
         data_dir.join("__meta").join("topics")
     }
 
-    /// A partition of a cluster of one: this node leads it.
+    /// A new replica here: in a cluster of one this node leads it; in a cluster it leads
+    /// nothing until the metadata image says so.
     fn new_replica(&self, index: i32, log: PartitionLog) -> Arc<Replica> {
         let node = self.settings.node_id;
-        Arc::new(Replica::new(index, node, log, Leadership::sole(node)))
+        let leadership = if self.clustered {
+            Leadership::unknown()
+        } else {
+            Leadership::sole(node)
+        };
+        Arc::new(Replica::new(index, node, log, leadership))
     }
 
     fn partition_dir(&self, topic: &str, p: i32) -> PathBuf {
@@ -163,6 +188,7 @@ impl Registry {
             topics: RwLock::new(HashMap::new()),
             by_id: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
+            clustered: !settings.voters.trim().is_empty(),
         };
         for entry in fs::read_dir(Self::meta_dir(&data_dir))? {
             let path = entry?.path();
@@ -178,9 +204,13 @@ impl Registry {
             let config = settings.topic_log_config(&meta.configs)?;
             let mut parts = Vec::new();
             for p in 0..meta.partitions {
+                if meta.local.as_ref().is_some_and(|l| !l.contains(&p)) {
+                    parts.push(None);
+                    continue;
+                }
                 let log =
                     PartitionLog::open(&reg.partition_dir(&meta.name, p), config.clone(), clean)?;
-                parts.push(reg.new_replica(p, log));
+                parts.push(Some(reg.new_replica(p, log)));
             }
             let topic = Arc::new(Topic {
                 name: meta.name.clone(),
@@ -211,7 +241,7 @@ impl Registry {
             if validate_topic_name(topic).is_err() || !looks_like_partition_dir(&entry.path()) {
                 continue;
             }
-            if topics.get(topic).is_some_and(|t| p < t.partition_count()) {
+            if topics.get(topic).is_some_and(|t| t.partition(p).is_some()) {
                 continue;
             }
             tracing::info!(dir = %entry.path().display(), "removing the directory of a deleted partition");
@@ -227,6 +257,16 @@ impl Registry {
             id: topic.id,
             partitions: topic.partition_count(),
             configs: topic.overrides.read().clone(),
+            local: self.clustered.then(|| {
+                topic
+                    .partitions
+                    .read()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.is_some())
+                    .map(|(i, _)| i as i32)
+                    .collect()
+            }),
         };
         let dir = Self::meta_dir(&self.data_dir);
         let tmp = dir.join(format!("{}.json.tmp", topic.name));
@@ -267,10 +307,21 @@ impl Registry {
         partitions: i32,
         overrides: &BTreeMap<String, String>,
     ) -> Result<LogConfig, RegistryError> {
-        validate_topic_name(name)?;
         if self.topics.read().contains_key(name) {
             return Err(RegistryError::AlreadyExists(name.to_string()));
         }
+        self.validate_shape(name, partitions, overrides)
+    }
+
+    /// The name, partition count and configs of a new topic, by Kafka's rules (whether
+    /// it exists is the caller's question: in a cluster the image answers it).
+    pub fn validate_shape(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, RegistryError> {
+        validate_topic_name(name)?;
         if !(1..=100_000).contains(&partitions) {
             return Err(RegistryError::InvalidPartitions(partitions));
         }
@@ -293,7 +344,7 @@ impl Registry {
                 fs::remove_dir_all(&dir)?;
             }
             let log = PartitionLog::open(&dir, config.clone(), true)?;
-            parts.push(self.new_replica(p, log));
+            parts.push(Some(self.new_replica(p, log)));
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -312,6 +363,31 @@ impl Registry {
         self.topics.write().insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
+    }
+
+    /// An entry for a topic whose partitions the cluster has not yet assigned (the
+    /// offsets topic, which the group coordinator holds from the start): `count` slots,
+    /// no logs, nothing written until the image gives this node a partition.
+    pub fn placeholder(
+        &self,
+        name: &str,
+        id: Uuid,
+        count: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Arc<Topic> {
+        let _guard = self.admin.lock();
+        if let Some(t) = self.get(name) {
+            return t;
+        }
+        let t = Arc::new(Topic {
+            name: name.to_string(),
+            id,
+            overrides: RwLock::new(configs),
+            partitions: RwLock::new(vec![None; count.max(0) as usize]),
+        });
+        self.by_id.write().insert(id, t.clone());
+        self.topics.write().insert(name.to_string(), t.clone());
+        t
     }
 
     /// Auto-creation on Metadata: returns the existing topic, or creates it with
@@ -338,6 +414,11 @@ impl Registry {
             return Err(RegistryError::Internal(name.to_string()));
         }
         let _guard = self.admin.lock();
+        self.remove(name)
+    }
+
+    /// Removes a topic's logs and record here (under the admin lock).
+    fn remove(&self, name: &str) -> Result<Arc<Topic>, RegistryError> {
         let topic = self
             .topics
             .write()
@@ -345,15 +426,101 @@ impl Registry {
             .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
         self.by_id.write().remove(&topic.id);
         fs::remove_file(Self::meta_dir(&self.data_dir).join(format!("{name}.json")))?;
-        for p in topic.partitions.read().iter() {
-            p.maintain(|log| log.release());
-            let dir = self.partition_dir(name, p.index);
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
-            }
+        for p in topic.local_replicas() {
+            self.drop_replica(name, &p);
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
+    }
+
+    fn drop_replica(&self, topic: &str, replica: &Replica) {
+        replica.maintain(|log| log.release());
+        let dir = self.partition_dir(topic, replica.index);
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
+        }
+    }
+
+    /// Brings the local topics in line with the cluster's metadata image: opens the
+    /// replicas this node is assigned, gives every held replica the leadership the
+    /// image records, and removes topics (or replicas) the image no longer gives this
+    /// node. Idempotent: applying the same image twice changes nothing.
+    pub fn apply_image(&self, image: &MetadataImage) -> Result<(), RegistryError> {
+        let node = self.settings.node_id;
+        let _guard = self.admin.lock();
+        let stale: Vec<String> = self
+            .topics
+            .read()
+            .values()
+            .filter(|t| match image.topics.get(&t.name) {
+                // The group coordinator holds the offsets topic's entry from the start.
+                None => t.name != crate::group::offsets::OFFSETS_TOPIC,
+                Some(r) => r.id != t.id,
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        for name in stale {
+            self.remove(&name)?;
+        }
+        for record in image.topics.values() {
+            let topic = match self.get(&record.name) {
+                Some(t) => t,
+                None => {
+                    let t = Arc::new(Topic {
+                        name: record.name.clone(),
+                        id: record.id,
+                        overrides: RwLock::new(record.configs.clone()),
+                        partitions: RwLock::new(Vec::new()),
+                    });
+                    self.by_id.write().insert(t.id, t.clone());
+                    self.topics.write().insert(t.name.clone(), t.clone());
+                    t
+                }
+            };
+            let config = self.settings.topic_log_config(&record.configs)?;
+            let mut changed = false;
+            let mut dropped = Vec::new();
+            {
+                let mut slots = topic.partitions.write();
+                while slots.len() < record.partitions.len() {
+                    slots.push(None);
+                    changed = true;
+                }
+                for (i, p) in record.partitions.iter().enumerate() {
+                    let hosted = p.replicas.contains(&node);
+                    if hosted && slots[i].is_none() {
+                        let dir = self.partition_dir(&record.name, i as i32);
+                        // Leftovers of an earlier topic of this name must not resurface.
+                        if dir.exists() {
+                            fs::remove_dir_all(&dir)?;
+                        }
+                        let log = PartitionLog::open(&dir, config.clone(), true)?;
+                        slots[i] = Some(self.new_replica(i as i32, log));
+                        changed = true;
+                    } else if !hosted {
+                        if let Some(r) = slots[i].take() {
+                            dropped.push(r);
+                            changed = true;
+                        }
+                    }
+                    if let Some(r) = &slots[i] {
+                        r.set_leadership(Leadership {
+                            leader: p.leader,
+                            leader_epoch: p.leader_epoch,
+                            replicas: p.replicas.clone(),
+                            isr: p.isr.clone(),
+                        });
+                    }
+                }
+            }
+            if changed {
+                self.write_meta(&topic)?;
+            }
+            for r in dropped {
+                self.drop_replica(&record.name, &r);
+            }
+        }
+        Ok(())
     }
 
     /// Grows a topic to `count` partitions (CreatePartitions).
@@ -383,7 +550,7 @@ impl Registry {
         let mut new_parts = Vec::new();
         for p in current..count {
             match PartitionLog::open(&self.partition_dir(name, p), config.clone(), true) {
-                Ok(log) => new_parts.push(self.new_replica(p, log)),
+                Ok(log) => new_parts.push(Some(self.new_replica(p, log))),
                 Err(e) => {
                     remove_new();
                     return Err(e.into());
@@ -406,10 +573,9 @@ impl Registry {
             .into_iter()
             .flat_map(|t| {
                 let name = t.name.clone();
-                t.partitions
-                    .read()
-                    .iter()
-                    .map(move |p| (name.clone(), p.clone()))
+                t.local_replicas()
+                    .into_iter()
+                    .map(move |p| (name.clone(), p))
                     .collect::<Vec<_>>()
             })
             .collect()

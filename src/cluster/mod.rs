@@ -3,4 +3,6 @@
 //! metadata says; `replication/` acts on a partition's part of it, `broker/` reads it.
 
 pub mod image;
+pub mod quorum;
 pub mod raft_store;
+pub mod transport;

@@ -43,8 +43,21 @@ pub struct Settings {
     pub http_listen: String,
     /// Host name clients are told to connect to; defaults to the Kafka listener's host.
     pub advertised_host: Option<String>,
+    /// Kafka's `node.id`: this node's id in the cluster.
     pub node_id: i32,
     pub cluster_id: String,
+    /// The metadata quorum's voters as `id@host:port,…` (their `cluster_listen`
+    /// addresses), like Kafka's `controller.quorum.voters`; the same on every node.
+    /// Empty: a cluster of one with no quorum, as before clusters existed.
+    pub voters: String,
+    /// This node's inter-node (Raft and replication) listener.
+    pub cluster_listen: String,
+    /// Kafka's `broker.rack`: replicas of a partition go to different racks.
+    pub rack: Option<String>,
+    /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// Kafka's `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
     /// Kafka's `auto.create.topics.enable`.
     pub auto_create_topics: bool,
     /// Kafka's `num.partitions`.
@@ -153,6 +166,11 @@ impl Default for Settings {
             advertised_host: None,
             node_id: 0,
             cluster_id: "logbridge".into(),
+            voters: String::new(),
+            cluster_listen: "127.0.0.1:9093".into(),
+            rack: None,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
             auto_create_topics: true,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
@@ -261,7 +279,51 @@ impl Settings {
             ));
         }
         self.topic_log_config(&BTreeMap::new())?;
+        let voters = self.parsed_voters()?;
+        if !voters.is_empty() {
+            self.cluster_listen
+                .parse::<SocketAddr>()
+                .map_err(|_| SettingsError::BadAddress(self.cluster_listen.clone()))?;
+            if !voters.contains_key(&self.node_id) {
+                return Err(SettingsError::Invalid(format!(
+                    "node_id {} is not among the voters ({}): every node is a voter for now",
+                    self.node_id, self.voters
+                )));
+            }
+            if self.broker_heartbeat_interval_ms == 0
+                || self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms
+            {
+                return Err(SettingsError::Invalid(
+                    "broker_heartbeat_interval_ms must be above 0 and below broker_session_timeout_ms".into(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// `voters` as node id → cluster address (empty for a cluster of one).
+    pub fn parsed_voters(&self) -> Result<BTreeMap<i32, String>, SettingsError> {
+        let mut out = BTreeMap::new();
+        for part in self.voters.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || {
+                SettingsError::Invalid(format!(
+                    "voters: '{part}' is not id@host:port (e.g. 1@node1:9093)"
+                ))
+            };
+            let (id, addr) = part.split_once('@').ok_or_else(bad)?;
+            let id: i32 = id.trim().parse().map_err(|_| bad())?;
+            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+            if host.is_empty() || port.parse::<u16>().is_err() || id < 0 {
+                return Err(bad());
+            }
+            if out.insert(id, addr.to_string()).is_some() {
+                return Err(SettingsError::Invalid(format!("voters: node {id} is named twice")));
+            }
+        }
+        if !out.is_empty() && ![1, 3, 5].contains(&out.len()) {
+            tracing::warn!(voters = out.len(), "an even number of voters tolerates no more failures than one fewer");
+        }
+        Ok(out)
     }
 
     /// The log config of a topic with the given overrides, over the broker defaults.
@@ -310,6 +372,24 @@ mod tests {
         ] {
             let s: Settings = toml::from_str(text).unwrap();
             s.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn voters_parse_like_controller_quorum_voters() {
+        let mut s = Settings {
+            voters: "1@a:9093, 2@b:9093,3@127.0.0.1:9095".into(),
+            node_id: 2,
+            ..Settings::default()
+        };
+        let v = s.parsed_voters().unwrap();
+        assert_eq!(v[&3], "127.0.0.1:9095");
+        s.validate().unwrap();
+        s.node_id = 4;
+        assert!(s.validate().is_err(), "a node outside the voters");
+        for bad in ["1@a", "x@a:1", "1:a:1", "1@a:1,1@b:2", "1@:5"] {
+            s.voters = bad.into();
+            assert!(s.parsed_voters().is_err(), "{bad}");
         }
     }
 

@@ -168,7 +168,7 @@ impl OffsetStore {
         let mut table: HashMap<String, GroupOffsets> = HashMap::new();
         let mut groups: HashMap<String, StoredGroup> = HashMap::new();
         let mut loaded = 0usize;
-        for partition in topic.partitions.read().iter() {
+        for partition in topic.local_replicas() {
             let mut from = partition.offsets().log_start;
             loop {
                 let plan = partition.read(from, 8 * 1024 * 1024).0?;

@@ -45,6 +45,7 @@ pub fn router(broker: Arc<Broker>, pipelines: SharedPipelines) -> Router {
         .route("/ingest/:topic", post(bulk::ingest_lines))
         .route("/health", get(health))
         .route("/topics", get(topics))
+        .route("/cluster", get(cluster))
         .route("/groups", get(groups))
         .route("/groups/:id", get(group))
         .route("/pipelines", get(pipelines_view))
@@ -71,7 +72,7 @@ async fn metrics(
         "# HELP logbridge_log_end_offset The next offset of a partition\n# TYPE logbridge_log_end_offset gauge\n",
     );
     for t in broker.registry.list() {
-        for p in t.partitions.read().iter() {
+        for p in t.local_replicas() {
             let end = p.offsets().log_end;
             out.push_str(&format!(
                 "logbridge_log_end_offset{{topic=\"{}\",partition=\"{}\"}} {end}\n",
@@ -115,7 +116,19 @@ async fn health(State(broker): State<Arc<Broker>>) -> (StatusCode, Json<serde_js
         }),
         None => json!({"state": "unknown"}),
     };
+    // In a cluster: 200 only once the node has found the metadata leader and is
+    // registered, so a script waiting on every node's /health can then create topics.
+    if !broker.ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "joining", "disk": disk, "cluster": broker.cluster_status()})),
+        );
+    }
     (StatusCode::OK, Json(json!({"status": "ok", "disk": disk})))
+}
+
+async fn cluster(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(broker.cluster_status()).unwrap_or_default())
 }
 
 async fn topics(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
@@ -125,8 +138,7 @@ async fn topics(State(broker): State<Arc<Broker>>) -> Json<serde_json::Value> {
         .iter()
         .map(|t| {
             let partitions: Vec<_> = t
-                .partitions
-                .read()
+                .local_replicas()
                 .iter()
                 .map(|p| {
                     let s = p.stats();

@@ -41,6 +41,16 @@ pub struct Leadership {
 }
 
 impl Leadership {
+    /// Before the metadata image has named a leader: nobody leads, any epoch is newer.
+    pub fn unknown() -> Leadership {
+        Leadership {
+            leader: -1,
+            leader_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+        }
+    }
+
     /// The partition of a cluster of one: this node leads, alone, in epoch 0.
     pub fn sole(node: i32) -> Leadership {
         Leadership {

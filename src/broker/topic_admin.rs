@@ -1,0 +1,315 @@
+//! Topic changes, in one place for every door (CreateTopics, DeleteTopics,
+//! CreatePartitions, auto-creation on Metadata and ingest, the offsets topic): in a
+//! cluster of one straight on the registry, in a cluster as proposals to the metadata
+//! quorum, answered once committed and applied on this node too (so a client that
+//! creates a topic here can use it here at once).
+//!
+//! The replication factor rule lives here: every partition has one copy until data
+//! replication exists, so a factor above 1 is refused with INVALID_REPLICATION_FACTOR
+//! rather than recorded and not kept.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use uuid::Uuid;
+
+use super::registry::{is_internal, RegistryError};
+use super::Broker;
+use crate::cluster::image::{assign_replicas, ApplyResult, MetadataCommand, MetadataImage};
+use crate::cluster::quorum::ProposeError;
+use crate::group::offsets::OFFSETS_TOPIC;
+
+/// How long a committed change may take to reach this node's image before the answer
+/// goes out anyway (it is committed; this node will catch up).
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the next topic's first partition goes, so leaders spread over the brokers.
+static NEXT_START: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Debug, Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    ReplicationFactor(String),
+    #[error("{0}")]
+    Assignment(String),
+    #[error(transparent)]
+    Quorum(#[from] ProposeError),
+}
+
+/// A topic to create, as CreateTopics and the CLI ask for it.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    /// -1: `num_partitions`.
+    pub partitions: i32,
+    /// -1: the default (1).
+    pub replication_factor: i16,
+    /// Replicas per partition, when the client placed them itself.
+    pub assignments: Option<Vec<Vec<i32>>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The offsets topic's id in a cluster: the same on every node, so the group
+/// coordinator's local entry and the image's record are one topic from the start.
+pub fn offsets_topic_id(cluster_id: &str) -> Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("logbridge:{OFFSETS_TOPIC}:{cluster_id}"));
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(b).into_uuid()
+}
+
+/// Kafka's settings for the offsets topic: compacted, `offsets.topic.segment.bytes`.
+pub fn offsets_topic_configs(segment_bytes: u64) -> BTreeMap<String, String> {
+    let mut configs = BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert("segment.bytes".to_string(), segment_bytes.to_string());
+    configs
+}
+
+fn check_replication_factor(rf: i16) -> Result<(), AdminError> {
+    match rf {
+        -1 | 1 => Ok(()),
+        _ => Err(AdminError::ReplicationFactor(format!(
+            "replication factor {rf}: logbridge keeps one copy of each partition until data replication is built"
+        ))),
+    }
+}
+
+impl Broker {
+    /// Brings this node's logs in line with `image` (see `Registry::apply_image`) and
+    /// wakes long polls, whose partitions may have changed leader.
+    pub fn apply_image(&self, image: &MetadataImage) {
+        if let Err(e) = self.registry.apply_image(image) {
+            tracing::error!(error = %e, "cannot apply the cluster metadata to the local logs");
+        }
+        self.data_arrived.notify_waiters();
+    }
+
+    /// Waits (bounded) until this node's image satisfies `done`, then applies it here.
+    async fn await_applied(&self, done: impl Fn(&MetadataImage) -> bool) {
+        let Some(q) = self.quorum() else { return };
+        let mut rx = q.subscribe();
+        let _ = tokio::time::timeout(APPLY_WAIT, rx.wait_for(|i| done(i))).await;
+        let image = q.image();
+        self.apply_image(&image);
+    }
+
+    async fn commit(&self, cmd: MetadataCommand) -> Result<(), AdminError> {
+        let q = self.quorum().expect("commit is only called in a cluster");
+        match q.propose(cmd).await? {
+            ApplyResult::Rejected(why) if why.contains("already exists") => {
+                Err(AdminError::Registry(RegistryError::AlreadyExists(why)))
+            }
+            ApplyResult::Rejected(why) if why.starts_with("unknown topic") => {
+                Err(AdminError::Registry(RegistryError::UnknownTopic(why)))
+            }
+            ApplyResult::Rejected(why) => Err(AdminError::Assignment(why)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `id` is a registered broker (for explicit replica assignments).
+    pub fn is_registered(&self, id: i32) -> bool {
+        match self.quorum() {
+            None => id == self.node_id(),
+            Some(q) => q.image().brokers.contains_key(&id),
+        }
+    }
+
+    /// Creates a topic, or with `validate_only` checks that it could be created.
+    pub async fn create_topic(&self, spec: TopicSpec, validate_only: bool) -> Result<(), AdminError> {
+        let partitions = match (&spec.assignments, spec.partitions) {
+            (Some(a), _) => a.len() as i32,
+            (None, -1) => self.settings.num_partitions,
+            (None, n) => n,
+        };
+        let rf = match &spec.assignments {
+            Some(a) => a.first().map_or(0, |r| r.len() as i16),
+            None => spec.replication_factor,
+        };
+        check_replication_factor(rf)?;
+        let Some(q) = self.quorum() else {
+            self.registry.validate_create(&spec.name, partitions, &spec.configs)?;
+            if !validate_only {
+                self.registry.create(&spec.name, partitions, spec.configs)?;
+            }
+            return Ok(());
+        };
+        let image = q.image();
+        if image.topics.contains_key(&spec.name) {
+            return Err(RegistryError::AlreadyExists(spec.name).into());
+        }
+        // The name, count and configs by the same rules as a cluster of one.
+        self.registry.validate_shape(&spec.name, partitions, &spec.configs)?;
+        let assignments = match spec.assignments {
+            Some(a) => a,
+            None => assign_replicas(
+                &image,
+                partitions,
+                1,
+                NEXT_START.fetch_add(1, Ordering::Relaxed),
+            )
+            .map_err(AdminError::ReplicationFactor)?,
+        };
+        if validate_only {
+            return Ok(());
+        }
+        let id = if spec.name == OFFSETS_TOPIC {
+            offsets_topic_id(&self.settings.cluster_id)
+        } else {
+            Uuid::new_v4()
+        };
+        let name = spec.name.clone();
+        self.commit(MetadataCommand::CreateTopic {
+            name: spec.name,
+            id,
+            configs: spec.configs,
+            assignments,
+        })
+        .await?;
+        self.await_applied(|i| i.topics.contains_key(&name)).await;
+        tracing::info!(topic = %name, partitions, "created topic through the metadata quorum");
+        Ok(())
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+        if is_internal(name) {
+            return Err(RegistryError::Internal(name.to_string()).into());
+        }
+        let Some(q) = self.quorum() else {
+            return Ok(self.registry.delete(name)?.id);
+        };
+        let id = q
+            .image()
+            .topics
+            .get(name)
+            .map(|t| t.id)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        self.commit(MetadataCommand::DeleteTopic {
+            name: name.to_string(),
+        })
+        .await?;
+        self.await_applied(|i| !i.topics.contains_key(name)).await;
+        Ok(id)
+    }
+
+    /// Grows a topic to `count` partitions (CreatePartitions).
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let Some(q) = self.quorum() else {
+            return Ok(self.registry.add_partitions(name, count, validate_only)?);
+        };
+        let image = q.image();
+        let topic = image
+            .topics
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
+        let current = topic.partitions.len() as i32;
+        if count <= current || count > 100_000 {
+            return Err(RegistryError::InvalidPartitions(count).into());
+        }
+        let assignments = assign_replicas(
+            &image,
+            count - current,
+            1,
+            NEXT_START.fetch_add(1, Ordering::Relaxed),
+        )
+        .map_err(AdminError::ReplicationFactor)?;
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(MetadataCommand::CreatePartitions {
+            name: name.to_string(),
+            assignments,
+        })
+        .await?;
+        self.await_applied(|i| i.topics.get(name).is_some_and(|t| t.partitions.len() as i32 >= count))
+            .await;
+        Ok(())
+    }
+
+    /// Auto-creation (Metadata, ingest): whether the topic exists now, created with
+    /// `num_partitions` if `auto_create_topics` allows.
+    pub async fn auto_create(&self, name: &str) -> Result<bool, AdminError> {
+        if self.topic_view(name).is_some() {
+            return Ok(true);
+        }
+        if !self.settings.auto_create_topics {
+            return Ok(false);
+        }
+        let spec = TopicSpec {
+            name: name.to_string(),
+            partitions: -1,
+            replication_factor: -1,
+            assignments: None,
+            configs: BTreeMap::new(),
+        };
+        match self.create_topic(spec, false).await {
+            Ok(()) | Err(AdminError::Registry(RegistryError::AlreadyExists(_))) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// In a cluster, creates `__consumer_offsets` the first time a coordinator is looked
+    /// for (as Kafka does), once brokers have registered to spread it over.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), AdminError> {
+        if self.quorum().is_none() || self.topic_view(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let spec = TopicSpec {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions: self.settings.offsets_topic_num_partitions,
+            replication_factor: 1,
+            assignments: None,
+            configs: offsets_topic_configs(self.settings.offsets_topic_segment_bytes),
+        };
+        match self.create_topic(spec, false).await {
+            Ok(()) | Err(AdminError::Registry(RegistryError::AlreadyExists(_))) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether this node coordinates `group`: it leads the group's partition of
+    /// `__consumer_offsets` (always, in a cluster of one).
+    pub fn coordinates(&self, group: &str) -> bool {
+        if self.quorum().is_none() {
+            return true;
+        }
+        self.coordinator_of(group) == Some(self.node_id())
+    }
+
+    /// The node leading `group`'s partition of the offsets topic, if it has a leader.
+    pub fn coordinator_of(&self, group: &str) -> Option<i32> {
+        let view = self.topic_view(OFFSETS_TOPIC)?;
+        let p = crate::group::offsets::partition_for_group(group, view.partitions.len() as i32);
+        view.partitions
+            .get(p as usize)
+            .map(|p| p.leader)
+            .filter(|l| *l >= 0)
+    }
+}
+
+/// Keeps the local logs in line with the image as it changes, until `stop`.
+pub async fn follow_image(broker: Arc<Broker>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(q) = broker.quorum() else { return };
+    let mut rx = q.subscribe();
+    loop {
+        let image = rx.borrow_and_update().clone();
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || b.apply_image(&image)).await;
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+    }
+}

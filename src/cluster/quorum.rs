@@ -1,0 +1,571 @@
+//! The metadata quorum on this node: openraft over our log store and transport, the
+//! proposals the broker makes (answered once committed), and the controller's work on
+//! the Raft leader — broker heartbeats and fencing.
+//!
+//! Every voter starts with the same `voters` and initialises the Raft group with them
+//! (openraft: initialising several nodes with the same membership is safe), so a
+//! cluster forms with no bootstrap step. A proposal made on a follower is forwarded
+//! once to the leader it names; until a leader is known it is retried, up to
+//! `PROPOSE_TIMEOUT`.
+//!
+//! Invariants: a command is answered only after it is committed and applied here or on
+//! the leader; the controller acts only while this node is the Raft leader, and a new
+//! controller gives every broker a full session before fencing it (it cannot know when
+//! they last heartbeated to its predecessor).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, Raft, RaftNetwork, RaftNetworkFactory, ServerState};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::image::{ApplyResult, BrokerRecord, Endpoint, MetadataCommand, MetadataImage};
+use super::raft_store::{LogStore, NodeId, StateMachine, TypeConfig};
+use super::transport::{self, HeartbeatReply, PeerClient, PeerHandler, PeerRequest, PeerResponse, Peers, ProposeRefusal, TransportError};
+
+/// How long a proposal may wait for a leader and its commit.
+pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    #[error("cannot open the metadata log in {dir}: {source}")]
+    Store { dir: String, source: std::io::Error },
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+#[derive(Debug, Error)]
+pub enum ProposeError {
+    #[error("no metadata leader answered within {0:?} (is a majority of voters up?)")]
+    NoLeader(Duration),
+    #[error("the metadata quorum refused the change: {0}")]
+    Failed(String),
+}
+
+/// What this node is in the cluster, from the settings.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    pub node_id: i32,
+    /// The voters' cluster addresses, by node id (`voters`).
+    pub voters: BTreeMap<i32, String>,
+    pub cluster_listen: String,
+    /// The address peers reach this node at (`cluster_listen`, or its advertised form).
+    pub cluster_advertised: String,
+    pub endpoints: Vec<Endpoint>,
+    pub rack: Option<String>,
+    /// Kafka's `broker.session.timeout.ms` (9 s).
+    pub session_timeout: Duration,
+    /// Kafka's `broker.heartbeat.interval.ms` (2 s).
+    pub heartbeat_interval: Duration,
+}
+
+/// The controller's view of heartbeats: when each broker (at which epoch) was last heard.
+#[derive(Default)]
+struct Heartbeats {
+    seen: HashMap<i32, (u64, Instant)>,
+    /// The term in which `seen` was filled: a new term starts afresh.
+    term: u64,
+}
+
+/// Which brokers missed their session: the controller's decision, kept pure.
+pub fn brokers_to_fence(
+    image: &MetadataImage,
+    seen: &HashMap<i32, (u64, Instant)>,
+    since: Instant,
+    now: Instant,
+    session: Duration,
+) -> Vec<(i32, u64)> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter(|b| {
+            let last = match seen.get(&b.id) {
+                Some((epoch, at)) if *epoch == b.epoch => *at,
+                // Not heard at this epoch in this term: its session runs from the start
+                // of the term.
+                _ => since,
+            };
+            now.duration_since(last) > session
+        })
+        .map(|b| (b.id, b.epoch))
+        .collect()
+}
+
+pub struct Quorum {
+    config: QuorumConfig,
+    raft: Raft<TypeConfig>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    peers: Arc<Peers>,
+    heartbeats: parking_lot::Mutex<Heartbeats>,
+    /// When this node last became the controller.
+    controller_since: parking_lot::Mutex<Instant>,
+    /// This broker's registration epoch, once registered.
+    broker_epoch: parking_lot::Mutex<Option<u64>>,
+}
+
+/// Status for `GET /cluster` and `logbridge cluster status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuorumStatus {
+    pub node_id: i32,
+    pub raft_leader: Option<i32>,
+    pub raft_term: u64,
+    pub raft_state: String,
+    pub voters: Vec<i32>,
+    pub last_applied: Option<u64>,
+    pub registered: bool,
+}
+
+fn raft_config() -> openraft::Config {
+    openraft::Config {
+        cluster_name: "logbridge".into(),
+        heartbeat_interval: 250,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+        max_in_snapshot_log_to_keep: 100,
+        ..Default::default()
+    }
+}
+
+impl Quorum {
+    /// Opens the metadata log under `dir`, binds `cluster_listen` and joins the quorum.
+    /// Returns once the Raft node runs; `ready` says when a leader is known and this
+    /// broker is registered.
+    pub async fn start(
+        config: QuorumConfig,
+        dir: &Path,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<Quorum>, ClusterError> {
+        let store_err = |source| ClusterError::Store {
+            dir: dir.display().to_string(),
+            source,
+        };
+        let log = LogStore::open(dir).map_err(store_err)?;
+        let (machine, image) = StateMachine::open(dir).map_err(store_err)?;
+        let peers = Arc::new(Peers::default());
+        let listener = TcpListener::bind(&config.cluster_listen)
+            .await
+            .map_err(|source| ClusterError::Bind {
+                addr: config.cluster_listen.clone(),
+                source,
+            })?;
+        let raft_cfg = Arc::new(
+            raft_config()
+                .validate()
+                .map_err(|e| ClusterError::Raft(e.to_string()))?,
+        );
+        let raft = Raft::new(
+            config.node_id as NodeId,
+            raft_cfg,
+            NetworkFactory {
+                peers: peers.clone(),
+            },
+            log,
+            machine,
+        )
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let quorum = Arc::new(Quorum {
+            config: config.clone(),
+            raft,
+            image,
+            peers,
+            heartbeats: parking_lot::Mutex::new(Heartbeats::default()),
+            controller_since: parking_lot::Mutex::new(Instant::now()),
+            broker_epoch: parking_lot::Mutex::new(None),
+        });
+        tokio::spawn(transport::serve(listener, Arc::new(quorum.clone()), stop.clone()));
+        if config.voters.contains_key(&config.node_id) {
+            let members: BTreeMap<NodeId, BasicNode> = config
+                .voters
+                .iter()
+                .map(|(id, addr)| (*id as NodeId, BasicNode { addr: addr.clone() }))
+                .collect();
+            let initialized = quorum
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+            if !initialized {
+                if let Err(e) = quorum.raft.initialize(members).await {
+                    // Another voter's initialisation reached us first: the same members.
+                    tracing::debug!(error = %e, "metadata quorum already initialised");
+                }
+            }
+        } else {
+            tracing::warn!(node = config.node_id, "this node is not among the voters: it must be one of them for now");
+        }
+        tokio::spawn(quorum.clone().run_controller(stop.clone()));
+        tokio::spawn(quorum.clone().run_broker_lifecycle(stop));
+        Ok(quorum)
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// The metadata image as last applied on this node.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    pub fn raft_leader(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    /// Ready to serve: a leader is known and this broker is registered and unfenced.
+    pub fn ready(&self) -> bool {
+        let Some(epoch) = *self.broker_epoch.lock() else {
+            return false;
+        };
+        self.raft_leader().is_some()
+            && self
+                .image()
+                .brokers
+                .get(&self.config.node_id)
+                .is_some_and(|b| b.epoch == epoch && !b.fenced)
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        QuorumStatus {
+            node_id: self.config.node_id,
+            raft_leader: m.current_leader.map(|l| l as i32),
+            raft_term: m.current_term,
+            raft_state: format!("{:?}", m.state),
+            voters: m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .map(|v| v as i32)
+                .collect(),
+            last_applied: m.last_applied.map(|l| l.index),
+            registered: self.broker_epoch.lock().is_some(),
+        }
+    }
+
+    fn leader_client(&self, leader: NodeId) -> Option<Arc<PeerClient>> {
+        if let Some(c) = self.peers.known(leader) {
+            return Some(c);
+        }
+        let m = self.raft.metrics().borrow().clone();
+        let addr = m.membership_config.membership().get_node(&leader)?.addr.clone();
+        Some(self.peers.client(leader, &addr))
+    }
+
+    /// Commits `cmd` through the Raft leader and returns what applying it did.
+    pub async fn propose(&self, cmd: MetadataCommand) -> Result<ApplyResult, ProposeError> {
+        let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        loop {
+            let leader = match self.raft.client_write(cmd.clone()).await {
+                Ok(resp) => return Ok(resp.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
+                Err(e) => return Err(ProposeError::Failed(e.to_string())),
+            };
+            if let Some(client) = leader.and_then(|l| self.leader_client(l)) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match client.call(&PeerRequest::Propose(cmd.clone()), left).await {
+                    Ok(PeerResponse::Propose(Ok(r))) => return Ok(r),
+                    Ok(PeerResponse::Propose(Err(ProposeRefusal::Failed(why)))) => {
+                        return Err(ProposeError::Failed(why))
+                    }
+                    // Leadership moved, the leader is unreachable or answered oddly: retry.
+                    Ok(_) | Err(_) => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ProposeError::NoLeader(PROPOSE_TIMEOUT));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Hands out a block of `count` producer ids, unique across the cluster.
+    pub async fn allocate_producer_ids(&self, count: i64) -> Result<(i64, i64), ProposeError> {
+        match self.propose(MetadataCommand::AllocateProducerIds { count }).await? {
+            ApplyResult::ProducerIds { first, count } => Ok((first, count)),
+            other => Err(ProposeError::Failed(format!("{other:?}"))),
+        }
+    }
+
+    fn is_controller(&self) -> Option<u64> {
+        let m = self.raft.metrics().borrow().clone();
+        (m.state == ServerState::Leader && m.current_leader == Some(self.config.node_id as NodeId))
+            .then_some(m.current_term)
+    }
+
+    /// A heartbeat from `broker` at `epoch`, on the controller.
+    fn heartbeat(self: &Arc<Self>, broker: i32, epoch: u64) -> HeartbeatReply {
+        let Some(term) = self.is_controller() else {
+            return HeartbeatReply::NotController {
+                leader: self.raft.metrics().borrow().current_leader,
+            };
+        };
+        let image = self.image();
+        let Some(record) = image.brokers.get(&broker).filter(|b| b.epoch == epoch) else {
+            return HeartbeatReply::Unknown;
+        };
+        {
+            let mut hb = self.heartbeats.lock();
+            if hb.term != term {
+                hb.term = term;
+                hb.seen.clear();
+                *self.controller_since.lock() = Instant::now();
+            }
+            hb.seen.insert(broker, (epoch, Instant::now()));
+        }
+        if record.fenced {
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.propose(MetadataCommand::UnfenceBroker { id: broker, epoch }).await {
+                    tracing::warn!(broker, error = %e, "cannot unfence a broker");
+                }
+            });
+        }
+        HeartbeatReply::Accepted
+    }
+
+    /// On the Raft leader: fences brokers that missed their session.
+    async fn run_controller(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(term) = self.is_controller() else { continue };
+            let (seen, since) = {
+                let mut hb = self.heartbeats.lock();
+                if hb.term != term {
+                    hb.term = term;
+                    hb.seen.clear();
+                    *self.controller_since.lock() = Instant::now();
+                }
+                (hb.seen.clone(), *self.controller_since.lock())
+            };
+            let image = self.image();
+            for (id, epoch) in brokers_to_fence(&image, &seen, since, Instant::now(), self.config.session_timeout) {
+                tracing::warn!(broker = id, epoch, session_ms = self.config.session_timeout.as_millis() as u64, "broker missed its session: fencing it");
+                if let Err(e) = self.propose(MetadataCommand::FenceBroker { id, epoch }).await {
+                    tracing::warn!(broker = id, error = %e, "cannot fence a broker");
+                }
+            }
+        }
+    }
+
+    /// This node as a broker: registers, then heartbeats to the controller, registering
+    /// again when the controller no longer knows it.
+    async fn run_broker_lifecycle(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.config.heartbeat_interval.min(Duration::from_millis(500)));
+        let mut last_beat = Instant::now() - self.config.heartbeat_interval;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let epoch = *self.broker_epoch.lock();
+            let Some(epoch) = epoch else {
+                let cmd = MetadataCommand::RegisterBroker {
+                    id: self.config.node_id,
+                    endpoints: self.config.endpoints.clone(),
+                    rack: self.config.rack.clone(),
+                    cluster_addr: self.config.cluster_advertised.clone(),
+                };
+                match self.propose(cmd).await {
+                    Ok(ApplyResult::Registered { epoch }) => {
+                        tracing::info!(node = self.config.node_id, epoch, "registered as a broker");
+                        *self.broker_epoch.lock() = Some(epoch);
+                        last_beat = Instant::now() - self.config.heartbeat_interval;
+                    }
+                    Ok(other) => tracing::warn!(result = ?other, "unexpected answer to a registration"),
+                    Err(e) => tracing::info!(error = %e, "broker registration waits for the metadata quorum"),
+                }
+                continue;
+            };
+            if last_beat.elapsed() < self.config.heartbeat_interval {
+                continue;
+            }
+            last_beat = Instant::now();
+            match self.send_heartbeat(epoch).await {
+                Ok(HeartbeatReply::Unknown) => {
+                    tracing::info!(epoch, "the controller does not know this registration: registering again");
+                    *self.broker_epoch.lock() = None;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "heartbeat not delivered"),
+            }
+        }
+    }
+
+    async fn send_heartbeat(self: &Arc<Self>, epoch: u64) -> Result<HeartbeatReply, TransportError> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        let Some(leader) = leader else {
+            return Ok(HeartbeatReply::NotController { leader: None });
+        };
+        if leader == self.config.node_id as NodeId {
+            return Ok(self.heartbeat(self.config.node_id, epoch));
+        }
+        let client = self.leader_client(leader).ok_or(TransportError::UnknownNode(leader))?;
+        match client
+            .call(
+                &PeerRequest::Heartbeat {
+                    broker: self.config.node_id,
+                    epoch,
+                },
+                self.config.heartbeat_interval,
+            )
+            .await?
+        {
+            PeerResponse::Heartbeat(r) => Ok(r),
+            other => Err(TransportError::Decode(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// The live broker record of `id`, if any.
+    pub fn broker(&self, id: i32) -> Option<BrokerRecord> {
+        self.image().brokers.get(&id).cloned()
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+impl PeerHandler for Arc<Quorum> {
+    async fn handle(&self, req: PeerRequest) -> PeerResponse {
+        match req {
+            PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
+            PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
+            PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
+            PeerRequest::Propose(cmd) => PeerResponse::Propose(match self.raft.client_write(cmd).await {
+                Ok(resp) => Ok(resp.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    Err(ProposeRefusal::NotLeader { leader: f.leader_id })
+                }
+                Err(e) => Err(ProposeRefusal::Failed(e.to_string())),
+            }),
+            PeerRequest::Heartbeat { broker, epoch } => PeerResponse::Heartbeat(self.heartbeat(broker, epoch)),
+        }
+    }
+}
+
+/// openraft's network: one `PeerClient` per target, shared with the quorum's own calls.
+struct NetworkFactory {
+    peers: Arc<Peers>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = Network;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Network {
+        Network {
+            target,
+            client: self.peers.client(target, &node.addr),
+        }
+    }
+}
+
+struct Network {
+    target: NodeId,
+    client: Arc<PeerClient>,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl Network {
+    async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, Unreachable> {
+        self.client
+            .call(&req, option.hard_ttl())
+            .await
+            .map_err(|e| Unreachable::new(&e))
+    }
+}
+
+fn unexpected<E: std::error::Error>(resp: PeerResponse) -> RPCError<NodeId, BasicNode, E> {
+    let e = TransportError::Decode(format!("unexpected answer {resp:?}"));
+    RPCError::Network(NetworkError::new(&e))
+}
+
+impl RaftNetwork<TypeConfig> for Network {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        match self.call(PeerRequest::AppendEntries(rpc), &option).await? {
+            PeerResponse::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        match self.call(PeerRequest::InstallSnapshot(rpc), &option).await? {
+            PeerResponse::InstallSnapshot(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {
+        match self.call(PeerRequest::Vote(rpc), &option).await? {
+            PeerResponse::Vote(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::image::MetadataCommand;
+
+    #[test]
+    fn a_broker_is_fenced_only_after_a_full_session_without_heartbeats() {
+        let mut image = MetadataImage::default();
+        for id in 1..=2 {
+            image.apply(
+                id as u64,
+                &MetadataCommand::RegisterBroker {
+                    id,
+                    endpoints: vec![],
+                    rack: None,
+                    cluster_addr: String::new(),
+                },
+            );
+        }
+        let session = Duration::from_secs(9);
+        let t0 = Instant::now();
+        let mut seen = HashMap::new();
+        // A new controller: nobody heard yet, nobody fenced before a session passes.
+        assert!(brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(8), session).is_empty());
+        seen.insert(1, (1, t0 + Duration::from_secs(8)));
+        let fenced = brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(10), session);
+        assert_eq!(fenced, vec![(2, 2)]);
+        // A heartbeat from an earlier registration does not count for the current one.
+        seen.insert(2, (99, t0 + Duration::from_secs(10)));
+        let fenced = brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(10), session);
+        assert_eq!(fenced, vec![(2, 2)]);
+    }
+}

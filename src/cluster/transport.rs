@@ -1,0 +1,289 @@
+//! The inter-node transport on `cluster_listen`: Raft's RPCs (append entries, vote,
+//! snapshot chunks) and the quorum's own (a proposal forwarded to the Raft leader, a
+//! broker heartbeat to the controller), each a JSON message in a length-prefixed frame:
+//! a 4-byte big-endian length, then that many bytes.
+//!
+//! Invariants: a frame length is checked against `MAX_FRAME_BYTES` before anything is
+//! allocated; a frame that does not decode closes its connection with one log line and
+//! harms no other; one request at a time per connection, answered in order; every call
+//! from this side has a deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::image::{ApplyResult, MetadataCommand};
+use super::raft_store::{NodeId, TypeConfig};
+
+/// Largest frame either side accepts: snapshot chunks are 3 MiB by openraft's default,
+/// and the metadata of 100k partitions fits well inside.
+pub const MAX_FRAME_BYTES: usize = 64 << 20;
+
+/// Most inter-node connections served at once (peers keep one each per direction).
+const MAX_PEER_CONNECTIONS: usize = 64;
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("frame of {0} bytes is larger than the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("undecodable message: {0}")]
+    Decode(String),
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unknown node {0}")]
+    UnknownNode(NodeId),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A metadata change for the Raft leader to commit.
+    Propose(MetadataCommand),
+    /// A broker's heartbeat to the controller (the Raft leader).
+    Heartbeat { broker: i32, epoch: u64 },
+}
+
+/// Why a forwarded proposal was not committed.
+#[derive(Debug, Clone, Serialize, Deserialize, Error)]
+pub enum ProposeRefusal {
+    #[error("not the metadata leader (leader {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeartbeatReply {
+    Accepted,
+    /// The receiver is not the controller; try the one named.
+    NotController { leader: Option<NodeId> },
+    /// The controller knows no broker of that id and epoch: register again.
+    Unknown,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Propose(Result<ApplyResult, ProposeRefusal>),
+    Heartbeat(HeartbeatReply),
+}
+
+/// One message as a frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, TransportError> {
+    let mut out = vec![0u8; 4];
+    serde_json::to_writer(&mut out, msg).map_err(|e| TransportError::Decode(e.to_string()))?;
+    let len = out.len() - 4;
+    if len > MAX_FRAME_BYTES {
+        return Err(TransportError::TooLarge(len));
+    }
+    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(out)
+}
+
+/// Decodes a request frame's body (what the fuzz target drives).
+pub fn decode_request(body: &[u8]) -> Result<PeerRequest, TransportError> {
+    serde_json::from_slice(body).map_err(|e| TransportError::Decode(e.to_string()))
+}
+
+pub fn decode_response(body: &[u8]) -> Result<PeerResponse, TransportError> {
+    serde_json::from_slice(body).map_err(|e| TransportError::Decode(e.to_string()))
+}
+
+/// Reads one frame's body; `Ok(None)` at a clean end of stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, TransportError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(TransportError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(Some(body))
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> Result<(), TransportError> {
+    w.write_all(frame).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// What answers the requests that arrive (the quorum).
+pub trait PeerHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        req: PeerRequest,
+    ) -> impl std::future::Future<Output = PeerResponse> + Send;
+}
+
+/// Serves peers on `listener` until `stop` fires.
+pub async fn serve<H: PeerHandler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PEER_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "cluster listener: too many peer connections, closing one");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut stream = stream;
+            loop {
+                let body = tokio::select! {
+                    _ = stop.changed() => return,
+                    b = read_frame(&mut stream) => b,
+                };
+                let req = match body.and_then(|b| match b {
+                    Some(b) => decode_request(&b).map(Some),
+                    None => Ok(None),
+                }) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "cluster listener: closing a connection");
+                        return;
+                    }
+                };
+                let resp = handler.handle(req).await;
+                let written = match encode(&resp) {
+                    Ok(frame) => write_frame(&mut stream, &frame).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
+                    tracing::debug!(%peer, error = %e, "cluster listener: cannot answer");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// One peer's address and a connection to it, opened on first use and after a failure.
+pub struct PeerClient {
+    addr: String,
+    conn: tokio::sync::Mutex<Option<TcpStream>>,
+}
+
+impl PeerClient {
+    pub fn new(addr: String) -> PeerClient {
+        PeerClient {
+            addr,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `req` and waits up to `timeout` for the answer.
+    pub async fn call(&self, req: &PeerRequest, timeout: Duration) -> Result<PeerResponse, TransportError> {
+        let frame = encode(req)?;
+        let mut conn = self.conn.lock().await;
+        let exchange = async {
+            if conn.is_none() {
+                let s = TcpStream::connect(&self.addr).await?;
+                let _ = s.set_nodelay(true);
+                *conn = Some(s);
+            }
+            let s = conn.as_mut().expect("connected above");
+            write_frame(s, &frame).await?;
+            match read_frame(s).await? {
+                Some(body) => decode_response(&body),
+                None => Err(TransportError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            }
+        };
+        let result = match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout(timeout)),
+        };
+        if result.is_err() {
+            // The stream may hold half an answer: start afresh next time.
+            *conn = None;
+        }
+        result
+    }
+}
+
+/// The peers this node knows, by node id.
+#[derive(Default)]
+pub struct Peers {
+    clients: parking_lot::RwLock<HashMap<NodeId, Arc<PeerClient>>>,
+}
+
+impl Peers {
+    /// The client for `node` at `addr` (a new one if the address changed).
+    pub fn client(&self, node: NodeId, addr: &str) -> Arc<PeerClient> {
+        if let Some(c) = self.clients.read().get(&node) {
+            if c.addr() == addr {
+                return c.clone();
+            }
+        }
+        let c = Arc::new(PeerClient::new(addr.to_string()));
+        self.clients.write().insert(node, c.clone());
+        c
+    }
+
+    pub fn known(&self, node: NodeId) -> Option<Arc<PeerClient>> {
+        self.clients.read().get(&node).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_round_trips_and_an_oversized_length_is_refused_before_allocation() {
+        let req = PeerRequest::Heartbeat { broker: 2, epoch: 7 };
+        let frame = encode(&req).unwrap();
+        let mut r = &frame[..];
+        let body = read_frame(&mut r).await.unwrap().unwrap();
+        assert!(matches!(
+            decode_request(&body).unwrap(),
+            PeerRequest::Heartbeat { broker: 2, epoch: 7 }
+        ));
+        let huge = (u32::MAX).to_be_bytes();
+        let mut r = &huge[..];
+        assert!(matches!(read_frame(&mut r).await, Err(TransportError::TooLarge(_))));
+        assert!(decode_request(b"{\"Nope\":1}").is_err());
+    }
+}
