@@ -63,9 +63,7 @@ async fn start_quorum(
         }],
         rack: settings.rack.clone(),
         session_timeout: std::time::Duration::from_millis(settings.broker_session_timeout_ms),
-        heartbeat_interval: std::time::Duration::from_millis(
-            settings.broker_heartbeat_interval_ms,
-        ),
+        heartbeat_interval: std::time::Duration::from_millis(settings.broker_heartbeat_interval_ms),
     };
     let quorum = crate::cluster::quorum::Quorum::start(
         config,
@@ -74,7 +72,10 @@ async fn start_quorum(
     )
     .await?;
     broker.set_quorum(quorum.clone());
-    tokio::spawn(crate::broker::topic_admin::follow_image(broker.clone(), stop));
+    tokio::spawn(crate::broker::topic_admin::follow_image(
+        broker.clone(),
+        stop,
+    ));
     tracing::info!(node = settings.node_id, cluster_listen = %settings.cluster_listen, "joined the metadata quorum");
     Ok(Some(quorum))
 }

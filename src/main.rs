@@ -249,13 +249,23 @@ impl Write for LossyStderr {
     }
 }
 
+/// `RUST_LOG` (default `info`), with openraft held to errors unless named: its warnings
+/// narrate every ordinary election.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let wanted = if wanted.contains("openraft") {
+        wanted
+    } else {
+        format!("{wanted},openraft=error")
+    };
+    tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|_| "info".into())
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(log_filter())
         // Logging must survive a full disk under stderr: a failed log write is
         // dropped, never a panic (the builder's default reports it with eprintln!,
         // which panics when stderr itself fails).

@@ -100,7 +100,11 @@ pub async fn handle(
 fn configs_of(t: &CreatableTopic) -> BTreeMap<String, String> {
     t.configs
         .iter()
-        .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+        .filter_map(|c| {
+            c.value
+                .as_ref()
+                .map(|v| (c.name.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -123,7 +127,11 @@ fn topic_shape(
         } else {
             t.num_partitions
         };
-        let rf = if t.replication_factor == -1 { 1 } else { t.replication_factor };
+        let rf = if t.replication_factor == -1 {
+            1
+        } else {
+            t.replication_factor
+        };
         return Ok((partitions, rf, None));
     }
     if t.num_partitions != -1 || t.replication_factor != -1 {
@@ -164,5 +172,9 @@ fn topic_shape(
         .iter()
         .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
         .collect();
-    Ok((t.assignments.len() as i32, replicas as i16, Some(assignments)))
+    Ok((
+        t.assignments.len() as i32,
+        replicas as i16,
+        Some(assignments),
+    ))
 }

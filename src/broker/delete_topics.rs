@@ -5,7 +5,7 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, admin_code};
+use super::errors::{admin_code, code};
 use super::Broker;
 
 pub async fn handle(

@@ -31,6 +31,17 @@ pub fn storage_code(e: &StorageError) -> i16 {
     }
 }
 
+/// A partition this node holds no replica of: NOT_LEADER_OR_FOLLOWER when the topic
+/// has it (another node does: the client refreshes its metadata), else
+/// UNKNOWN_TOPIC_OR_PARTITION.
+pub fn absent_partition_code(topic: Option<&super::registry::Topic>, index: i32) -> i16 {
+    if topic.is_some_and(|t| (0..t.partition_count()).contains(&index)) {
+        code(ResponseError::NotLeaderOrFollower)
+    } else {
+        code(ResponseError::UnknownTopicOrPartition)
+    }
+}
+
 pub fn replica_code(e: &ReplicaError) -> i16 {
     match e {
         ReplicaError::NotLeader { .. } => code(ResponseError::NotLeaderOrFollower),

@@ -12,7 +12,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::errors::{code, storage_code};
+use super::errors::{absent_partition_code, code, storage_code};
 use super::legacy;
 use super::Broker;
 use crate::storage::StorageError;
@@ -61,7 +61,7 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
                 pd.error_code = if version >= 13 && topic.is_none() {
                     code(ResponseError::UnknownTopicId)
                 } else {
-                    code(ResponseError::UnknownTopicOrPartition)
+                    absent_partition_code(topic.as_deref(), fp.partition)
                 };
                 had_error = true;
                 partitions.push(pd);

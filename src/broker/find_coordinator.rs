@@ -44,7 +44,10 @@ pub async fn handle(
         if let Some((e, m)) = &refusal {
             return (*e, Some(m.clone()), -1, String::new(), -1);
         }
-        match broker.coordinator_of(key).or_else(|| broker.quorum().is_none().then(|| broker.node_id())) {
+        match broker
+            .coordinator_of(key)
+            .or_else(|| broker.quorum().is_none().then(|| broker.node_id()))
+        {
             Some(node) => match broker.broker_view(node) {
                 Some(b) => (code::NONE, None, b.id, b.host, b.port),
                 None => not_available(),
@@ -84,7 +87,9 @@ pub async fn handle(
 fn not_available() -> (i16, Option<StrBytes>, i32, String, i32) {
     (
         errors::code(ResponseError::CoordinatorNotAvailable),
-        Some(StrBytes::from_static_str("the group's offsets partition has no leader yet")),
+        Some(StrBytes::from_static_str(
+            "the group's offsets partition has no leader yet",
+        )),
         -1,
         String::new(),
         -1,

@@ -10,7 +10,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::errors::{code, storage_code};
+use super::errors::{absent_partition_code, code, storage_code};
 use super::Broker;
 use std::ops::ControlFlow;
 
@@ -36,7 +36,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                 .as_ref()
                 .and_then(|tp| tp.partition(p.partition_index))
             {
-                None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
+                None => r.error_code = absent_partition_code(topic.as_deref(), p.partition_index),
                 Some(partition) if !partition.is_leader() => {
                     r.error_code = code(ResponseError::NotLeaderOrFollower)
                 }

@@ -118,8 +118,7 @@ pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetF
         return OffsetFetchResponse::default().with_groups(groups);
     }
     if !broker.coordinates(&req.group_id.0) {
-        return OffsetFetchResponse::default()
-            .with_error_code(code(ResponseError::NotCoordinator));
+        return OffsetFetchResponse::default().with_error_code(code(ResponseError::NotCoordinator));
     }
     let wanted = req.topics.map(|ts| {
         ts.into_iter()

@@ -14,7 +14,9 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{code, legacy_code, replica_code, validation_code, NONE};
+use super::errors::{
+    absent_partition_code, code, legacy_code, replica_code, validation_code, NONE,
+};
 use super::legacy;
 use super::registry::is_internal;
 use super::Broker;
@@ -52,7 +54,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                 }
             } else {
                 match topic.as_ref().and_then(|t| t.partition(index)) {
-                    None => r.error_code = code(ResponseError::UnknownTopicOrPartition),
+                    None => r.error_code = absent_partition_code(topic.as_deref(), index),
                     Some(partition) => {
                         match append_off_the_reactor(broker, &partition, pd, version) {
                             Ok(outcome) => {

@@ -64,7 +64,11 @@ impl Topic {
         if index < 0 {
             return None;
         }
-        self.partitions.read().get(index as usize).cloned().flatten()
+        self.partitions
+            .read()
+            .get(index as usize)
+            .cloned()
+            .flatten()
     }
 
     /// The topic's partition count, held here or not.

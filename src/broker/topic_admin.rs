@@ -123,7 +123,11 @@ impl Broker {
     }
 
     /// Creates a topic, or with `validate_only` checks that it could be created.
-    pub async fn create_topic(&self, spec: TopicSpec, validate_only: bool) -> Result<(), AdminError> {
+    pub async fn create_topic(
+        &self,
+        spec: TopicSpec,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
         let partitions = match (&spec.assignments, spec.partitions) {
             (Some(a), _) => a.len() as i32,
             (None, -1) => self.settings.num_partitions,
@@ -135,7 +139,8 @@ impl Broker {
         };
         check_replication_factor(rf)?;
         let Some(q) = self.quorum() else {
-            self.registry.validate_create(&spec.name, partitions, &spec.configs)?;
+            self.registry
+                .validate_create(&spec.name, partitions, &spec.configs)?;
             if !validate_only {
                 self.registry.create(&spec.name, partitions, spec.configs)?;
             }
@@ -146,7 +151,8 @@ impl Broker {
             return Err(RegistryError::AlreadyExists(spec.name).into());
         }
         // The name, count and configs by the same rules as a cluster of one.
-        self.registry.validate_shape(&spec.name, partitions, &spec.configs)?;
+        self.registry
+            .validate_shape(&spec.name, partitions, &spec.configs)?;
         let assignments = match spec.assignments {
             Some(a) => a,
             None => assign_replicas(
@@ -233,8 +239,12 @@ impl Broker {
             assignments,
         })
         .await?;
-        self.await_applied(|i| i.topics.get(name).is_some_and(|t| t.partitions.len() as i32 >= count))
-            .await;
+        self.await_applied(|i| {
+            i.topics
+                .get(name)
+                .is_some_and(|t| t.partitions.len() as i32 >= count)
+        })
+        .await;
         Ok(())
     }
 

@@ -122,12 +122,13 @@ impl Broker {
         self.brokers_view().into_iter().find(|b| b.id == id)
     }
 
-    /// The controller's id: the Raft leader (-1 while there is none).
+    /// The "controller" clients send admin requests to. As in KRaft, where brokers
+    /// forward admin requests and name a live broker here, this node: it proposes
+    /// admin changes to the metadata quorum itself, and is reachable by whoever asked
+    /// (the Raft leader may be the node that just died). `/cluster` names the Raft
+    /// leader.
     pub fn controller_id(&self) -> i32 {
-        match self.quorum() {
-            None => self.node_id(),
-            Some(q) => q.raft_leader().unwrap_or(-1),
-        }
+        self.node_id()
     }
 
     pub fn topic_views(&self) -> Vec<TopicView> {

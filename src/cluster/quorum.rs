@@ -18,7 +18,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
+    Unreachable,
+};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -31,7 +34,10 @@ use tokio::sync::watch;
 
 use super::image::{ApplyResult, BrokerRecord, Endpoint, MetadataCommand, MetadataImage};
 use super::raft_store::{LogStore, NodeId, StateMachine, TypeConfig};
-use super::transport::{self, HeartbeatReply, PeerClient, PeerHandler, PeerRequest, PeerResponse, Peers, ProposeRefusal, TransportError};
+use super::transport::{
+    self, HeartbeatReply, PeerClient, PeerHandler, PeerRequest, PeerResponse, Peers,
+    ProposeRefusal, TransportError,
+};
 
 /// How long a proposal may wait for a leader and its commit.
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -41,7 +47,10 @@ pub enum ClusterError {
     #[error("cannot open the metadata log in {dir}: {source}")]
     Store { dir: String, source: std::io::Error },
     #[error("cannot listen for peers on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("raft: {0}")]
     Raft(String),
 }
@@ -188,7 +197,11 @@ impl Quorum {
             controller_since: parking_lot::Mutex::new(Instant::now()),
             broker_epoch: parking_lot::Mutex::new(None),
         });
-        tokio::spawn(transport::serve(listener, Arc::new(quorum.clone()), stop.clone()));
+        tokio::spawn(transport::serve(
+            listener,
+            Arc::new(quorum.clone()),
+            stop.clone(),
+        ));
         if config.voters.contains_key(&config.node_id) {
             let members: BTreeMap<NodeId, BasicNode> = config
                 .voters
@@ -207,7 +220,10 @@ impl Quorum {
                 }
             }
         } else {
-            tracing::warn!(node = config.node_id, "this node is not among the voters: it must be one of them for now");
+            tracing::warn!(
+                node = config.node_id,
+                "this node is not among the voters: it must be one of them for now"
+            );
         }
         tokio::spawn(quorum.clone().run_controller(stop.clone()));
         tokio::spawn(quorum.clone().run_broker_lifecycle(stop));
@@ -228,7 +244,11 @@ impl Quorum {
     }
 
     pub fn raft_leader(&self) -> Option<i32> {
-        self.raft.metrics().borrow().current_leader.map(|l| l as i32)
+        self.raft
+            .metrics()
+            .borrow()
+            .current_leader
+            .map(|l| l as i32)
     }
 
     /// Ready to serve: a leader is known and this broker is registered and unfenced.
@@ -267,7 +287,12 @@ impl Quorum {
             return Some(c);
         }
         let m = self.raft.metrics().borrow().clone();
-        let addr = m.membership_config.membership().get_node(&leader)?.addr.clone();
+        let addr = m
+            .membership_config
+            .membership()
+            .get_node(&leader)?
+            .addr
+            .clone();
         Some(self.peers.client(leader, &addr))
     }
 
@@ -300,7 +325,10 @@ impl Quorum {
 
     /// Hands out a block of `count` producer ids, unique across the cluster.
     pub async fn allocate_producer_ids(&self, count: i64) -> Result<(i64, i64), ProposeError> {
-        match self.propose(MetadataCommand::AllocateProducerIds { count }).await? {
+        match self
+            .propose(MetadataCommand::AllocateProducerIds { count })
+            .await?
+        {
             ApplyResult::ProducerIds { first, count } => Ok((first, count)),
             other => Err(ProposeError::Failed(format!("{other:?}"))),
         }
@@ -335,7 +363,10 @@ impl Quorum {
         if record.fenced {
             let me = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = me.propose(MetadataCommand::UnfenceBroker { id: broker, epoch }).await {
+                if let Err(e) = me
+                    .propose(MetadataCommand::UnfenceBroker { id: broker, epoch })
+                    .await
+                {
                     tracing::warn!(broker, error = %e, "cannot unfence a broker");
                 }
             });
@@ -351,7 +382,9 @@ impl Quorum {
                 _ = stop.changed() => return,
                 _ = tick.tick() => {}
             }
-            let Some(term) = self.is_controller() else { continue };
+            let Some(term) = self.is_controller() else {
+                continue;
+            };
             let (seen, since) = {
                 let mut hb = self.heartbeats.lock();
                 if hb.term != term {
@@ -362,9 +395,23 @@ impl Quorum {
                 (hb.seen.clone(), *self.controller_since.lock())
             };
             let image = self.image();
-            for (id, epoch) in brokers_to_fence(&image, &seen, since, Instant::now(), self.config.session_timeout) {
-                tracing::warn!(broker = id, epoch, session_ms = self.config.session_timeout.as_millis() as u64, "broker missed its session: fencing it");
-                if let Err(e) = self.propose(MetadataCommand::FenceBroker { id, epoch }).await {
+            for (id, epoch) in brokers_to_fence(
+                &image,
+                &seen,
+                since,
+                Instant::now(),
+                self.config.session_timeout,
+            ) {
+                tracing::warn!(
+                    broker = id,
+                    epoch,
+                    session_ms = self.config.session_timeout.as_millis() as u64,
+                    "broker missed its session: fencing it"
+                );
+                if let Err(e) = self
+                    .propose(MetadataCommand::FenceBroker { id, epoch })
+                    .await
+                {
                     tracing::warn!(broker = id, error = %e, "cannot fence a broker");
                 }
             }
@@ -374,7 +421,11 @@ impl Quorum {
     /// This node as a broker: registers, then heartbeats to the controller, registering
     /// again when the controller no longer knows it.
     async fn run_broker_lifecycle(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.config.heartbeat_interval.min(Duration::from_millis(500)));
+        let mut tick = tokio::time::interval(
+            self.config
+                .heartbeat_interval
+                .min(Duration::from_millis(500)),
+        );
         let mut last_beat = Instant::now() - self.config.heartbeat_interval;
         loop {
             tokio::select! {
@@ -395,8 +446,12 @@ impl Quorum {
                         *self.broker_epoch.lock() = Some(epoch);
                         last_beat = Instant::now() - self.config.heartbeat_interval;
                     }
-                    Ok(other) => tracing::warn!(result = ?other, "unexpected answer to a registration"),
-                    Err(e) => tracing::info!(error = %e, "broker registration waits for the metadata quorum"),
+                    Ok(other) => {
+                        tracing::warn!(result = ?other, "unexpected answer to a registration")
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "broker registration waits for the metadata quorum")
+                    }
                 }
                 continue;
             };
@@ -406,7 +461,10 @@ impl Quorum {
             last_beat = Instant::now();
             match self.send_heartbeat(epoch).await {
                 Ok(HeartbeatReply::Unknown) => {
-                    tracing::info!(epoch, "the controller does not know this registration: registering again");
+                    tracing::info!(
+                        epoch,
+                        "the controller does not know this registration: registering again"
+                    );
                     *self.broker_epoch.lock() = None;
                 }
                 Ok(_) => {}
@@ -415,7 +473,10 @@ impl Quorum {
         }
     }
 
-    async fn send_heartbeat(self: &Arc<Self>, epoch: u64) -> Result<HeartbeatReply, TransportError> {
+    async fn send_heartbeat(
+        self: &Arc<Self>,
+        epoch: u64,
+    ) -> Result<HeartbeatReply, TransportError> {
         let leader = self.raft.metrics().borrow().current_leader;
         let Some(leader) = leader else {
             return Ok(HeartbeatReply::NotController { leader: None });
@@ -423,7 +484,9 @@ impl Quorum {
         if leader == self.config.node_id as NodeId {
             return Ok(self.heartbeat(self.config.node_id, epoch));
         }
-        let client = self.leader_client(leader).ok_or(TransportError::UnknownNode(leader))?;
+        let client = self
+            .leader_client(leader)
+            .ok_or(TransportError::UnknownNode(leader))?;
         match client
             .call(
                 &PeerRequest::Heartbeat {
@@ -435,7 +498,9 @@ impl Quorum {
             .await?
         {
             PeerResponse::Heartbeat(r) => Ok(r),
-            other => Err(TransportError::Decode(format!("unexpected answer {other:?}"))),
+            other => Err(TransportError::Decode(format!(
+                "unexpected answer {other:?}"
+            ))),
         }
     }
 
@@ -452,17 +517,27 @@ impl Quorum {
 impl PeerHandler for Arc<Quorum> {
     async fn handle(&self, req: PeerRequest) -> PeerResponse {
         match req {
-            PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
+            PeerRequest::AppendEntries(r) => {
+                PeerResponse::AppendEntries(self.raft.append_entries(r).await)
+            }
             PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
-            PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
-            PeerRequest::Propose(cmd) => PeerResponse::Propose(match self.raft.client_write(cmd).await {
-                Ok(resp) => Ok(resp.data),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                    Err(ProposeRefusal::NotLeader { leader: f.leader_id })
-                }
-                Err(e) => Err(ProposeRefusal::Failed(e.to_string())),
-            }),
-            PeerRequest::Heartbeat { broker, epoch } => PeerResponse::Heartbeat(self.heartbeat(broker, epoch)),
+            PeerRequest::InstallSnapshot(r) => {
+                PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+            PeerRequest::Propose(cmd) => {
+                PeerResponse::Propose(match self.raft.client_write(cmd).await {
+                    Ok(resp) => Ok(resp.data),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        Err(ProposeRefusal::NotLeader {
+                            leader: f.leader_id,
+                        })
+                    }
+                    Err(e) => Err(ProposeRefusal::Failed(e.to_string())),
+                })
+            }
+            PeerRequest::Heartbeat { broker, epoch } => {
+                PeerResponse::Heartbeat(self.heartbeat(broker, epoch))
+            }
         }
     }
 }
@@ -492,7 +567,11 @@ type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
 
 impl Network {
-    async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerResponse, Unreachable> {
+    async fn call(
+        &self,
+        req: PeerRequest,
+        option: &RPCOption,
+    ) -> Result<PeerResponse, Unreachable> {
         self.client
             .call(&req, option.hard_ttl())
             .await
@@ -512,7 +591,9 @@ impl RaftNetwork<TypeConfig> for Network {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         match self.call(PeerRequest::AppendEntries(rpc), &option).await? {
-            PeerResponse::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            PeerResponse::AppendEntries(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -522,15 +603,26 @@ impl RaftNetwork<TypeConfig> for Network {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
-        match self.call(PeerRequest::InstallSnapshot(rpc), &option).await? {
-            PeerResponse::InstallSnapshot(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+        match self
+            .call(PeerRequest::InstallSnapshot(rpc), &option)
+            .await?
+        {
+            PeerResponse::InstallSnapshot(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(unexpected(other)),
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
         match self.call(PeerRequest::Vote(rpc), &option).await? {
-            PeerResponse::Vote(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            PeerResponse::Vote(r) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -559,7 +651,9 @@ mod tests {
         let t0 = Instant::now();
         let mut seen = HashMap::new();
         // A new controller: nobody heard yet, nobody fenced before a session passes.
-        assert!(brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(8), session).is_empty());
+        assert!(
+            brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(8), session).is_empty()
+        );
         seen.insert(1, (1, t0 + Duration::from_secs(8)));
         let fenced = brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(10), session);
         assert_eq!(fenced, vec![(2, 2)]);

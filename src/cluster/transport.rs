@@ -54,7 +54,10 @@ pub enum PeerRequest {
     /// A metadata change for the Raft leader to commit.
     Propose(MetadataCommand),
     /// A broker's heartbeat to the controller (the Raft leader).
-    Heartbeat { broker: i32, epoch: u64 },
+    Heartbeat {
+        broker: i32,
+        epoch: u64,
+    },
 }
 
 /// Why a forwarded proposal was not committed.
@@ -70,7 +73,9 @@ pub enum ProposeRefusal {
 pub enum HeartbeatReply {
     Accepted,
     /// The receiver is not the controller; try the one named.
-    NotController { leader: Option<NodeId> },
+    NotController {
+        leader: Option<NodeId>,
+    },
     /// The controller knows no broker of that id and epoch: register again.
     Unknown,
 }
@@ -79,7 +84,9 @@ pub enum HeartbeatReply {
 pub enum PeerResponse {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
     Propose(Result<ApplyResult, ProposeRefusal>),
     Heartbeat(HeartbeatReply),
 }
@@ -106,7 +113,9 @@ pub fn decode_response(body: &[u8]) -> Result<PeerResponse, TransportError> {
 }
 
 /// Reads one frame's body; `Ok(None)` at a clean end of stream between frames.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, TransportError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> Result<Option<Vec<u8>>, TransportError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -130,10 +139,7 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> Result<(
 
 /// What answers the requests that arrive (the quorum).
 pub trait PeerHandler: Send + Sync + 'static {
-    fn handle(
-        &self,
-        req: PeerRequest,
-    ) -> impl std::future::Future<Output = PeerResponse> + Send;
+    fn handle(&self, req: PeerRequest) -> impl std::future::Future<Output = PeerResponse> + Send;
 }
 
 /// Serves peers on `listener` until `stop` fires.
@@ -215,7 +221,11 @@ impl PeerClient {
     }
 
     /// Sends `req` and waits up to `timeout` for the answer.
-    pub async fn call(&self, req: &PeerRequest, timeout: Duration) -> Result<PeerResponse, TransportError> {
+    pub async fn call(
+        &self,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, TransportError> {
         let frame = encode(req)?;
         let mut conn = self.conn.lock().await;
         let exchange = async {
@@ -273,17 +283,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_frame_round_trips_and_an_oversized_length_is_refused_before_allocation() {
-        let req = PeerRequest::Heartbeat { broker: 2, epoch: 7 };
+        let req = PeerRequest::Heartbeat {
+            broker: 2,
+            epoch: 7,
+        };
         let frame = encode(&req).unwrap();
         let mut r = &frame[..];
         let body = read_frame(&mut r).await.unwrap().unwrap();
         assert!(matches!(
             decode_request(&body).unwrap(),
-            PeerRequest::Heartbeat { broker: 2, epoch: 7 }
+            PeerRequest::Heartbeat {
+                broker: 2,
+                epoch: 7
+            }
         ));
         let huge = (u32::MAX).to_be_bytes();
         let mut r = &huge[..];
-        assert!(matches!(read_frame(&mut r).await, Err(TransportError::TooLarge(_))));
+        assert!(matches!(
+            read_frame(&mut r).await,
+            Err(TransportError::TooLarge(_))
+        ));
         assert!(decode_request(b"{\"Nope\":1}").is_err());
     }
 }

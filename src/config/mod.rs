@@ -304,7 +304,12 @@ impl Settings {
     /// `voters` as node id → cluster address (empty for a cluster of one).
     pub fn parsed_voters(&self) -> Result<BTreeMap<i32, String>, SettingsError> {
         let mut out = BTreeMap::new();
-        for part in self.voters.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in self
+            .voters
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let bad = || {
                 SettingsError::Invalid(format!(
                     "voters: '{part}' is not id@host:port (e.g. 1@node1:9093)"
@@ -317,11 +322,16 @@ impl Settings {
                 return Err(bad());
             }
             if out.insert(id, addr.to_string()).is_some() {
-                return Err(SettingsError::Invalid(format!("voters: node {id} is named twice")));
+                return Err(SettingsError::Invalid(format!(
+                    "voters: node {id} is named twice"
+                )));
             }
         }
         if !out.is_empty() && ![1, 3, 5].contains(&out.len()) {
-            tracing::warn!(voters = out.len(), "an even number of voters tolerates no more failures than one fewer");
+            tracing::warn!(
+                voters = out.len(),
+                "an even number of voters tolerates no more failures than one fewer"
+            );
         }
         Ok(out)
     }

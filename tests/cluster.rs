@@ -1,0 +1,412 @@
+//! Three logbridge processes on loopback form one cluster on their Raft metadata quorum:
+//! every node answers the same metadata, clients follow leaders, groups commit through
+//! the coordinator node, and the quorum survives the death of its leader. Each test
+//! starts its own nodes and kills them when it ends; every wait is bounded.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{write_config, Server};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::TopicPartitionList;
+
+/// A broker session short enough for the test to wait out (Kafka's default is 9 s).
+const SESSION_MS: u64 = 3000;
+
+struct Cluster {
+    nodes: Vec<Option<Server>>,
+    voters: String,
+    cluster_ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_node(dir: &Path, id: usize, voters: &str, cluster_port: u16) -> Server {
+    let data = dir.join(format!("n{id}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let config = write_config(
+        dir,
+        &format!("n{id}.toml"),
+        &format!(
+            "broker_session_timeout_ms = {SESSION_MS}\nbroker_heartbeat_interval_ms = 500\noffsets_topic_num_partitions = 6\n"
+        ),
+    );
+    Server::start(
+        &data,
+        &[
+            "--config",
+            &config,
+            "--node-id",
+            &id.to_string(),
+            "--voters",
+            voters,
+            "--cluster-listen",
+            &format!("127.0.0.1:{cluster_port}"),
+        ],
+    )
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let voters = cluster_ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let nodes = (0..n)
+            .map(|i| Some(start_node(dir.path(), i + 1, &voters, cluster_ports[i])))
+            .collect();
+        let c = Cluster {
+            nodes,
+            voters,
+            cluster_ports,
+            dir,
+        };
+        for id in 1..=n {
+            c.await_healthy(id);
+        }
+        c
+    }
+
+    fn node(&self, id: usize) -> &Server {
+        self.nodes[id - 1].as_ref().expect("node is running")
+    }
+
+    fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|s| s.kafka.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Waits until `/health` on node `id` answers 200 (joined and registered).
+    fn await_healthy(&self, id: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.node(id).http_get("/health").0 == 200 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {id} never became healthy");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn status(&self, id: usize) -> serde_json::Value {
+        let (code, body) = self.node(id).http_get("/cluster");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Polls node `id`'s `/cluster` until `done` holds (bounded).
+    fn await_status(
+        &self,
+        id: usize,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.status(id);
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id}: {what} never happened: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn raft_leader(&self, id: usize) -> usize {
+        let s = self.await_status(id, "a raft leader", |s| {
+            s["quorum"]["raft_leader"].is_number()
+        });
+        s["quorum"]["raft_leader"].as_u64().unwrap() as usize
+    }
+
+    fn kill(&mut self, id: usize) {
+        self.nodes[id - 1].take().expect("running").kill();
+    }
+
+    fn restart(&mut self, id: usize) {
+        assert!(self.nodes[id - 1].is_none());
+        self.nodes[id - 1] = Some(start_node(
+            self.dir.path(),
+            id,
+            &self.voters,
+            self.cluster_ports[id - 1],
+        ));
+        self.await_healthy(id);
+    }
+}
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap()
+}
+
+async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    let results = admin(bootstrap)
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
+        )
+        .await
+        .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+}
+
+/// Partition → leader, as the node at `bootstrap` answers Metadata.
+fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, i32> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.leader()))
+        .collect()
+}
+
+/// Reads every partition of `topic` from the start through a group, until `count`
+/// values came (bounded), then commits.
+fn consume_all(bootstrap: &str, group: &str, topic: &str, count: usize) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while out.len() < count && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+            }
+            Some(Err(e)) => eprintln!("consume: {e}"),
+            None => {}
+        }
+    }
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+    out
+}
+
+async fn produce_keyed(bootstrap: &str, topic: &str, prefix: &str, count: usize) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap();
+    let sends: Vec<_> = (0..count)
+        .map(|i| {
+            let key = format!("{prefix}-k{i}");
+            let value = format!("{prefix}-{i}");
+            let producer = producer.clone();
+            let topic = topic.to_string();
+            async move {
+                producer
+                    .send(
+                        FutureRecord::to(&topic).key(&key).payload(&value),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+            }
+        })
+        .collect();
+    for r in futures_util::future::join_all(sends).await {
+        r.expect("acknowledged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
+    let cluster = Cluster::start(3);
+    create_topic(&cluster.node(1).kafka, "spread", 6).await;
+    // Every node tells the same leaders, spread over all three brokers.
+    let seen: Vec<_> = (1..=3)
+        .map(|i| leaders(&cluster.node(i).kafka, "spread"))
+        .collect();
+    assert_eq!(seen[0].len(), 6);
+    assert!(seen.iter().all(|l| *l == seen[0]), "{seen:?}");
+    let by: BTreeSet<i32> = seen[0].values().copied().collect();
+    assert_eq!(by, BTreeSet::from([1, 2, 3]));
+    let status = cluster.status(2);
+    assert_eq!(status["brokers"].as_array().unwrap().len(), 3);
+    assert!(status["offline"].as_array().unwrap().is_empty());
+
+    // A client bootstrapped anywhere reaches each partition's leader.
+    produce_keyed(&cluster.node(3).kafka, "spread", "a", 600).await;
+    let read = consume_all(&cluster.node(2).kafka, "g-spread", "spread", 600);
+    let distinct: BTreeSet<_> = read.iter().collect();
+    assert_eq!((read.len(), distinct.len()), (600, 600));
+
+    // The committed offsets live on the group's coordinator: any node finds them.
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.node(1).kafka.as_str())
+        .set("group.id", "g-spread")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition("spread", p);
+    }
+    let committed = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| e.offset().to_raw().unwrap_or(-1))
+        .sum();
+    assert_eq!(total, 600, "{committed:?}");
+
+    // A node that does not lead a partition refuses to take its records.
+    let (partition, leader) = seen[0].iter().next().map(|(p, l)| (*p, *l)).unwrap();
+    assert_eq!(partition, 0);
+    let other = if leader == 1 { 2 } else { 1 };
+    let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(other).kafka)
+        .await
+        .unwrap();
+    let records = logbridge::protocol::records::encode_batch(
+        vec![(None, Some(bytes::Bytes::from_static(b"x")))],
+        0,
+        kafka_protocol::records::Compression::None,
+    )
+    .unwrap()
+    .freeze();
+    assert_eq!(
+        common::produce_raw(&mut raw, "spread", records).await,
+        6,
+        "NOT_LEADER_OR_FOLLOWER from node {other}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quorum_outlives_its_leader_and_a_returning_node_leads_its_partitions_again() {
+    let mut cluster = Cluster::start(3);
+    create_topic(&cluster.node(1).kafka, "survive", 3).await;
+    produce_keyed(&cluster.bootstrap(), "survive", "before", 300).await;
+
+    let dead = cluster.raft_leader(1);
+    let alive: Vec<usize> = (1..=3).filter(|i| *i != dead).collect();
+    let dead_partitions: Vec<i32> = leaders(&cluster.node(alive[0]).kafka, "survive")
+        .into_iter()
+        .filter(|(_, l)| *l == dead as i32)
+        .map(|(p, _)| p)
+        .collect();
+    assert!(!dead_partitions.is_empty());
+    cluster.kill(dead);
+
+    // The two others elect a new metadata leader and take changes.
+    let started = Instant::now();
+    create_topic(&cluster.node(alive[0]).kafka, "after", 2).await;
+    let new_leader = cluster.raft_leader(alive[1]);
+    assert!(alive.contains(&new_leader), "new leader {new_leader}");
+    eprintln!(
+        "metadata change committed {:?} after the leader's death",
+        started.elapsed()
+    );
+
+    // The silent broker is fenced after its session; its partitions have no leader
+    // (one copy each: no other replica may take over).
+    let s = cluster.await_status(alive[1], "fencing", |s| {
+        s["brokers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == dead as u64 && b["state"] == "fenced")
+    });
+    let offline: BTreeSet<i64> = s["offline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["topic"] == "survive")
+        .map(|p| p["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offline, dead_partitions.iter().map(|p| *p as i64).collect());
+
+    // Back again: it registers anew, is unfenced, leads its partitions, and every
+    // acknowledged record is still there.
+    cluster.restart(dead);
+    cluster.await_status(alive[0], "the returning node leading again", |s| {
+        s["offline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["topic"] != "survive")
+    });
+    let l = leaders(&cluster.node(dead).kafka, "survive");
+    assert!(dead_partitions.iter().all(|p| l[p] == dead as i32), "{l:?}");
+    let read = consume_all(&cluster.bootstrap(), "g-survive", "survive", 300);
+    let distinct: BTreeSet<_> = read.iter().collect();
+    assert_eq!(distinct.len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_ids_are_unique_across_the_cluster() {
+    use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, RequestKind, ResponseKind};
+    let cluster = Cluster::start(3);
+    let mut ids = BTreeSet::new();
+    for round in 0..2 {
+        for node in 1..=3 {
+            let mut c = logbridge::client::KafkaClient::connect(&cluster.node(node).kafka)
+                .await
+                .unwrap();
+            let req = InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+                .with_producer_epoch(-1);
+            match c
+                .send(ApiKey::InitProducerId, 4, RequestKind::InitProducerId(req))
+                .await
+                .unwrap()
+            {
+                ResponseKind::InitProducerId(r) => {
+                    assert_eq!(r.error_code, 0, "round {round} node {node}");
+                    assert!(
+                        ids.insert(r.producer_id.0),
+                        "id {} handed out twice",
+                        r.producer_id.0
+                    );
+                }
+                _ => panic!("wrong response"),
+            }
+        }
+    }
+    assert_eq!(ids.len(), 6);
+}
