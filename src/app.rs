@@ -47,7 +47,6 @@ async fn start_quorum(
     if voters.is_empty() {
         return Ok(None);
     }
-    let (host, port) = broker.advertised();
     let config = crate::cluster::quorum::QuorumConfig {
         node_id: settings.node_id,
         cluster_advertised: voters
@@ -56,11 +55,7 @@ async fn start_quorum(
             .unwrap_or_else(|| settings.cluster_listen.clone()),
         voters,
         cluster_listen: settings.cluster_listen.clone(),
-        endpoints: vec![crate::cluster::image::Endpoint {
-            name: "PLAINTEXT".into(),
-            host,
-            port,
-        }],
+        endpoints: broker.endpoints(),
         rack: settings.rack.clone(),
         session_timeout: std::time::Duration::from_millis(settings.broker_session_timeout_ms),
         heartbeat_interval: std::time::Duration::from_millis(settings.broker_heartbeat_interval_ms),
@@ -80,18 +75,23 @@ async fn start_quorum(
     Ok(Some(quorum))
 }
 
-/// The `bootstrap_servers` spellings that mean this appliance's Kafka listener.
-fn local_addresses(bound: std::net::SocketAddr, advertised: &(String, i32)) -> Vec<String> {
-    let port = bound.port();
-    let mut out = vec![
-        bound.to_string(),
-        format!("localhost:{port}"),
-        format!("127.0.0.1:{port}"),
-        format!("{}:{}", advertised.0, advertised.1),
-    ];
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        out.push(format!("{}:{port}", h.trim()));
+/// The `bootstrap_servers` spellings that mean one of this appliance's Kafka listeners.
+fn local_addresses(
+    bound: &[(String, std::net::SocketAddr)],
+    advertised: &[crate::cluster::image::Endpoint],
+) -> Vec<String> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    let mut out = Vec::new();
+    for (_, addr) in bound {
+        let port = addr.port();
+        out.push(addr.to_string());
+        out.push(format!("localhost:{port}"));
+        out.push(format!("127.0.0.1:{port}"));
+        if let Some(h) = &hostname {
+            out.push(format!("{}:{port}", h.trim()));
+        }
     }
+    out.extend(advertised.iter().map(|e| format!("{}:{}", e.host, e.port)));
     out
 }
 
@@ -111,12 +111,16 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // Before the logs are opened: every segment holds descriptors.
     let descriptor_limit = crate::net::raise_descriptor_limit();
     let broker = Broker::open(settings.clone())?;
-    let kafka = TcpListener::bind(&settings.kafka_listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: settings.kafka_listen.clone(),
-            source,
-        })?;
+    let mut kafka = Vec::new();
+    for (name, addr) in settings.kafka_listeners()? {
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        kafka.push((name, l));
+    }
     let http = TcpListener::bind(&settings.http_listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -135,13 +139,17 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
                 })?,
         )
     };
-    let kafka_addr = kafka.local_addr()?;
+    let mut bound = Vec::new();
+    for (name, l) in &kafka {
+        bound.push((name.clone(), l.local_addr()?));
+    }
+    let kafka_addr = bound[0].1;
     let http_addr = http.local_addr()?;
     let beats_addr = match &beats {
         Some(l) => l.local_addr()?.to_string(),
         None => "off".to_string(),
     };
-    broker.set_bound_address(kafka_addr);
+    broker.set_bound_addresses(&bound);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let quorum = start_quorum(&settings, &broker, stop_rx.clone()).await?;
@@ -152,7 +160,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         local: Some(std::sync::Arc::new(crate::client::local::LocalAccess::new(
             broker.clone(),
         ))),
-        local_addresses: local_addresses(kafka_addr, &broker.advertised()),
+        local_addresses: local_addresses(&bound, &broker.endpoints()),
         beats_port: beats
             .as_ref()
             .and_then(|l| l.local_addr().ok())
@@ -163,12 +171,26 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         vars: settings.pipeline_vars.clone(),
         ..Default::default()
     };
-    let pipelines = crate::pipeline::service::PipelineSet::start(
-        &settings.pipelines_dir,
-        &ctx,
-        settings.pipeline_workers,
-        settings.pipeline_batch_size,
-    )?;
+    // On a cluster node a pipeline would read only the partitions led here and commit
+    // as a simple consumer to a coordinator that may be elsewhere: until pipelines join
+    // their group as members, they do not run in a cluster. Nothing is lost: the events
+    // wait in their topics.
+    let pipelines = if quorum.is_some() {
+        let configured = std::fs::read_dir(&settings.pipelines_dir)
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if configured > 0 {
+            tracing::warn!(dir = %settings.pipelines_dir.display(), "pipelines do not run on cluster nodes yet (they need consumer-group membership); events stay in their topics");
+        }
+        crate::pipeline::service::PipelineSet::empty()
+    } else {
+        crate::pipeline::service::PipelineSet::start(
+            &settings.pipelines_dir,
+            &ctx,
+            settings.pipeline_workers,
+            settings.pipeline_batch_size,
+        )?
+    };
     let pipeline_names = pipelines.names();
     let pipelines = std::sync::Arc::new(tokio::sync::Mutex::new(pipelines));
 
@@ -203,13 +225,19 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         settings.queued_max_request_bytes,
     ));
 
-    let kafka_task = tokio::spawn(listener::serve(
-        broker.clone(),
-        kafka,
-        caps.kafka,
-        memory.clone(),
-        stop_rx.clone(),
-    ));
+    let kafka_tasks: Vec<_> = kafka
+        .into_iter()
+        .map(|(name, l)| {
+            tokio::spawn(listener::serve(
+                broker.clone(),
+                l,
+                name,
+                caps.kafka,
+                memory.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
     let maintenance = tokio::spawn(broker.clone().run_maintenance(stop_rx.clone()));
     let router = std::sync::Arc::new(crate::beats::routing::Router::new(
         &settings.beats_topic,
@@ -236,7 +264,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     ));
 
     let stop_signal = shutdown_signal()?;
-    tracing::info!(kafka = %kafka_addr, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), pipelines = ?pipeline_names, "logbridge ready");
+    tracing::info!(kafka = ?bound, http = %http_addr, beats = %beats_addr, data_dir = %settings.data_dir.display(), pipelines = ?pipeline_names, "logbridge ready");
     {
         // Best effort: a full disk under a redirected stdout must not stop serving.
         let mut out = std::io::stdout().lock();
@@ -261,7 +289,9 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     // Parked JoinGroup/SyncGroup requests are answered now rather than after their
     // rebalance timeout.
     broker.groups.shutdown();
-    let _ = kafka_task.await;
+    for t in kafka_tasks {
+        let _ = t.await;
+    }
     if let Some(t) = beats_task {
         let _ = t.await;
     }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod beats;
 pub mod broker;
+pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;

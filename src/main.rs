@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: PipelineCommand,
     },
+    /// The cluster as a node sees it.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Produce stdin lines to a topic.
     Produce(ProduceArgs),
     /// Print records of a topic to stdout, one per line.
@@ -89,6 +94,20 @@ struct ServeArgs {
     /// Logstash's pipeline.workers (default: the number of cores).
     #[arg(long)]
     pipeline_workers: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Nodes (alive/fenced), the metadata leader and term, and partitions that are
+    /// under-replicated, under min ISR or without a leader.
+    Status {
+        /// Any node's HTTP listener.
+        #[arg(long, default_value = "127.0.0.1:9600")]
+        http: String,
+        /// Print GET /cluster's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,6 +345,18 @@ async fn run(cli: Cli) -> Result<()> {
                 out.write_all(&buf)?;
             }
             out.flush()?;
+            Ok(())
+        }
+        Command::Cluster {
+            command: ClusterCommand::Status { http, json },
+        } => {
+            let status = logbridge::cli::cluster::fetch(&http).await?;
+            let text = if json {
+                format!("{}\n", serde_json::to_string_pretty(&status)?)
+            } else {
+                logbridge::cli::cluster::render(&status)
+            };
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
             Ok(())
         }
         Command::Produce(args) => produce(args).await,
@@ -628,7 +659,8 @@ mod tests {
 }
 
 async fn produce(args: ProduceArgs) -> Result<()> {
-    let mut client = KafkaClient::connect(&args.bootstrap_server).await?;
+    let mut client =
+        logbridge::client::leaders::LeaderClient::connect(&args.bootstrap_server).await?;
     let partitions = client.partitions(&args.topic, true).await?;
     if partitions == 0 {
         bail!("topic '{}' has no partitions", args.topic);
@@ -691,7 +723,8 @@ async fn produce(args: ProduceArgs) -> Result<()> {
 }
 
 async fn consume(args: ConsumeArgs) -> Result<()> {
-    let mut client = KafkaClient::connect(&args.bootstrap_server).await?;
+    let mut client =
+        logbridge::client::leaders::LeaderClient::connect(&args.bootstrap_server).await?;
     let partitions = client.partitions(&args.topic, false).await?;
     let chosen: Vec<i32> = match args.partition {
         Some(p) if p < 0 || p >= partitions => {

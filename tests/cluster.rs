@@ -269,6 +269,20 @@ async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
     let status = cluster.status(2);
     assert_eq!(status["brokers"].as_array().unwrap().len(), 3);
     assert!(status["offline"].as_array().unwrap().is_empty());
+    // The operator's view of the same.
+    let out = common::logbridge_cmd()
+        .args(["cluster", "status", "--http", &cluster.node(2).http])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let leader = status["quorum"]["raft_leader"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!("metadata leader {leader} (term ")),
+        "{text}"
+    );
+    assert_eq!(text.matches("\talive\t").count(), 3, "{text}");
+    assert!(text.contains("Partitions without a leader: none"), "{text}");
 
     // A client bootstrapped anywhere reaches each partition's leader.
     produce_keyed(&cluster.node(3).kafka, "spread", "a", 600).await;
@@ -313,6 +327,50 @@ async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
         6,
         "NOT_LEADER_OR_FOLLOWER from node {other}"
     );
+
+    // The command line follows leaders too: keyed lines in through node 3 land on
+    // every partition, and a consumer bootstrapped at node 1 reads them all back.
+    use std::io::Write;
+    let mut produce = common::logbridge_cmd()
+        .args([
+            "produce",
+            "--bootstrap-server",
+            &cluster.node(3).kafka,
+            "--topic",
+            "spread",
+            "--key-separator",
+            ":",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let stdin = produce.stdin.as_mut().unwrap();
+        for i in 0..60 {
+            writeln!(stdin, "cli-k{i}:cli-{i}").unwrap();
+        }
+    }
+    assert!(produce.wait().unwrap().success());
+    let out = common::logbridge_cmd()
+        .args([
+            "consume",
+            "--bootstrap-server",
+            &cluster.node(1).kafka,
+            "--topic",
+            "spread",
+            "--from-beginning",
+            "--max-messages",
+            "660",
+            "--timeout-ms",
+            "20000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(lines.lines().filter(|l| l.starts_with("cli-")).count(), 60);
+    assert_eq!(lines.lines().count(), 660);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,4 +467,39 @@ async fn producer_ids_are_unique_across_the_cluster() {
         }
     }
     assert_eq!(ids.len(), 6);
+}
+
+#[test]
+fn named_listeners_advertise_the_address_of_the_listener_a_client_came_in_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (internal, external) = (free_port(), free_port());
+    let config = write_config(
+        dir.path(),
+        "listeners.toml",
+        &format!(
+            "listeners = \"INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}\"\n\
+             advertised_listeners = \"INTERNAL://127.0.0.1:{internal},EXTERNAL://localhost:{external}\"\n"
+        ),
+    );
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    assert_eq!(server.kafka, format!("127.0.0.1:{internal}"));
+    let brokers = |bootstrap: String| -> Vec<(String, i32)> {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .unwrap();
+        let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+        md.brokers()
+            .iter()
+            .map(|b| (b.host().to_string(), b.port()))
+            .collect()
+    };
+    assert_eq!(
+        brokers(format!("127.0.0.1:{internal}")),
+        vec![("127.0.0.1".to_string(), internal as i32)]
+    );
+    assert_eq!(
+        brokers(format!("127.0.0.1:{external}")),
+        vec![("localhost".to_string(), external as i32)]
+    );
 }

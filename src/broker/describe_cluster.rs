@@ -17,6 +17,7 @@ pub fn handle(
     broker: &Broker,
     req: DescribeClusterRequest,
     version: i16,
+    listener: &str,
 ) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(broker.settings.cluster_id.clone()));
@@ -32,7 +33,7 @@ pub fn handle(
     }
     resp.controller_id = BrokerId(broker.controller_id());
     resp.brokers = broker
-        .brokers_view()
+        .brokers_view(listener)
         .into_iter()
         .map(|b| {
             DescribeClusterBroker::default()

@@ -21,6 +21,7 @@ pub async fn handle(
     broker: &Broker,
     req: FindCoordinatorRequest,
     version: i16,
+    listener: &str,
 ) -> FindCoordinatorResponse {
     const NOT_SUPPORTED: &str = "transactions are not supported by logbridge";
     let refusal = match req.key_type {
@@ -48,7 +49,7 @@ pub async fn handle(
             .coordinator_of(key)
             .or_else(|| broker.quorum().is_none().then(|| broker.node_id()))
         {
-            Some(node) => match broker.broker_view(node) {
+            Some(node) => match broker.broker_view(node, listener) {
                 Some(b) => (code::NONE, None, b.id, b.host, b.port),
                 None => not_available(),
             },

@@ -37,11 +37,13 @@ use crate::protocol::{decode_request, encode_response, DecodeError};
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
+    name: String,
     max_connections: usize,
     memory: Arc<MemoryBudget>,
     shutdown: watch::Receiver<bool>,
 ) {
     let stop = shutdown.clone();
+    let name: Arc<str> = name.into();
     crate::net::accept_loop(
         listener,
         max_connections,
@@ -49,8 +51,9 @@ pub async fn serve(
         "kafka",
         move |stream, peer| {
             let (broker, shutdown, memory) = (broker.clone(), shutdown.clone(), memory.clone());
+            let name = name.clone();
             async move {
-                if let Err(e) = connection(broker, memory, stream, peer, shutdown).await {
+                if let Err(e) = connection(broker, memory, stream, peer, &name, shutdown).await {
                     tracing::debug!(%peer, error = %e, "connection ended with an i/o error");
                 }
             }
@@ -178,6 +181,7 @@ async fn connection(
     memory: Arc<MemoryBudget>,
     stream: TcpStream,
     peer: SocketAddr,
+    listener: &str,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (mut rd, wr) = stream.into_split();
@@ -237,7 +241,7 @@ async fn connection(
             // Earlier (pipelined) responses must not wait behind a request that parks.
             wr.flush().await?;
         }
-        if let Some(body) = broker.handle(request, peer).await {
+        if let Some(body) = broker.handle(request, peer, listener).await {
             match encode_response(api, version, correlation_id, &body) {
                 Ok(bytes) => wr.write_all(&bytes).await?,
                 Err(e) => {

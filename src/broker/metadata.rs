@@ -16,11 +16,16 @@ use super::errors::{admin_code, code};
 use super::view::TopicView;
 use super::Broker;
 
-pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: MetadataRequest,
+    version: i16,
+    listener: &str,
+) -> MetadataResponse {
     let mut resp = MetadataResponse::default()
         .with_brokers(
             broker
-                .brokers_view()
+                .brokers_view(listener)
                 .into_iter()
                 .map(|b| {
                     MetadataResponseBroker::default()

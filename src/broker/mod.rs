@@ -45,6 +45,7 @@ use std::time::Duration;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use tokio::sync::Notify;
 
+use crate::cluster::image::Endpoint;
 use crate::config::Settings;
 use crate::group::group::GroupLimits;
 use crate::group::offsets::{OffsetStore, OffsetsError, OFFSETS_TOPIC};
@@ -77,8 +78,8 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// Woken after every append, so long-polling fetches can re-check.
     pub data_arrived: Notify,
-    /// Host and port advertised in Metadata.
-    advertised: parking_lot::RwLock<(String, i32)>,
+    /// What each named Kafka listener advertises in Metadata, in `listeners` order.
+    advertised: parking_lot::RwLock<Vec<Endpoint>>,
     /// Held for the broker's life: no second process opens this data directory.
     _dir_lock: crate::storage::dir_lock::DataDirLock,
     /// The disk state last logged, so each change is logged once.
@@ -138,12 +139,18 @@ impl Broker {
                 settings.max_uncompressed_batch_bytes,
             )?,
         );
-        let advertised = settings.advertised(
-            settings
-                .kafka_listen
-                .parse()
-                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9092))),
-        );
+        let advertised = settings
+            .kafka_listeners()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, addr)| {
+                let bound = addr
+                    .parse()
+                    .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9092)));
+                let (host, port) = settings.advertised_for(&name, bound);
+                Endpoint { name, host, port }
+            })
+            .collect();
         Ok(Arc::new(Broker {
             settings,
             registry,
@@ -168,13 +175,34 @@ impl Broker {
         self.quorum.get()
     }
 
-    /// Records the address the Kafka listener actually bound (port 0 picks one).
-    pub fn set_bound_address(&self, bound: SocketAddr) {
-        *self.advertised.write() = self.settings.advertised(bound);
+    /// Records the addresses the named Kafka listeners actually bound (port 0 picks
+    /// one).
+    pub fn set_bound_addresses(&self, bound: &[(String, SocketAddr)]) {
+        *self.advertised.write() = bound
+            .iter()
+            .map(|(name, addr)| {
+                let (host, port) = self.settings.advertised_for(name, *addr);
+                Endpoint {
+                    name: name.clone(),
+                    host,
+                    port,
+                }
+            })
+            .collect();
     }
 
-    pub fn advertised(&self) -> (String, i32) {
+    /// Every endpoint this broker advertises, one per named listener.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
         self.advertised.read().clone()
+    }
+
+    /// The first listener's advertised host and port.
+    pub fn advertised(&self) -> (String, i32) {
+        self.advertised
+            .read()
+            .first()
+            .map(|e| (e.host.clone(), e.port))
+            .unwrap_or_else(|| ("127.0.0.1".into(), 9092))
     }
 
     pub fn node_id(&self) -> i32 {
@@ -183,7 +211,14 @@ impl Broker {
 
     /// Answers one request from `peer`. `None` means no response is sent (produce
     /// with acks=0).
-    pub async fn handle(&self, req: Request, peer: SocketAddr) -> Option<ResponseKind> {
+    /// `listener` names the Kafka listener the request came in on: brokers are
+    /// advertised to the client by their endpoint of that name.
+    pub async fn handle(
+        &self,
+        req: Request,
+        peer: SocketAddr,
+        listener: &str,
+    ) -> Option<ResponseKind> {
         let v = req.version;
         let client_id = req
             .header
@@ -193,7 +228,9 @@ impl Broker {
             .unwrap_or_default();
         Some(match req.body {
             RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(r, v)),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, v).await),
+            RequestKind::Metadata(r) => {
+                ResponseKind::Metadata(metadata::handle(self, r, v, listener).await)
+            }
             RequestKind::Produce(r) => {
                 let acks = r.acks;
                 let resp = produce::handle(self, r, v).await;
@@ -219,13 +256,13 @@ impl Broker {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, v))
             }
             RequestKind::DescribeCluster(r) => {
-                ResponseKind::DescribeCluster(describe_cluster::handle(self, r, v))
+                ResponseKind::DescribeCluster(describe_cluster::handle(self, r, v, listener))
             }
             RequestKind::InitProducerId(r) => {
                 ResponseKind::InitProducerId(init_producer_id::handle(self, r, v).await)
             }
             RequestKind::FindCoordinator(r) => {
-                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v).await)
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, v, listener).await)
             }
             RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
                 join_group::handle(self, r, v, &client_id, &format!("/{}", peer.ip())).await,

@@ -89,24 +89,28 @@ impl Broker {
         self.quorum().map(|q| q.image())
     }
 
-    /// The live brokers clients may connect to, by id.
-    pub fn brokers_view(&self) -> Vec<BrokerView> {
+    /// The live brokers a client that came in on `listener` may connect to: each by
+    /// its endpoint of that name (as Kafka, a broker without one is left out).
+    pub fn brokers_view(&self, listener: &str) -> Vec<BrokerView> {
         match self.image() {
-            None => {
-                let (host, port) = self.advertised();
-                vec![BrokerView {
+            None => self
+                .endpoints()
+                .into_iter()
+                .find(|e| e.name == listener)
+                .map(|e| BrokerView {
                     id: self.node_id(),
-                    host,
-                    port,
+                    host: e.host,
+                    port: e.port,
                     rack: self.settings.rack.clone(),
-                }]
-            }
+                })
+                .into_iter()
+                .collect(),
             Some(image) => image
                 .brokers
                 .values()
                 .filter(|b| !b.fenced)
                 .filter_map(|b| {
-                    let e = b.endpoints.first()?;
+                    let e = b.endpoints.iter().find(|e| e.name == listener)?;
                     Some(BrokerView {
                         id: b.id,
                         host: e.host.clone(),
@@ -118,8 +122,8 @@ impl Broker {
         }
     }
 
-    pub fn broker_view(&self, id: i32) -> Option<BrokerView> {
-        self.brokers_view().into_iter().find(|b| b.id == id)
+    pub fn broker_view(&self, id: i32, listener: &str) -> Option<BrokerView> {
+        self.brokers_view(listener).into_iter().find(|b| b.id == id)
     }
 
     /// The "controller" clients send admin requests to. As in KRaft, where brokers
@@ -212,18 +216,17 @@ impl Broker {
 
     pub fn cluster_status(&self) -> ClusterStatus {
         let brokers = match self.image() {
-            None => self
-                .brokers_view()
-                .into_iter()
-                .map(|b| BrokerStatus {
-                    id: b.id,
-                    host: b.host,
-                    port: b.port,
-                    rack: b.rack,
+            None => {
+                let (host, port) = self.advertised();
+                vec![BrokerStatus {
+                    id: self.node_id(),
+                    host,
+                    port,
+                    rack: self.settings.rack.clone(),
                     epoch: 0,
                     state: "alive",
-                })
-                .collect(),
+                }]
+            }
             Some(image) => image
                 .brokers
                 .values()

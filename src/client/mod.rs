@@ -1,14 +1,16 @@
 //! A small Kafka client over the same codecs the broker uses, for the command line and
 //! for pipelines that read or write another cluster (`remote`); `access` is the trait
 //! pipelines use and `local` its in-process implementation on this appliance's broker.
-//! The client speaks to one broker — the bootstrap server — and sends every request
-//! there; on a single node that is every partition's leader.
+//! `KafkaClient` speaks to one broker and sends every request there (admin and group
+//! requests: any node forwards them); `leaders::LeaderClient` sends produce, fetch and
+//! offset lookups to each partition's leader.
 //!
 //! Invariant: one request in flight per connection; a response whose correlation id
 //! does not match the request is an error, never silently accepted.
 
 pub mod access;
 mod groups;
+pub mod leaders;
 pub mod local;
 pub mod remote;
 

@@ -112,6 +112,15 @@ pub fn decode_response(body: &[u8]) -> Result<PeerResponse, TransportError> {
     serde_json::from_slice(body).map_err(|e| TransportError::Decode(e.to_string()))
 }
 
+/// The body length a frame header announces, refused above `MAX_FRAME_BYTES`.
+pub fn frame_len(header: [u8; 4]) -> Result<usize, TransportError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(TransportError::TooLarge(len));
+    }
+    Ok(len)
+}
+
 /// Reads one frame's body; `Ok(None)` at a clean end of stream between frames.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
@@ -122,10 +131,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME_BYTES {
-        return Err(TransportError::TooLarge(len));
-    }
+    let len = frame_len(len)?;
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;
     Ok(Some(body))

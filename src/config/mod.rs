@@ -43,6 +43,13 @@ pub struct Settings {
     pub http_listen: String,
     /// Host name clients are told to connect to; defaults to the Kafka listener's host.
     pub advertised_host: Option<String>,
+    /// Kafka's `listeners`: named Kafka listeners, `NAME://host:port,…` (all PLAINTEXT
+    /// for now). Empty: one listener named PLAINTEXT on `kafka_listen`.
+    pub listeners: String,
+    /// Kafka's `advertised.listeners`: what clients that came in on each named
+    /// listener are told to connect to, `NAME://host:port,…`. A listener not named here
+    /// advertises `advertised_host` (or its bound address) and its bound port.
+    pub advertised_listeners: String,
     /// Kafka's `node.id`: this node's id in the cluster.
     pub node_id: i32,
     pub cluster_id: String,
@@ -164,6 +171,8 @@ impl Default for Settings {
             kafka_listen: "127.0.0.1:9092".into(),
             http_listen: "127.0.0.1:9600".into(),
             advertised_host: None,
+            listeners: String::new(),
+            advertised_listeners: String::new(),
             node_id: 0,
             cluster_id: "logbridge".into(),
             voters: String::new(),
@@ -279,6 +288,14 @@ impl Settings {
             ));
         }
         self.topic_log_config(&BTreeMap::new())?;
+        let listeners = self.kafka_listeners()?;
+        for (name, _) in parse_named(&self.advertised_listeners, "advertised_listeners")? {
+            if !listeners.iter().any(|(l, _)| *l == name) {
+                return Err(SettingsError::Invalid(format!(
+                    "advertised_listeners names {name}, which is not among the listeners"
+                )));
+            }
+        }
         let voters = self.parsed_voters()?;
         if !voters.is_empty() {
             self.cluster_listen
@@ -299,6 +316,35 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The Kafka listeners to bind, by name: `listeners`, or PLAINTEXT on `kafka_listen`.
+    pub fn kafka_listeners(&self) -> Result<Vec<(String, String)>, SettingsError> {
+        let named = parse_named(&self.listeners, "listeners")?;
+        if named.is_empty() {
+            self.kafka_listen
+                .parse::<SocketAddr>()
+                .map_err(|_| SettingsError::BadAddress(self.kafka_listen.clone()))?;
+            return Ok(vec![("PLAINTEXT".into(), self.kafka_listen.clone())]);
+        }
+        for (_, addr) in &named {
+            addr.parse::<SocketAddr>()
+                .map_err(|_| SettingsError::BadAddress(addr.clone()))?;
+        }
+        Ok(named)
+    }
+
+    /// What the listener `name`, bound at `bound`, advertises.
+    pub fn advertised_for(&self, name: &str, bound: SocketAddr) -> (String, i32) {
+        let given = parse_named(&self.advertised_listeners, "advertised_listeners")
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, addr)| {
+                let (host, port) = addr.rsplit_once(':')?;
+                Some((host.to_string(), port.parse::<i32>().ok()?))
+            });
+        given.unwrap_or_else(|| self.advertised(bound))
     }
 
     /// `voters` as node id → cluster address (empty for a cluster of one).
@@ -361,6 +407,33 @@ impl Settings {
     }
 }
 
+/// `NAME://host:port,…` (Kafka's listener syntax) as (NAME, host:port), names unique.
+fn parse_named(text: &str, setting: &str) -> Result<Vec<(String, String)>, SettingsError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || SettingsError::Invalid(format!("{setting}: '{part}' is not NAME://host:port"));
+        let (name, addr) = part.split_once("://").ok_or_else(bad)?;
+        let name = name.trim().to_ascii_uppercase();
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if !valid_name || !port_ok {
+            return Err(bad());
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(SettingsError::Invalid(format!(
+                "{setting}: {name} is named twice"
+            )));
+        }
+        out.push((name, addr.to_string()));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,9 +452,56 @@ mod tests {
         for text in [
             include_str!("../../config/single-node.toml"),
             include_str!("../../config/durable.toml"),
+            include_str!("../../config/cluster.toml"),
         ] {
             let s: Settings = toml::from_str(text).unwrap();
             s.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn named_listeners_advertise_per_listener_as_kafka_does() {
+        let s = Settings {
+            listeners: "INTERNAL://0.0.0.0:9092,EXTERNAL://0.0.0.0:19092".into(),
+            advertised_listeners: "INTERNAL://logbridge:9092,EXTERNAL://localhost:19092".into(),
+            ..Settings::default()
+        };
+        s.validate().unwrap();
+        assert_eq!(
+            s.kafka_listeners().unwrap()[1],
+            ("EXTERNAL".into(), "0.0.0.0:19092".into())
+        );
+        let bound: SocketAddr = "0.0.0.0:19092".parse().unwrap();
+        assert_eq!(
+            s.advertised_for("EXTERNAL", bound),
+            ("localhost".into(), 19092)
+        );
+        assert_eq!(
+            s.advertised_for("INTERNAL", bound),
+            ("logbridge".into(), 9092)
+        );
+        // Not advertised: the bound port, on the advertised host or loopback.
+        assert_eq!(
+            s.advertised_for("OTHER", bound),
+            ("127.0.0.1".into(), 19092)
+        );
+        let plain = Settings::default();
+        assert_eq!(
+            plain.kafka_listeners().unwrap(),
+            vec![("PLAINTEXT".into(), "127.0.0.1:9092".into())]
+        );
+        for (l, a) in [
+            ("A://0.0.0.0:1,A://0.0.0.0:2", ""),
+            ("A:/0.0.0.0:1", ""),
+            ("A://0.0.0.0:1", "B://h:1"),
+            ("A://nohost:1", ""),
+        ] {
+            let s = Settings {
+                listeners: l.into(),
+                advertised_listeners: a.into(),
+                ..Settings::default()
+            };
+            assert!(s.validate().is_err(), "{l} / {a}");
         }
     }
 
