@@ -503,3 +503,61 @@ fn named_listeners_advertise_the_address_of_the_listener_a_client_came_in_on() {
         vec![("localhost".to_string(), external as i32)]
     );
 }
+
+#[test]
+fn without_a_majority_no_change_is_made_and_health_says_joining() {
+    let mut cluster = Cluster::start(3);
+    cluster.kill(2);
+    cluster.kill(3);
+    let lone = cluster.node(1);
+    let started = Instant::now();
+    let out = common::logbridge_cmd()
+        .args([
+            "topics",
+            "create",
+            "nomajority",
+            "--bootstrap-server",
+            &lone.kafka,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a topic was created without a majority"
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("RequestTimedOut"), "{err}");
+    eprintln!("refused after {:?}", started.elapsed());
+    // Its /health no longer says ready: it has no metadata leader it can reach.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = lone.http_get("/health");
+        if code == 503 {
+            assert!(body.contains("\"joining\""), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still healthy without a majority"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A majority again: the change goes through.
+    cluster.restart(2);
+    cluster.await_healthy(1);
+    let out = common::logbridge_cmd()
+        .args([
+            "topics",
+            "create",
+            "nomajority",
+            "--bootstrap-server",
+            &cluster.node(1).kafka,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

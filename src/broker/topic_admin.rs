@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use super::registry::{is_internal, RegistryError};
 use super::Broker;
-use crate::cluster::image::{assign_replicas, ApplyResult, MetadataCommand, MetadataImage};
+use crate::cluster::image::{
+    assign_replicas, ApplyResult, MetadataCommand, MetadataImage, Rejection,
+};
 use crate::cluster::quorum::ProposeError;
 use crate::group::offsets::OFFSETS_TOPIC;
 
@@ -103,13 +105,13 @@ impl Broker {
     async fn commit(&self, cmd: MetadataCommand) -> Result<(), AdminError> {
         let q = self.quorum().expect("commit is only called in a cluster");
         match q.propose(cmd).await? {
-            ApplyResult::Rejected(why) if why.contains("already exists") => {
-                Err(AdminError::Registry(RegistryError::AlreadyExists(why)))
+            ApplyResult::Rejected(Rejection::TopicExists(name)) => {
+                Err(AdminError::Registry(RegistryError::AlreadyExists(name)))
             }
-            ApplyResult::Rejected(why) if why.starts_with("unknown topic") => {
-                Err(AdminError::Registry(RegistryError::UnknownTopic(why)))
+            ApplyResult::Rejected(Rejection::UnknownTopic(name)) => {
+                Err(AdminError::Registry(RegistryError::UnknownTopic(name)))
             }
-            ApplyResult::Rejected(why) => Err(AdminError::Assignment(why)),
+            ApplyResult::Rejected(other) => Err(AdminError::Assignment(other.to_string())),
             _ => Ok(()),
         }
     }

@@ -119,7 +119,22 @@ pub enum ApplyResult {
     },
     /// The command was valid when proposed but not at its place in the log (a topic
     /// created twice, a fence for a broker that already re-registered…): nothing changed.
-    Rejected(String),
+    Rejected(Rejection),
+}
+
+/// Why a committed command changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    #[error("broker {id} at epoch {epoch} is not in the state the command expects")]
+    StaleBroker { id: i32, epoch: u64 },
+    #[error("{0}")]
+    InvalidAssignment(String),
+    #[error("cannot allocate {0} producer ids")]
+    InvalidCount(i64),
 }
 
 impl MetadataImage {
@@ -165,9 +180,10 @@ impl MetadataImage {
                 match self.brokers.get_mut(id) {
                     Some(b) if b.epoch == *epoch && !b.fenced => b.fenced = true,
                     _ => {
-                        return ApplyResult::Rejected(format!(
-                            "broker {id} epoch {epoch} is not live"
-                        ))
+                        return ApplyResult::Rejected(Rejection::StaleBroker {
+                            id: *id,
+                            epoch: *epoch,
+                        })
                     }
                 }
                 self.move_leadership_from(*id);
@@ -177,9 +193,10 @@ impl MetadataImage {
                 match self.brokers.get_mut(id) {
                     Some(b) if b.epoch == *epoch && b.fenced => b.fenced = false,
                     _ => {
-                        return ApplyResult::Rejected(format!(
-                            "broker {id} epoch {epoch} is not fenced"
-                        ))
+                        return ApplyResult::Rejected(Rejection::StaleBroker {
+                            id: *id,
+                            epoch: *epoch,
+                        })
                     }
                 }
                 self.elect_leaderless();
@@ -192,10 +209,10 @@ impl MetadataImage {
                 assignments,
             } => {
                 if self.topics.contains_key(name) {
-                    return ApplyResult::Rejected(format!("topic '{name}' already exists"));
+                    return ApplyResult::Rejected(Rejection::TopicExists(name.clone()));
                 }
                 if let Err(why) = self.check_assignments(assignments) {
-                    return ApplyResult::Rejected(why);
+                    return ApplyResult::Rejected(Rejection::InvalidAssignment(why));
                 }
                 let partitions = assignments.iter().map(|r| self.new_partition(r)).collect();
                 self.topics.insert(
@@ -211,11 +228,11 @@ impl MetadataImage {
             }
             MetadataCommand::DeleteTopic { name } => match self.topics.remove(name) {
                 Some(_) => ApplyResult::Applied,
-                None => ApplyResult::Rejected(format!("unknown topic '{name}'")),
+                None => ApplyResult::Rejected(Rejection::UnknownTopic(name.clone())),
             },
             MetadataCommand::CreatePartitions { name, assignments } => {
                 if let Err(why) = self.check_assignments(assignments) {
-                    return ApplyResult::Rejected(why);
+                    return ApplyResult::Rejected(Rejection::InvalidAssignment(why));
                 }
                 let new: Vec<_> = assignments.iter().map(|r| self.new_partition(r)).collect();
                 match self.topics.get_mut(name) {
@@ -223,12 +240,12 @@ impl MetadataImage {
                         t.partitions.extend(new);
                         ApplyResult::Applied
                     }
-                    None => ApplyResult::Rejected(format!("unknown topic '{name}'")),
+                    None => ApplyResult::Rejected(Rejection::UnknownTopic(name.clone())),
                 }
             }
             MetadataCommand::AllocateProducerIds { count } => {
                 if *count <= 0 {
-                    return ApplyResult::Rejected(format!("cannot allocate {count} producer ids"));
+                    return ApplyResult::Rejected(Rejection::InvalidCount(*count));
                 }
                 let first = self.next_producer_id;
                 self.next_producer_id = first.saturating_add(*count);

@@ -39,6 +39,12 @@ use super::transport::{
     ProposeRefusal, TransportError,
 };
 
+/// A leader that has not heard from a majority for this long is not taken as one.
+const LEADER_QUORUM_WINDOW_MS: u64 = 3000;
+
+/// How long one forwarded proposal may take before it is tried again.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a proposal may wait for a leader and its commit.
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -88,29 +94,29 @@ struct Heartbeats {
     term: u64,
 }
 
-/// Which brokers missed their session: the controller's decision, kept pure.
+/// Which brokers missed their session: the controller's decision, kept pure. A
+/// registration the controller has not heard from yet (new in this term, or a broker
+/// that registered again) gets a full session from now: it is entered in `seen`.
 pub fn brokers_to_fence(
     image: &MetadataImage,
-    seen: &HashMap<i32, (u64, Instant)>,
-    since: Instant,
+    seen: &mut HashMap<i32, (u64, Instant)>,
     now: Instant,
     session: Duration,
 ) -> Vec<(i32, u64)> {
-    image
-        .brokers
-        .values()
-        .filter(|b| !b.fenced)
-        .filter(|b| {
-            let last = match seen.get(&b.id) {
-                Some((epoch, at)) if *epoch == b.epoch => *at,
-                // Not heard at this epoch in this term: its session runs from the start
-                // of the term.
-                _ => since,
-            };
-            now.duration_since(last) > session
-        })
-        .map(|b| (b.id, b.epoch))
-        .collect()
+    let mut out = Vec::new();
+    for b in image.brokers.values().filter(|b| !b.fenced) {
+        let last = match seen.get(&b.id) {
+            Some((epoch, at)) if *epoch == b.epoch => *at,
+            _ => {
+                seen.insert(b.id, (b.epoch, now));
+                now
+            }
+        };
+        if now.duration_since(last) > session {
+            out.push((b.id, b.epoch));
+        }
+    }
+    out
 }
 
 pub struct Quorum {
@@ -119,8 +125,6 @@ pub struct Quorum {
     image: watch::Receiver<Arc<MetadataImage>>,
     peers: Arc<Peers>,
     heartbeats: parking_lot::Mutex<Heartbeats>,
-    /// When this node last became the controller.
-    controller_since: parking_lot::Mutex<Instant>,
     /// This broker's registration epoch, once registered.
     broker_epoch: parking_lot::Mutex<Option<u64>>,
 }
@@ -194,7 +198,6 @@ impl Quorum {
             image,
             peers,
             heartbeats: parking_lot::Mutex::new(Heartbeats::default()),
-            controller_since: parking_lot::Mutex::new(Instant::now()),
             broker_epoch: parking_lot::Mutex::new(None),
         });
         tokio::spawn(transport::serve(
@@ -251,12 +254,25 @@ impl Quorum {
             .map(|l| l as i32)
     }
 
+    /// Whether a metadata leader that a majority follows is known: a follower knows
+    /// one; a leader must have heard from a majority lately (openraft keeps a leader
+    /// cut off from the others in office, so that is checked here).
+    fn leader_reachable(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        if m.state == ServerState::Leader {
+            m.millis_since_quorum_ack
+                .is_some_and(|ms| ms < LEADER_QUORUM_WINDOW_MS)
+        } else {
+            m.current_leader.is_some()
+        }
+    }
+
     /// Ready to serve: a leader is known and this broker is registered and unfenced.
     pub fn ready(&self) -> bool {
         let Some(epoch) = *self.broker_epoch.lock() else {
             return false;
         };
-        self.raft_leader().is_some()
+        self.leader_reachable()
             && self
                 .image()
                 .brokers
@@ -306,7 +322,10 @@ impl Quorum {
                 Err(e) => return Err(ProposeError::Failed(e.to_string())),
             };
             if let Some(client) = leader.and_then(|l| self.leader_client(l)) {
-                let left = deadline.saturating_duration_since(Instant::now());
+                // One try may not spend the whole deadline on an unreachable leader.
+                let left = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(FORWARD_TIMEOUT);
                 match client.call(&PeerRequest::Propose(cmd.clone()), left).await {
                     Ok(PeerResponse::Propose(Ok(r))) => return Ok(r),
                     Ok(PeerResponse::Propose(Err(ProposeRefusal::Failed(why)))) => {
@@ -356,7 +375,6 @@ impl Quorum {
             if hb.term != term {
                 hb.term = term;
                 hb.seen.clear();
-                *self.controller_since.lock() = Instant::now();
             }
             hb.seen.insert(broker, (epoch, Instant::now()));
         }
@@ -385,23 +403,21 @@ impl Quorum {
             let Some(term) = self.is_controller() else {
                 continue;
             };
-            let (seen, since) = {
+            let image = self.image();
+            let to_fence = {
                 let mut hb = self.heartbeats.lock();
                 if hb.term != term {
                     hb.term = term;
                     hb.seen.clear();
-                    *self.controller_since.lock() = Instant::now();
                 }
-                (hb.seen.clone(), *self.controller_since.lock())
+                brokers_to_fence(
+                    &image,
+                    &mut hb.seen,
+                    Instant::now(),
+                    self.config.session_timeout,
+                )
             };
-            let image = self.image();
-            for (id, epoch) in brokers_to_fence(
-                &image,
-                &seen,
-                since,
-                Instant::now(),
-                self.config.session_timeout,
-            ) {
+            for (id, epoch) in to_fence {
                 tracing::warn!(
                     broker = id,
                     epoch,
@@ -649,17 +665,35 @@ mod tests {
         }
         let session = Duration::from_secs(9);
         let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
         let mut seen = HashMap::new();
         // A new controller: nobody heard yet, nobody fenced before a session passes.
-        assert!(
-            brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(8), session).is_empty()
+        assert!(brokers_to_fence(&image, &mut seen, t0, session).is_empty());
+        assert!(brokers_to_fence(&image, &mut seen, at(8), session).is_empty());
+        seen.insert(1, (1, at(8)));
+        assert_eq!(
+            brokers_to_fence(&image, &mut seen, at(10), session),
+            vec![(2, 2)]
         );
-        seen.insert(1, (1, t0 + Duration::from_secs(8)));
-        let fenced = brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(10), session);
-        assert_eq!(fenced, vec![(2, 2)]);
-        // A heartbeat from an earlier registration does not count for the current one.
-        seen.insert(2, (99, t0 + Duration::from_secs(10)));
-        let fenced = brokers_to_fence(&image, &seen, t0, t0 + Duration::from_secs(10), session);
-        assert_eq!(fenced, vec![(2, 2)]);
+        // Broker 2 registers again (a new epoch): a full session from when the
+        // controller first sees the new registration.
+        image.apply(
+            20,
+            &MetadataCommand::RegisterBroker {
+                id: 2,
+                endpoints: vec![],
+                rack: None,
+                cluster_addr: String::new(),
+            },
+        );
+        assert!(brokers_to_fence(&image, &mut seen, at(11), session).is_empty());
+        assert_eq!(
+            brokers_to_fence(&image, &mut seen, at(18), session),
+            vec![(1, 1)]
+        );
+        assert_eq!(
+            brokers_to_fence(&image, &mut seen, at(21), session),
+            vec![(1, 1), (2, 20)]
+        );
     }
 }
