@@ -561,3 +561,29 @@ fn without_a_majority_no_change_is_made_and_health_says_joining() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_ingest_on_any_node_appends_through_each_partitions_leader() {
+    let cluster = Cluster::start(3);
+    create_topic(&cluster.node(2).kafka, "docs", 3).await;
+    // Keyed by _id: each document goes to its key's partition, two thirds of which
+    // node 1 does not lead.
+    let mut body = String::new();
+    for i in 0..300 {
+        body.push_str(&format!(
+            "{{\"index\":{{\"_index\":\"docs\",\"_id\":\"d{i}\"}}}}\n{{\"n\":{i}}}\n"
+        ));
+    }
+    let (code, answer) = cluster.node(1).http_post("/_bulk", &body);
+    assert_eq!(code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["errors"], false, "{answer}");
+    let led_by_1 = leaders(&cluster.node(1).kafka, "docs")
+        .values()
+        .filter(|l| **l == 1)
+        .count();
+    assert_eq!(led_by_1, 1, "one partition per node");
+    let read = consume_all(&cluster.node(3).kafka, "g-docs", "docs", 300);
+    let distinct: BTreeSet<_> = read.iter().collect();
+    assert_eq!(distinct.len(), 300);
+}

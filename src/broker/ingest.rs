@@ -41,8 +41,14 @@ pub enum IngestError {
     Encode(String),
     #[error("cannot create the topic: {0}")]
     Admin(String),
-    #[error("no partition of topic '{0}' that this call needs is led by this node")]
-    NotLeader(String),
+    #[error("{topic}-{partition} has no leader now")]
+    NoLeader { topic: String, partition: i32 },
+    #[error("appending through the leader of {topic}-{partition}: {source}")]
+    Forward {
+        topic: String,
+        partition: i32,
+        source: crate::replication::forward::ForwardError,
+    },
 }
 
 /// Why one record was not appended (the others of the call were).
@@ -77,6 +83,9 @@ pub struct IngestReport {
     pub appended: usize,
     pub refused: Vec<(usize, Refusal)>,
 }
+
+/// How long a forwarded append may take, as a producer's `request.timeout.ms`.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 static ROUND_ROBIN: AtomicU32 = AtomicU32::new(0);
 
@@ -121,32 +130,35 @@ impl Broker {
                 .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?
         };
         let partitions = t.partition_count();
-        // The partitions led here: in a cluster of one, all of them. Records without a
-        // key are spread over these; a keyed record whose partition is led elsewhere is
-        // refused (retriable) until appends are forwarded to leaders.
-        let led: Vec<i32> = t
+        // Records without a key are spread over the partitions led here (in a cluster
+        // of one, all of them), or over all partitions when none is; a keyed record
+        // goes to its key's partition. Partitions led elsewhere are appended through
+        // their leader (`replication::forward`).
+        let mut spread_over: Vec<i32> = t
             .local_replicas()
             .iter()
             .filter(|r| r.is_leader())
             .map(|r| r.index)
             .collect();
-        if led.is_empty() {
-            return Err(IngestError::NotLeader(topic.to_string()));
+        if spread_over.is_empty() {
+            spread_over = (0..partitions).collect();
+        }
+        if spread_over.is_empty() {
+            return Err(IngestError::NoTopic(topic.to_string()));
         }
         let (max_message, compacted, compression, level) = {
-            let first = t
-                .partition(led[0])
-                .ok_or_else(|| IngestError::NoTopic(topic.to_string()))?;
-            first.config(|c| {
-                let compression = compression_for(&c.compression_type);
-                let level = match compression {
-                    Compression::Gzip => Some(c.gzip_level),
-                    Compression::Lz4 => Some(c.lz4_level),
-                    Compression::Zstd => Some(c.zstd_level),
-                    _ => None,
-                };
-                (c.max_message_bytes, c.compacts(), compression, level)
-            })
+            let c = self
+                .settings
+                .topic_log_config(&t.overrides.read())
+                .map_err(RegistryError::from)?;
+            let compression = compression_for(&c.compression_type);
+            let level = match compression {
+                Compression::Gzip => Some(c.gzip_level),
+                Compression::Lz4 => Some(c.lz4_level),
+                Compression::Zstd => Some(c.zstd_level),
+                _ => None,
+            };
+            (c.max_message_bytes, c.compacts(), compression, level)
         };
         let batch_max = max_message.min(self.settings.max_uncompressed_batch_bytes);
         let spread = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) as i32;
@@ -175,16 +187,22 @@ impl Broker {
             }
             let p = match &r.key {
                 Some(k) => partition_for_key(k, partitions),
-                None => led[spread.rem_euclid(led.len() as i32) as usize],
+                None => spread_over[spread.rem_euclid(spread_over.len() as i32) as usize],
             };
             by_partition.entry(p).or_default().push(r);
         }
         let now = now_ms();
         let mut to_sync = Vec::new();
         for (p, recs) in by_partition {
-            let partition = t
-                .partition(p)
-                .ok_or_else(|| IngestError::NotLeader(topic.to_string()))?;
+            let Some(partition) = t.partition(p).filter(|r| r.is_leader()) else {
+                for chunk in split_batches(&recs, batch_max) {
+                    let bytes = encode_records_at(chunk, now, compression, level)
+                        .map_err(|e| IngestError::Encode(e.to_string()))?;
+                    self.forward(topic, p, bytes.freeze())?;
+                    report.appended += chunk.len();
+                }
+                continue;
+            };
             for chunk in split_batches(&recs, batch_max) {
                 let bytes = encode_records_at(chunk, now, compression, level)
                     .map_err(|e| IngestError::Encode(e.to_string()))?;
@@ -202,6 +220,32 @@ impl Broker {
         }
         self.data_arrived.notify_waiters();
         Ok(report)
+    }
+
+    /// Appends `batch` to `topic`-`partition` through its leader on another node, and
+    /// waits for the leader's acknowledgement (called off the runtime, as `ingest`).
+    fn forward(&self, topic: &str, partition: i32, batch: bytes::Bytes) -> Result<(), IngestError> {
+        let no_leader = || IngestError::NoLeader {
+            topic: topic.to_string(),
+            partition,
+        };
+        let leader = self
+            .topic_view(topic)
+            .and_then(|t| t.partitions.get(partition as usize).map(|p| p.leader))
+            .filter(|l| *l >= 0)
+            .ok_or_else(no_leader)?;
+        let addr = self.inter_node_address(leader).ok_or_else(no_leader)?;
+        tokio::runtime::Handle::current()
+            .block_on(
+                self.forwarder
+                    .produce(&addr, topic, partition, batch, FORWARD_TIMEOUT),
+            )
+            .map(|_| ())
+            .map_err(|source| IngestError::Forward {
+                topic: topic.to_string(),
+                partition,
+                source,
+            })
     }
 }
 

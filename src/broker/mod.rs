@@ -84,6 +84,8 @@ pub struct Broker {
     _dir_lock: crate::storage::dir_lock::DataDirLock,
     /// The disk state last logged, so each change is logged once.
     disk_state: parking_lot::Mutex<DiskState>,
+    /// Appends the ingest doors forward to leaders on other nodes.
+    pub forwarder: crate::replication::forward::Forwarder,
     /// The metadata quorum, in a cluster (set once, at start).
     quorum: std::sync::OnceLock<Arc<crate::cluster::quorum::Quorum>>,
 }
@@ -161,6 +163,7 @@ impl Broker {
             advertised: parking_lot::RwLock::new(advertised),
             _dir_lock: dir_lock,
             disk_state: parking_lot::Mutex::new(DiskState::Ok),
+            forwarder: Default::default(),
             quorum: std::sync::OnceLock::new(),
         }))
     }

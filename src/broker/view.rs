@@ -122,6 +122,15 @@ impl Broker {
         }
     }
 
+    /// Where this node reaches broker `id`'s Kafka listener: its first advertised
+    /// listener (list the one the nodes share first in `advertised_listeners`).
+    pub fn inter_node_address(&self, id: i32) -> Option<String> {
+        let image = self.image()?;
+        let b = image.brokers.get(&id).filter(|b| !b.fenced)?;
+        let e = b.endpoints.first()?;
+        Some(format!("{}:{}", e.host, e.port))
+    }
+
     pub fn broker_view(&self, id: i32, listener: &str) -> Option<BrokerView> {
         self.brokers_view(listener).into_iter().find(|b| b.id == id)
     }

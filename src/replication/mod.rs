@@ -1,5 +1,6 @@
 //! Partition replicas: what this node holds of each partition and what the cluster
 //! metadata says about it (leader, epoch, ISR, high watermark). Stands on `storage`
-//! (the logs) and `cluster` (the metadata); knows nothing of sockets or requests.
+//! (the logs), `cluster` (the metadata) and `protocol` (to reach other nodes' leaders).
 
+pub mod forward;
 pub mod replica;
