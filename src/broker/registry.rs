@@ -585,3 +585,108 @@ impl Registry {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::image::{MetadataCommand, MetadataImage};
+
+    fn clustered(dir: &Path, node: i32) -> Registry {
+        let settings = Settings {
+            data_dir: dir.to_path_buf(),
+            node_id: node,
+            voters: "1@a:1,2@b:1".into(),
+            ..Settings::default()
+        };
+        Registry::open(&settings, true).unwrap()
+    }
+
+    fn image_with(topics: &[(&str, Vec<Vec<i32>>)]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for id in 1..=2 {
+            image.apply(
+                id as u64,
+                &MetadataCommand::RegisterBroker {
+                    id,
+                    endpoints: vec![],
+                    rack: None,
+                    cluster_addr: String::new(),
+                },
+            );
+        }
+        for (name, assignments) in topics {
+            image.apply(
+                10,
+                &MetadataCommand::CreateTopic {
+                    name: name.to_string(),
+                    id: Uuid::new_v4(),
+                    configs: BTreeMap::new(),
+                    assignments: assignments.clone(),
+                },
+            );
+        }
+        image
+    }
+
+    #[test]
+    fn a_node_holds_exactly_the_partitions_the_image_gives_it_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = clustered(dir.path(), 2);
+        let mut image = image_with(&[("t", vec![vec![1], vec![2], vec![1], vec![2]])]);
+        reg.apply_image(&image).unwrap();
+        reg.apply_image(&image).unwrap();
+        let t = reg.get("t").unwrap();
+        assert_eq!(t.partition_count(), 4);
+        let held: Vec<i32> = t.local_replicas().iter().map(|r| r.index).collect();
+        assert_eq!(held, vec![1, 3]);
+        assert!(t.partition(1).unwrap().is_leader());
+        assert!(!dir.path().join("t-0").exists() && dir.path().join("t-1").exists());
+        drop((t, reg));
+        // Reopened before any image arrives: the same partitions, leading nothing yet.
+        let reg = clustered(dir.path(), 2);
+        let t = reg.get("t").unwrap();
+        let held: Vec<i32> = t.local_replicas().iter().map(|r| r.index).collect();
+        assert_eq!(held, vec![1, 3]);
+        assert!(!t.partition(1).unwrap().is_leader());
+        reg.apply_image(&image).unwrap();
+        assert!(reg.get("t").unwrap().partition(1).unwrap().is_leader());
+        // Deleted from the image: gone here too, directories and all.
+        image.apply(20, &MetadataCommand::DeleteTopic { name: "t".into() });
+        reg.apply_image(&image).unwrap();
+        assert!(reg.get("t").is_none());
+        assert!(!dir.path().join("t-1").exists() && !dir.path().join("t-3").exists());
+    }
+
+    #[test]
+    fn the_offsets_placeholder_waits_for_the_image_and_a_recreated_topic_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = clustered(dir.path(), 1);
+        let offsets = crate::group::offsets::OFFSETS_TOPIC;
+        reg.placeholder(offsets, Uuid::new_v4(), 2, BTreeMap::new());
+        let image = image_with(&[("u", vec![vec![1]])]);
+        reg.apply_image(&image).unwrap();
+        assert!(
+            reg.get(offsets).is_some(),
+            "the coordinator's entry is kept"
+        );
+        let u = reg.get("u").unwrap();
+        u.partition(0)
+            .unwrap()
+            .append_batches(
+                crate::protocol::records::encode_batch(
+                    vec![(None, Some(bytes::Bytes::from_static(b"x")))],
+                    0,
+                    kafka_protocol::records::Compression::None,
+                )
+                .unwrap(),
+                0,
+            )
+            .unwrap();
+        // "u" deleted and created again under a new id: a new, empty log.
+        let again = image_with(&[("u", vec![vec![1]])]);
+        reg.apply_image(&again).unwrap();
+        let u2 = reg.get("u").unwrap();
+        assert_ne!(u.id, u2.id);
+        assert_eq!(u2.partition(0).unwrap().offsets().log_end, 0);
+    }
+}
