@@ -52,6 +52,7 @@ async fn start_quorum(
         cluster_advertised: voters
             .get(&settings.node_id)
             .cloned()
+            .or_else(|| settings.cluster_advertised.clone())
             .unwrap_or_else(|| settings.cluster_listen.clone()),
         voters,
         cluster_listen: settings.cluster_listen.clone(),

@@ -587,3 +587,32 @@ async fn bulk_ingest_on_any_node_appends_through_each_partitions_leader() {
     let distinct: BTreeSet<_> = read.iter().collect();
     assert_eq!(distinct.len(), 300);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outside_the_voters_joins_as_a_broker_only() {
+    let mut cluster = Cluster::start(3);
+    let port = free_port();
+    cluster.nodes.push(Some(start_node(
+        cluster.dir.path(),
+        4,
+        &cluster.voters,
+        port,
+    )));
+    cluster.cluster_ports.push(port);
+    cluster.await_healthy(4);
+    let status = cluster.await_status(1, "broker 4 registered", |s| {
+        s["brokers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == 4 && b["state"] == "alive")
+    });
+    // It follows the metadata log but does not vote.
+    assert_eq!(status["quorum"]["voters"], serde_json::json!([1, 2, 3]));
+    create_topic(&cluster.node(4).kafka, "four", 4).await;
+    let l = leaders(&cluster.node(4).kafka, "four");
+    assert!(l.values().any(|b| *b == 4), "{l:?}");
+    produce_keyed(&cluster.node(4).kafka, "four", "f", 200).await;
+    let read = consume_all(&cluster.node(1).kafka, "g-four", "four", 200);
+    assert_eq!(read.iter().collect::<BTreeSet<_>>().len(), 200);
+}

@@ -4,7 +4,8 @@
 //!
 //! Every voter starts with the same `voters` and initialises the Raft group with them
 //! (openraft: initialising several nodes with the same membership is safe), so a
-//! cluster forms with no bootstrap step. A proposal made on a follower is forwarded
+//! cluster forms with no bootstrap step. A node outside the voters joins as a learner
+//! (it follows the log and does not vote) and is a broker like any other. A proposal made on a follower is forwarded
 //! once to the leader it names; until a leader is known it is retried, up to
 //! `PROPOSE_TIMEOUT`.
 //!
@@ -223,10 +224,7 @@ impl Quorum {
                 }
             }
         } else {
-            tracing::warn!(
-                node = config.node_id,
-                "this node is not among the voters: it must be one of them for now"
-            );
+            tokio::spawn(quorum.clone().join_as_learner(stop.clone()));
         }
         tokio::spawn(quorum.clone().run_controller(stop.clone()));
         tokio::spawn(quorum.clone().run_broker_lifecycle(stop));
@@ -434,6 +432,61 @@ impl Quorum {
         }
     }
 
+    /// A node outside the voters: asks the voters (the leader, once one names it) to add
+    /// it as a Raft learner, so it follows the metadata log without voting. Asked again
+    /// at every start: adding a node that is already a member changes nothing.
+    async fn join_as_learner(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let me = self.config.node_id as NodeId;
+        let request = PeerRequest::Join {
+            node: me,
+            addr: self.config.cluster_advertised.clone(),
+        };
+        let mut target: Option<i32> = None;
+        loop {
+            let named = target.and_then(|t| self.config.voters.get(&t).map(|a| (t, a.clone())));
+            let candidates: Vec<(i32, String)> = match named {
+                Some(t) => vec![t],
+                None => self
+                    .config
+                    .voters
+                    .iter()
+                    .map(|(i, a)| (*i, a.clone()))
+                    .collect(),
+            };
+            target = None;
+            for (id, addr) in candidates {
+                let client = self.peers.client(id as NodeId, &addr);
+                match client.call(&request, FORWARD_TIMEOUT).await {
+                    Ok(PeerResponse::Join(Ok(()))) => {
+                        tracing::info!(
+                            node = me,
+                            via = id,
+                            "following the metadata log as a broker (not a voter)"
+                        );
+                        return;
+                    }
+                    Ok(PeerResponse::Join(Err(ProposeRefusal::NotLeader { leader: Some(l) }))) => {
+                        target = Some(l as i32);
+                        break;
+                    }
+                    Ok(other) => tracing::debug!(answer = ?other, "join not accepted yet"),
+                    Err(e) => {
+                        tracing::debug!(voter = id, error = %e, "cannot reach a voter to join")
+                    }
+                }
+            }
+            if target.is_some() {
+                // Redirected to the leader: try it next, without hammering.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
     /// This node as a broker: registers, then heartbeats to the controller, registering
     /// again when the controller no longer knows it.
     async fn run_broker_lifecycle(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
@@ -551,6 +604,17 @@ impl PeerHandler for Arc<Quorum> {
                     Err(e) => Err(ProposeRefusal::Failed(e.to_string())),
                 })
             }
+            PeerRequest::Join { node, addr } => PeerResponse::Join(
+                match self.raft.add_learner(node, BasicNode { addr }, false).await {
+                    Ok(_) => Ok(()),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        Err(ProposeRefusal::NotLeader {
+                            leader: f.leader_id,
+                        })
+                    }
+                    Err(e) => Err(ProposeRefusal::Failed(e.to_string())),
+                },
+            ),
             PeerRequest::Heartbeat { broker, epoch } => {
                 PeerResponse::Heartbeat(self.heartbeat(broker, epoch))
             }

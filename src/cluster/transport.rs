@@ -58,6 +58,11 @@ pub enum PeerRequest {
         broker: i32,
         epoch: u64,
     },
+    /// A node outside the voters asks to follow the metadata log (as a Raft learner).
+    Join {
+        node: NodeId,
+        addr: String,
+    },
 }
 
 /// Why a forwarded proposal was not committed.
@@ -89,6 +94,7 @@ pub enum PeerResponse {
     ),
     Propose(Result<ApplyResult, ProposeRefusal>),
     Heartbeat(HeartbeatReply),
+    Join(Result<(), ProposeRefusal>),
 }
 
 /// One message as a frame.

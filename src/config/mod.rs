@@ -59,6 +59,10 @@ pub struct Settings {
     pub voters: String,
     /// This node's inter-node (Raft and replication) listener.
     pub cluster_listen: String,
+    /// The address other nodes reach `cluster_listen` at: a voter's is its entry in
+    /// `voters`; a node outside the voters (a broker only) gives it here, or
+    /// `cluster_listen` is taken as it is.
+    pub cluster_advertised: Option<String>,
     /// Kafka's `broker.rack`: replicas of a partition go to different racks.
     pub rack: Option<String>,
     /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced.
@@ -177,6 +181,7 @@ impl Default for Settings {
             cluster_id: "logbridge".into(),
             voters: String::new(),
             cluster_listen: "127.0.0.1:9093".into(),
+            cluster_advertised: None,
             rack: None,
             broker_session_timeout_ms: 9_000,
             broker_heartbeat_interval_ms: 2_000,
@@ -301,10 +306,14 @@ impl Settings {
             self.cluster_listen
                 .parse::<SocketAddr>()
                 .map_err(|_| SettingsError::BadAddress(self.cluster_listen.clone()))?;
-            if !voters.contains_key(&self.node_id) {
+            let listen: SocketAddr = self.cluster_listen.parse().expect("checked above");
+            if !voters.contains_key(&self.node_id)
+                && self.cluster_advertised.is_none()
+                && listen.ip().is_unspecified()
+            {
                 return Err(SettingsError::Invalid(format!(
-                    "node_id {} is not among the voters ({}): every node is a voter for now",
-                    self.node_id, self.voters
+                    "node {} is not a voter and listens on {}: set cluster_advertised to the address the voters reach it at",
+                    self.node_id, self.cluster_listen
                 )));
             }
             if self.broker_heartbeat_interval_ms == 0
@@ -515,8 +524,13 @@ mod tests {
         let v = s.parsed_voters().unwrap();
         assert_eq!(v[&3], "127.0.0.1:9095");
         s.validate().unwrap();
+        // A node outside the voters joins as a broker only, at an address others reach.
         s.node_id = 4;
-        assert!(s.validate().is_err(), "a node outside the voters");
+        s.validate().unwrap();
+        s.cluster_listen = "0.0.0.0:9093".into();
+        assert!(s.validate().is_err(), "an unreachable broker-only node");
+        s.cluster_advertised = Some("node4:9093".into());
+        s.validate().unwrap();
         for bad in ["1@a", "x@a:1", "1:a:1", "1@a:1,1@b:2", "1@:5"] {
             s.voters = bad.into();
             assert!(s.parsed_voters().is_err(), "{bad}");
