@@ -8,7 +8,11 @@
 //!   `NotLeader` otherwise);
 //! - a consumer read never returns records at or past the high watermark, and the high
 //!   watermark never moves backwards while this replica leads;
-//! - the leader state changes only through `set_leadership`, whose epoch never goes down.
+//! - the leader state changes only through `set_leadership`, whose epoch never goes down,
+//!   and never while an append is in flight (appends hold the leadership for reading);
+//! - batches appended while leading carry the partition's leader epoch.
+//!
+//! Lock order: the leadership, then the log.
 //!
 //! Today every partition has one copy, so the high watermark is the log end; follower
 //! fetching moves it to the minimum log end of the ISR (DESIGN.md, Cluster).
@@ -105,18 +109,24 @@ impl Replica {
     }
 
     /// Takes what newer metadata says. An older epoch than the one held is ignored, so
-    /// metadata applied out of order cannot bring back a deposed leader.
+    /// metadata applied out of order cannot bring back a deposed leader. Leading, the
+    /// log stamps the partition's leader epoch on every batch it appends.
     pub fn set_leadership(&self, next: Leadership) {
         let mut held = self.leadership.write();
         if next.leader_epoch >= held.leader_epoch {
+            if next.leader == self.local_node && next.leader_epoch >= 0 {
+                self.log.lock().set_leader_epoch(next.leader_epoch);
+            }
             *held = next;
         }
     }
 
-    fn check_leader(&self) -> Result<(), ReplicaError> {
+    /// The leadership, held for the length of an append: a change of leader waits for
+    /// the appends in flight, so none lands after this node stopped leading.
+    fn lead(&self) -> Result<parking_lot::RwLockReadGuard<'_, Leadership>, ReplicaError> {
         let l = self.leadership.read();
         if l.leader == self.local_node {
-            Ok(())
+            Ok(l)
         } else {
             Err(ReplicaError::NotLeader { leader: l.leader })
         }
@@ -134,13 +144,13 @@ impl Replica {
         headers: Vec<(usize, BatchHeader)>,
         now_ms: i64,
     ) -> Result<AppendInfo, ReplicaError> {
-        self.check_leader()?;
+        let _leading = self.lead()?;
         Ok(self.log.lock().append(bytes, headers, now_ms)?)
     }
 
     /// Appends batches the broker built itself (ingest, group records).
     pub fn append_batches(&self, bytes: BytesMut, now_ms: i64) -> Result<AppendInfo, ReplicaError> {
-        self.check_leader()?;
+        let _leading = self.lead()?;
         Ok(self.log.lock().append_batches(bytes, now_ms)?)
     }
 
@@ -191,5 +201,48 @@ impl Replica {
     /// retention, compaction, closing. Never an append.
     pub fn maintain<R>(&self, f: impl FnOnce(&mut PartitionLog) -> R) -> R {
         f(&mut self.log.lock())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_record() -> BytesMut {
+        crate::protocol::records::encode_batch(
+            vec![(None, Some(bytes::Bytes::from_static(b"x")))],
+            0,
+            kafka_protocol::records::Compression::None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_leader_appends_and_its_batches_carry_its_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default(), true).unwrap();
+        let r = Replica::new(0, 2, log, Leadership::unknown());
+        assert!(matches!(
+            r.append_batches(one_record(), 0),
+            Err(ReplicaError::NotLeader { leader: -1 })
+        ));
+        let leads = |leader, epoch| Leadership {
+            leader,
+            leader_epoch: epoch,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+        };
+        r.set_leadership(leads(2, 3));
+        r.append_batches(one_record(), 0).unwrap();
+        let (plan, _) = r.read(0, 1 << 20);
+        let bytes = plan.unwrap().unwrap().read().unwrap();
+        let h = crate::storage::batch::BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(h.leader_epoch, 3);
+        // Metadata older than what is held changes nothing; newer moves leadership.
+        r.set_leadership(leads(1, 2));
+        assert!(r.is_leader());
+        r.set_leadership(leads(1, 4));
+        assert!(!r.is_leader());
+        assert!(r.append_batches(one_record(), 0).is_err());
     }
 }

@@ -184,6 +184,12 @@ impl PartitionLog {
         self.leader_epoch
     }
 
+    /// The leader epoch stamped on batches appended from now on (the partition's epoch
+    /// while this node leads it). Never lowered: an older epoch is ignored.
+    pub fn set_leader_epoch(&mut self, epoch: i32) {
+        self.leader_epoch = self.leader_epoch.max(epoch);
+    }
+
     pub fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size()).sum()
     }
