@@ -495,14 +495,17 @@ async fn topics(command: TopicsCommand, bootstrap: &str) -> Result<()> {
 
 async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
     let mut client = KafkaClient::connect(bootstrap).await?;
+    // Offsets of partitions come from their leaders.
+    let mut leaders = logbridge::client::leaders::LeaderClient::connect(bootstrap).await?;
     let mut out = std::io::stdout().lock();
     match command {
         GroupsCommand::List => {
-            for (group, state) in client.list_groups().await? {
+            for (group, state) in client.list_all_groups().await? {
                 writeln!(out, "{group}\t{state}")?;
             }
         }
         GroupsCommand::Describe { group } => {
+            let mut client = client.to_coordinator(&group).await?;
             let d = client.describe_group(&group).await?;
             if d.state == "Dead" {
                 bail!("consumer group '{group}' does not exist");
@@ -531,7 +534,8 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
             }
             writeln!(out, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID")?;
             for ((t, p), (committed, owner)) in rows {
-                let end = client.list_offset(&t, p, -1).await?;
+                leaders.partitions(&t, false).await?;
+                let end = leaders.list_offset(&t, p, -1).await?;
                 let (cur, lag) = match committed {
                     Some(c) if c >= 0 => (c.to_string(), (end - c).max(0).to_string()),
                     _ => ("-".to_string(), "-".to_string()),
@@ -549,6 +553,7 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
             to_datetime,
             dry_run,
         } => {
+            let mut client = client.to_coordinator(&group).await?;
             let d = client.describe_group(&group).await?;
             if !d.members.is_empty() {
                 bail!("group '{group}' has {} active members; stop them before resetting offsets (state {})", d.members.len(), d.state);
@@ -564,15 +569,15 @@ async fn groups(command: GroupsCommand, bootstrap: &str) -> Result<()> {
             } else {
                 bail!("say where to reset to: --to-earliest, --to-latest, --to-offset N or --to-datetime T");
             };
-            let partitions = client.partitions(&topic, false).await?;
+            let partitions = leaders.partitions(&topic, false).await?;
             let mut new_offsets = Vec::new();
             for p in 0..partitions {
-                let earliest = client.list_offset(&topic, p, -2).await?;
-                let latest = client.list_offset(&topic, p, -1).await?;
+                let earliest = leaders.list_offset(&topic, p, -2).await?;
+                let latest = leaders.list_offset(&topic, p, -1).await?;
                 let offset = match to_offset {
                     // Like Kafka's tool, out-of-range offsets are clamped to the log.
                     Some(n) => n.clamp(earliest, latest),
-                    None => match client.list_offset(&topic, p, target).await? {
+                    None => match leaders.list_offset(&topic, p, target).await? {
                         -1 => latest, // no record at or after the time: the end
                         o => o,
                     },

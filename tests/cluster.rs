@@ -307,6 +307,46 @@ async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
         .map(|e| e.offset().to_raw().unwrap_or(-1))
         .sum();
     assert_eq!(total, 600, "{committed:?}");
+    // The operator's group commands find the coordinator from any node.
+    for node in 1..=3 {
+        let list = common::logbridge_cmd()
+            .args([
+                "groups",
+                "list",
+                "--bootstrap-server",
+                &cluster.node(node).kafka,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            list.status.success(),
+            "{}",
+            String::from_utf8_lossy(&list.stderr)
+        );
+        assert!(String::from_utf8_lossy(&list.stdout).contains("g-spread"));
+        let out = common::logbridge_cmd()
+            .args([
+                "groups",
+                "describe",
+                "g-spread",
+                "--bootstrap-server",
+                &cluster.node(node).kafka,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let current: i64 = text
+            .lines()
+            .filter(|l| l.starts_with("spread\t"))
+            .map(|l| l.split('\t').nth(2).unwrap().parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(current, 600, "{text}");
+    }
 
     // A node that does not lead a partition refuses to take its records.
     let (partition, leader) = seen[0].iter().next().map(|(p, l)| (*p, *l)).unwrap();

@@ -10,7 +10,11 @@ pub fn handle(broker: &Broker, req: DeleteGroupsRequest, _version: i16) -> Delet
         .groups_names
         .into_iter()
         .map(|g| {
-            let err = broker.groups.delete(&g.0);
+            let err = if broker.coordinates(&g.0) {
+                broker.groups.delete(&g.0)
+            } else {
+                crate::broker::errors::code(kafka_protocol::error::ResponseError::NotCoordinator)
+            };
             DeletableGroupResult::default()
                 .with_group_id(g)
                 .with_error_code(err)

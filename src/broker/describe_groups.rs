@@ -13,6 +13,12 @@ pub fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -> Desc
         .into_iter()
         .map(|g| {
             let mut d = DescribedGroup::default().with_group_id(g.clone());
+            if !broker.coordinates(&g.0) {
+                d.error_code = crate::broker::errors::code(
+                    kafka_protocol::error::ResponseError::NotCoordinator,
+                );
+                return d;
+            }
             match broker.groups.describe(&g.0) {
                 // Kafka describes an unknown group as Dead, without an error.
                 None => d.group_state = StrBytes::from_static_str("Dead"),

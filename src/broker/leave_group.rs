@@ -8,6 +8,11 @@ use crate::group::group::code;
 
 pub fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let group = req.group_id.0.to_string();
+    if !broker.coordinates(&group) {
+        return LeaveGroupResponse::default().with_error_code(crate::broker::errors::code(
+            kafka_protocol::error::ResponseError::NotCoordinator,
+        ));
+    }
     if version < 3 {
         return LeaveGroupResponse::default().with_error_code(broker.groups.leave(
             &group,

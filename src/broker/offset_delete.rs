@@ -12,6 +12,10 @@ use super::Broker;
 
 pub fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
     let group = req.group_id.0.to_string();
+    if !broker.coordinates(&group) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(code(ResponseError::NotCoordinator));
+    }
     if !broker.groups.exists(&group) {
         return OffsetDeleteResponse::default()
             .with_error_code(code(ResponseError::GroupIdNotFound));

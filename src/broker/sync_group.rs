@@ -7,6 +7,11 @@ use super::Broker;
 use crate::group::group::code;
 
 pub async fn handle(broker: &Broker, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+    if !broker.coordinates(&req.group_id.0) {
+        return SyncGroupResponse::default().with_error_code(crate::broker::errors::code(
+            kafka_protocol::error::ResponseError::NotCoordinator,
+        ));
+    }
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
     let assignments = req
         .assignments

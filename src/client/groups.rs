@@ -1,5 +1,7 @@
-//! Consumer-group requests of the small client: list, describe, committed offsets,
-//! and a standalone offset commit (what `groups reset-offsets` sends).
+//! Consumer-group requests of the small client: finding a group's coordinator, list,
+//! describe, committed offsets, and a standalone offset commit (what `groups
+//! reset-offsets` sends). Describe, offsets and commits go to the group's coordinator
+//! (`to_coordinator`); a cluster lists its groups broker by broker (`list_all_groups`).
 
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -22,8 +24,70 @@ pub struct GroupDescription {
     pub members: Vec<(String, String, String, Vec<(String, Vec<i32>)>)>,
 }
 
+/// Attempts of FindCoordinator while the coordinator is not available yet.
+const COORDINATOR_ATTEMPTS: usize = 20;
+
 impl KafkaClient {
-    /// (group id, state) of every group.
+    /// A connection to `group`'s coordinator (this one, if it is; FindCoordinator is
+    /// asked again while the answer is COORDINATOR_NOT_AVAILABLE).
+    pub async fn to_coordinator(mut self, group: &str) -> Result<KafkaClient, ClientError> {
+        for attempt in 1..=COORDINATOR_ATTEMPTS {
+            let req = FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_string(group.to_string()))
+                .with_key_type(0);
+            let r = match self
+                .send(
+                    ApiKey::FindCoordinator,
+                    3,
+                    RequestKind::FindCoordinator(req),
+                )
+                .await?
+            {
+                ResponseKind::FindCoordinator(r) => r,
+                _ => return Err(ClientError::Protocol("unexpected response".into())),
+            };
+            match r.error_code {
+                0 => {
+                    let addr = format!("{}:{}", r.host, r.port);
+                    if self.peer_addr().is_some_and(|a| a == addr) {
+                        return Ok(self);
+                    }
+                    return KafkaClient::connect(&addr).await;
+                }
+                // COORDINATOR_NOT_AVAILABLE: the offsets topic is being created.
+                15 if attempt < COORDINATOR_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await
+                }
+                code => {
+                    return Err(kafka_err(
+                        format!("finding the coordinator of group '{group}'"),
+                        code,
+                        r.error_message.as_ref(),
+                    ))
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// (group id, state) of every group of every broker the metadata names.
+    pub async fn list_all_groups(&mut self) -> Result<Vec<(String, String)>, ClientError> {
+        let md = self.metadata(Some(Vec::new()), false).await?;
+        let mut all = self.list_groups().await?;
+        let me = self.peer_addr();
+        for b in md.brokers {
+            let addr = format!("{}:{}", b.host, b.port);
+            if me.as_deref() == Some(addr.as_str()) {
+                continue;
+            }
+            all.extend(KafkaClient::connect(&addr).await?.list_groups().await?);
+        }
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// (group id, state) of every group this broker coordinates.
     pub async fn list_groups(&mut self) -> Result<Vec<(String, String)>, ClientError> {
         match self
             .send(

@@ -115,6 +115,11 @@ impl KafkaClient {
         })
     }
 
+    /// The address this connection reached.
+    pub fn peer_addr(&self) -> Option<String> {
+        self.stream.peer_addr().ok().map(|a| a.to_string())
+    }
+
     /// Sends one request and waits for its response.
     pub async fn send(
         &mut self,
