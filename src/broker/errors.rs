@@ -72,7 +72,7 @@ pub fn registry_code(e: &RegistryError) -> i16 {
             code(ResponseError::InvalidConfig)
         }
         RegistryError::Storage(s) => storage_code(s),
-        RegistryError::Io(_) | RegistryError::CorruptMeta { .. } => {
+        RegistryError::Io(_) | RegistryError::CorruptMeta { .. } | RegistryError::OtherMode(_) => {
             code(ResponseError::KafkaStorageError)
         }
     }

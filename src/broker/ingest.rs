@@ -40,7 +40,7 @@ pub enum IngestError {
     #[error("cannot encode records: {0}")]
     Encode(String),
     #[error("cannot create the topic: {0}")]
-    Admin(String),
+    Admin(#[from] super::topic_admin::AdminError),
     #[error("{topic}-{partition} has no leader now")]
     NoLeader { topic: String, partition: i32 },
     #[error("appending through the leader of {topic}-{partition}: {source}")]
@@ -117,9 +117,7 @@ impl Broker {
         let t = if self.quorum().is_some() {
             // Callers run this off the async runtime (spawn_blocking), where waiting
             // for the quorum's commit of an auto-creation may block.
-            let exists = tokio::runtime::Handle::current()
-                .block_on(self.auto_create(topic))
-                .map_err(|e| IngestError::Admin(e.to_string()))?;
+            let exists = tokio::runtime::Handle::current().block_on(self.auto_create(topic))?;
             self.registry
                 .get(topic)
                 .filter(|_| exists)

@@ -84,7 +84,13 @@ pub async fn handle(
                 .with_name(wanted.name.clone())
                 .with_topic_id(wanted.topic_id),
             Err(e) => MetadataResponseTopic::default()
-                .with_error_code(admin_code(&e))
+                .with_error_code(match e {
+                    // Auto-creation waits for a quorum: retriable, as clients expect here.
+                    super::topic_admin::AdminError::Quorum(_) => {
+                        code(ResponseError::LeaderNotAvailable)
+                    }
+                    e => admin_code(&e),
+                })
                 .with_name(wanted.name.clone()),
         };
         resp.topics.push(entry);

@@ -113,7 +113,7 @@ impl Broker {
         let offsets_topic = match registry.get(OFFSETS_TOPIC) {
             Some(t) => t,
             // In a cluster the quorum places its partitions (topic_admin).
-            None if !settings.voters.trim().is_empty() => registry.placeholder(
+            None if settings.is_cluster() => registry.placeholder(
                 OFFSETS_TOPIC,
                 topic_admin::offsets_topic_id(&settings.cluster_id),
                 settings.offsets_topic_num_partitions,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::cluster::image::MetadataImage;
+use crate::cluster::image::{MetadataImage, TopicRecord};
 use crate::config::Settings;
 use crate::replication::replica::{Leadership, Replica};
 use crate::storage::config::{ConfigError, LogConfig};
@@ -48,6 +48,8 @@ pub enum RegistryError {
     Io(#[from] std::io::Error),
     #[error("corrupt topic metadata {path}: {why}")]
     CorruptMeta { path: PathBuf, why: String },
+    #[error("{0}")]
+    OtherMode(String),
 }
 
 pub struct Topic {
@@ -102,6 +104,8 @@ pub struct Registry {
     admin: Mutex<()>,
     /// Topics come from the cluster's metadata image, not from local creation.
     clustered: bool,
+    /// The newest metadata image applied (its log index).
+    applied_index: Mutex<u64>,
 }
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -192,7 +196,8 @@ impl Registry {
             topics: RwLock::new(HashMap::new()),
             by_id: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
-            clustered: !settings.voters.trim().is_empty(),
+            clustered: settings.is_cluster(),
+            applied_index: Mutex::new(0),
         };
         for entry in fs::read_dir(Self::meta_dir(&data_dir))? {
             let path = entry?.path();
@@ -205,6 +210,20 @@ impl Registry {
                     path: path.clone(),
                     why: e.to_string(),
                 })?;
+            // A data directory serves one mode: a cluster node whose image does not
+            // know a single node's topics would delete them, and a single node would
+            // serve a cluster node's few partitions as if they were all.
+            match (reg.clustered, &meta.local) {
+                (true, None) => return Err(RegistryError::OtherMode(format!(
+                    "{} holds topic '{}' of a single node: a cluster node needs a data directory of its own (moving topics into a cluster is not built yet)",
+                    data_dir.display(), meta.name
+                ))),
+                (false, Some(_)) => return Err(RegistryError::OtherMode(format!(
+                    "{} holds topic '{}' of a cluster node: start it with its voters",
+                    data_dir.display(), meta.name
+                ))),
+                _ => {}
+            }
             let config = settings.topic_log_config(&meta.configs)?;
             let mut parts = Vec::new();
             for p in 0..meta.partitions {
@@ -452,6 +471,15 @@ impl Registry {
     pub fn apply_image(&self, image: &MetadataImage) -> Result<(), RegistryError> {
         let node = self.settings.node_id;
         let _guard = self.admin.lock();
+        // Images may arrive out of order (the follower task and a handler that waited
+        // for its own change): an older one never undoes a newer one.
+        {
+            let mut applied = self.applied_index.lock();
+            if image.applied_index < *applied {
+                return Ok(());
+            }
+            *applied = image.applied_index;
+        }
         let stale: Vec<String> = self
             .topics
             .read()
@@ -463,66 +491,85 @@ impl Registry {
             })
             .map(|t| t.name.clone())
             .collect();
+        // One topic that cannot be brought in line (its configs, a failed removal) is
+        // logged and retried with the next image; it holds up no other topic.
+        let mut first_error = None;
         for name in stale {
-            self.remove(&name)?;
+            if let Err(e) = self.remove(&name) {
+                tracing::error!(topic = %name, error = %e, "cannot remove a topic the cluster deleted");
+                first_error.get_or_insert(e);
+            }
         }
         for record in image.topics.values() {
-            let topic = match self.get(&record.name) {
-                Some(t) => t,
-                None => {
-                    let t = Arc::new(Topic {
-                        name: record.name.clone(),
-                        id: record.id,
-                        overrides: RwLock::new(record.configs.clone()),
-                        partitions: RwLock::new(Vec::new()),
-                    });
-                    self.by_id.write().insert(t.id, t.clone());
-                    self.topics.write().insert(t.name.clone(), t.clone());
-                    t
-                }
-            };
-            let config = self.settings.topic_log_config(&record.configs)?;
-            let mut changed = false;
-            let mut dropped = Vec::new();
-            {
-                let mut slots = topic.partitions.write();
-                while slots.len() < record.partitions.len() {
-                    slots.push(None);
+            if let Err(e) = self.apply_topic(record, node) {
+                tracing::error!(topic = %record.name, error = %e, "cannot apply the cluster's metadata to a topic");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// One topic of `apply_image`: new replicas are opened and recorded in the topic's
+    /// file before any of them may lead, so a crash in between never leaves a replica
+    /// that took writes unrecorded (the next start would remove its directory).
+    fn apply_topic(&self, record: &TopicRecord, node: i32) -> Result<(), RegistryError> {
+        let topic = match self.get(&record.name) {
+            Some(t) => t,
+            None => {
+                let t = Arc::new(Topic {
+                    name: record.name.clone(),
+                    id: record.id,
+                    overrides: RwLock::new(record.configs.clone()),
+                    partitions: RwLock::new(Vec::new()),
+                });
+                self.by_id.write().insert(t.id, t.clone());
+                self.topics.write().insert(t.name.clone(), t.clone());
+                t
+            }
+        };
+        let config = self.settings.topic_log_config(&record.configs)?;
+        let mut changed = false;
+        let mut dropped = Vec::new();
+        {
+            let mut slots = topic.partitions.write();
+            while slots.len() < record.partitions.len() {
+                slots.push(None);
+                changed = true;
+            }
+            for (i, p) in record.partitions.iter().enumerate() {
+                let hosted = p.replicas.contains(&node);
+                if hosted && slots[i].is_none() {
+                    let dir = self.partition_dir(&record.name, i as i32);
+                    // Leftovers of an earlier topic of this name must not resurface.
+                    if dir.exists() {
+                        fs::remove_dir_all(&dir)?;
+                    }
+                    let log = PartitionLog::open(&dir, config.clone(), true)?;
+                    slots[i] = Some(self.new_replica(i as i32, log));
                     changed = true;
-                }
-                for (i, p) in record.partitions.iter().enumerate() {
-                    let hosted = p.replicas.contains(&node);
-                    if hosted && slots[i].is_none() {
-                        let dir = self.partition_dir(&record.name, i as i32);
-                        // Leftovers of an earlier topic of this name must not resurface.
-                        if dir.exists() {
-                            fs::remove_dir_all(&dir)?;
-                        }
-                        let log = PartitionLog::open(&dir, config.clone(), true)?;
-                        slots[i] = Some(self.new_replica(i as i32, log));
+                } else if !hosted {
+                    if let Some(r) = slots[i].take() {
+                        dropped.push(r);
                         changed = true;
-                    } else if !hosted {
-                        if let Some(r) = slots[i].take() {
-                            dropped.push(r);
-                            changed = true;
-                        }
-                    }
-                    if let Some(r) = &slots[i] {
-                        r.set_leadership(Leadership {
-                            leader: p.leader,
-                            leader_epoch: p.leader_epoch,
-                            replicas: p.replicas.clone(),
-                            isr: p.isr.clone(),
-                        });
                     }
                 }
             }
-            if changed {
-                self.write_meta(&topic)?;
+        }
+        if changed {
+            self.write_meta(&topic)?;
+        }
+        for (i, p) in record.partitions.iter().enumerate() {
+            if let Some(r) = topic.partition(i as i32) {
+                r.set_leadership(Leadership {
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                });
             }
-            for r in dropped {
-                self.drop_replica(&record.name, &r);
-            }
+        }
+        for r in dropped {
+            self.drop_replica(&record.name, &r);
         }
         Ok(())
     }
@@ -688,5 +735,46 @@ mod tests {
         let u2 = reg.get("u").unwrap();
         assert_ne!(u.id, u2.id);
         assert_eq!(u2.partition(0).unwrap().offsets().log_end, 0);
+    }
+
+    #[test]
+    fn an_older_image_never_undoes_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = clustered(dir.path(), 1);
+        let mut newer = image_with(&[("t", vec![vec![1]])]);
+        newer.applied_index = 5;
+        reg.apply_image(&newer).unwrap();
+        let mut older = image_with(&[]);
+        older.applied_index = 3;
+        reg.apply_image(&older).unwrap();
+        assert!(
+            reg.get("t").is_some(),
+            "applied late, an older image removed a topic"
+        );
+    }
+
+    #[test]
+    fn a_data_directory_serves_one_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let single = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        Registry::open(&single, true)
+            .unwrap()
+            .create("kept", 1, BTreeMap::new())
+            .unwrap();
+        let err = Registry::open(
+            &Settings {
+                voters: "1@a:1".into(),
+                node_id: 1,
+                ..single.clone()
+            },
+            true,
+        )
+        .err()
+        .expect("a single node's topics in a cluster node");
+        assert!(err.to_string().contains("'kept' of a single node"), "{err}");
+        assert!(dir.path().join("kept-0").exists(), "nothing was removed");
     }
 }

@@ -93,13 +93,23 @@ impl Broker {
         self.data_arrived.notify_waiters();
     }
 
-    /// Waits (bounded) until this node's image satisfies `done`, then applies it here.
+    /// Waits (bounded) until this node's image satisfies `done`, then applies it here
+    /// (off the runtime: it opens and removes files).
     async fn await_applied(&self, done: impl Fn(&MetadataImage) -> bool) {
         let Some(q) = self.quorum() else { return };
         let mut rx = q.subscribe();
         let _ = tokio::time::timeout(APPLY_WAIT, rx.wait_for(|i| done(i))).await;
         let image = q.image();
-        self.apply_image(&image);
+        if !q.complete(&image) {
+            return;
+        }
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_threaded {
+            tokio::task::block_in_place(|| self.apply_image(&image));
+        } else {
+            self.apply_image(&image);
+        }
     }
 
     async fn commit(&self, cmd: MetadataCommand) -> Result<(), AdminError> {
@@ -174,13 +184,21 @@ impl Broker {
             Uuid::new_v4()
         };
         let name = spec.name.clone();
-        self.commit(MetadataCommand::CreateTopic {
-            name: spec.name,
-            id,
-            configs: spec.configs,
-            assignments,
-        })
-        .await?;
+        let created = self
+            .commit(MetadataCommand::CreateTopic {
+                name: spec.name,
+                id,
+                configs: spec.configs,
+                assignments,
+            })
+            .await;
+        match created {
+            Ok(()) => {}
+            // A proposal retried after an answer was lost: the topic that exists is ours.
+            Err(AdminError::Registry(RegistryError::AlreadyExists(_)))
+                if q.image().topics.get(&name).is_some_and(|t| t.id == id) => {}
+            Err(e) => return Err(e),
+        }
         self.await_applied(|i| i.topics.contains_key(&name)).await;
         tracing::info!(topic = %name, partitions, "created topic through the metadata quorum");
         Ok(())
@@ -199,10 +217,16 @@ impl Broker {
             .get(name)
             .map(|t| t.id)
             .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
-        self.commit(MetadataCommand::DeleteTopic {
-            name: name.to_string(),
-        })
-        .await?;
+        match self
+            .commit(MetadataCommand::DeleteTopic {
+                name: name.to_string(),
+            })
+            .await
+        {
+            // It existed when asked for; a retried proposal found it already gone.
+            Ok(()) | Err(AdminError::Registry(RegistryError::UnknownTopic(_))) => {}
+            Err(e) => return Err(e),
+        }
         self.await_applied(|i| !i.topics.contains_key(name)).await;
         Ok(id)
     }
@@ -317,8 +341,12 @@ pub async fn follow_image(broker: Arc<Broker>, mut stop: tokio::sync::watch::Rec
     let mut rx = q.subscribe();
     loop {
         let image = rx.borrow_and_update().clone();
-        let b = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || b.apply_image(&image)).await;
+        // A restarted node's image is empty until its log is re-applied: applied
+        // early, it would remove every local topic.
+        if q.complete(&image) {
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.apply_image(&image)).await;
+        }
         tokio::select! {
             _ = stop.changed() => return,
             changed = rx.changed() => if changed.is_err() { return },

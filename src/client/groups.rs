@@ -3,6 +3,7 @@
 //! reset-offsets` sends). Describe, offsets and commits go to the group's coordinator
 //! (`to_coordinator`); a cluster lists its groups broker by broker (`list_all_groups`).
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -54,8 +55,10 @@ impl KafkaClient {
                     }
                     return KafkaClient::connect(&addr).await;
                 }
-                // COORDINATOR_NOT_AVAILABLE: the offsets topic is being created.
-                15 if attempt < COORDINATOR_ATTEMPTS => {
+                // The offsets topic is being created.
+                c if c == crate::broker::errors::code(ResponseError::CoordinatorNotAvailable)
+                    && attempt < COORDINATOR_ATTEMPTS =>
+                {
                     tokio::time::sleep(std::time::Duration::from_millis(250)).await
                 }
                 code => {

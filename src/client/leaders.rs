@@ -20,7 +20,10 @@ const ATTEMPTS: usize = 10;
 const RETRY_BACKOFF: Duration = Duration::from_millis(300);
 
 fn leader_moved(e: &ClientError) -> bool {
-    matches!(e, ClientError::Kafka { code, .. } if matches!(code, 3 | 5 | 6))
+    use crate::broker::errors::code;
+    use kafka_protocol::error::ResponseError::*;
+    matches!(e, ClientError::Kafka { code: c, .. }
+        if [UnknownTopicOrPartition, LeaderNotAvailable, NotLeaderOrFollower].iter().any(|r| code(*r) == *c))
 }
 
 pub struct LeaderClient {

@@ -65,6 +65,10 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, TopicRecord>,
     /// The first producer id not yet handed out.
     pub next_producer_id: i64,
+    /// The metadata log index of the last entry applied: images are ordered by it, so
+    /// an older one is never applied over a newer one.
+    #[serde(default)]
+    pub applied_index: u64,
 }
 
 /// A change to the metadata, proposed to the Raft leader and applied once committed.

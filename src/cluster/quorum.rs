@@ -126,6 +126,9 @@ pub struct Quorum {
     image: watch::Receiver<Arc<MetadataImage>>,
     peers: Arc<Peers>,
     heartbeats: parking_lot::Mutex<Heartbeats>,
+    /// What the log had committed when this node started: until the image has applied
+    /// that much it is incomplete, and nothing local is changed after it.
+    committed_at_start: u64,
     /// This broker's registration epoch, once registered.
     broker_epoch: parking_lot::Mutex<Option<u64>>,
 }
@@ -169,6 +172,7 @@ impl Quorum {
             source,
         };
         let log = LogStore::open(dir).map_err(store_err)?;
+        let committed_at_start = log.committed_index();
         let (machine, image) = StateMachine::open(dir).map_err(store_err)?;
         let peers = Arc::new(Peers::default());
         let listener = TcpListener::bind(&config.cluster_listen)
@@ -199,6 +203,7 @@ impl Quorum {
             image,
             peers,
             heartbeats: parking_lot::Mutex::new(Heartbeats::default()),
+            committed_at_start,
             broker_epoch: parking_lot::Mutex::new(None),
         });
         tokio::spawn(transport::serve(
@@ -244,6 +249,12 @@ impl Quorum {
         self.image.clone()
     }
 
+    /// Whether `image` holds everything this node knew committed at start (a restarted
+    /// node's image is empty until openraft has re-applied its log).
+    pub fn complete(&self, image: &MetadataImage) -> bool {
+        image.applied_index >= self.committed_at_start
+    }
+
     pub fn raft_leader(&self) -> Option<i32> {
         self.raft
             .metrics()
@@ -270,7 +281,8 @@ impl Quorum {
         let Some(epoch) = *self.broker_epoch.lock() else {
             return false;
         };
-        self.leader_reachable()
+        self.complete(&self.image())
+            && self.leader_reachable()
             && self
                 .image()
                 .brokers
@@ -296,28 +308,32 @@ impl Quorum {
         }
     }
 
+    /// The quorum's connection to `leader`, at the address the membership records.
     fn leader_client(&self, leader: NodeId) -> Option<Arc<PeerClient>> {
-        if let Some(c) = self.peers.known(leader) {
-            return Some(c);
-        }
-        let m = self.raft.metrics().borrow().clone();
-        let addr = m
-            .membership_config
-            .membership()
-            .get_node(&leader)?
-            .addr
-            .clone();
-        Some(self.peers.client(leader, &addr))
+        let addr = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.membership_config
+                .membership()
+                .get_node(&leader)?
+                .addr
+                .clone()
+        };
+        Some(self.peers.control(leader, &addr))
     }
 
     /// Commits `cmd` through the Raft leader and returns what applying it did.
     pub async fn propose(&self, cmd: MetadataCommand) -> Result<ApplyResult, ProposeError> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         loop {
-            let leader = match self.raft.client_write(cmd.clone()).await {
-                Ok(resp) => return Ok(resp.data),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
-                Err(e) => return Err(ProposeError::Failed(e.to_string())),
+            // A leader cut off from the others keeps the entry uncommitted: bounded.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let written = tokio::time::timeout(left, self.raft.client_write(cmd.clone())).await;
+            let leader = match written {
+                Err(_) => return Err(ProposeError::NoLeader(PROPOSE_TIMEOUT)),
+                Ok(Ok(resp)) => return Ok(resp.data),
+                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f.leader_id,
+                Ok(Err(e)) => return Err(ProposeError::Failed(e.to_string())),
             };
             if let Some(client) = leader.and_then(|l| self.leader_client(l)) {
                 // One try may not spend the whole deadline on an unreachable leader.
@@ -455,7 +471,7 @@ impl Quorum {
             };
             target = None;
             for (id, addr) in candidates {
-                let client = self.peers.client(id as NodeId, &addr);
+                let client = self.peers.control(id as NodeId, &addr);
                 match client.call(&request, FORWARD_TIMEOUT).await {
                     Ok(PeerResponse::Join(Ok(()))) => {
                         tracing::info!(
@@ -593,17 +609,20 @@ impl PeerHandler for Arc<Quorum> {
             PeerRequest::InstallSnapshot(r) => {
                 PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            PeerRequest::Propose(cmd) => {
-                PeerResponse::Propose(match self.raft.client_write(cmd).await {
-                    Ok(resp) => Ok(resp.data),
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            PeerRequest::Propose(cmd) => PeerResponse::Propose(
+                match tokio::time::timeout(FORWARD_TIMEOUT, self.raft.client_write(cmd)).await {
+                    // Not committed in time (no majority): the proposer tries again until
+                    // its own deadline.
+                    Err(_) => Err(ProposeRefusal::NotLeader { leader: None }),
+                    Ok(Ok(resp)) => Ok(resp.data),
+                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                         Err(ProposeRefusal::NotLeader {
                             leader: f.leader_id,
                         })
                     }
-                    Err(e) => Err(ProposeRefusal::Failed(e.to_string())),
-                })
-            }
+                    Ok(Err(e)) => Err(ProposeRefusal::Failed(e.to_string())),
+                },
+            ),
             PeerRequest::Join { node, addr } => PeerResponse::Join(
                 match self.raft.add_learner(node, BasicNode { addr }, false).await {
                     Ok(_) => Ok(()),

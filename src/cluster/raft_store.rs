@@ -117,6 +117,12 @@ pub struct LogStore {
 }
 
 impl LogStore {
+    /// The index of the last entry known committed when the log was opened: the image
+    /// is not complete before it has been applied up to here.
+    pub fn committed_index(&self) -> u64 {
+        self.inner.lock().committed.map_or(0, |c| c.index)
+    }
+
     pub fn open(dir: &Path) -> std::io::Result<LogStore> {
         fs::create_dir_all(dir)?;
         let path = LogInner::log_path(dir);
@@ -407,6 +413,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut out = Vec::new();
         for e in entries {
             inner.last_applied = Some(e.log_id);
+            inner.image.applied_index = e.log_id.index;
             match &e.payload {
                 EntryPayload::Blank => out.push(ApplyResult::Applied),
                 EntryPayload::Normal(cmd) => {
@@ -445,6 +452,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut inner = self.inner.lock();
         inner.store_snapshot(meta.clone(), data)?;
         inner.image = image;
+        inner.image.applied_index = meta.last_log_id.map_or(0, |l| l.index);
         inner.last_applied = meta.last_log_id;
         inner.last_membership = meta.last_membership.clone();
         inner.publish();

@@ -29,8 +29,13 @@ use super::raft_store::{NodeId, TypeConfig};
 /// and the metadata of 100k partitions fits well inside.
 pub const MAX_FRAME_BYTES: usize = 64 << 20;
 
-/// Most inter-node connections served at once (peers keep one each per direction).
+/// Most inter-node connections served at once (peers keep two each per direction: Raft
+/// traffic, and the quorum's own calls).
 const MAX_PEER_CONNECTIONS: usize = 64;
+/// A peer connection silent this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A frame must arrive whole within this long of its first byte.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Error)]
 pub enum TransportError {
@@ -138,8 +143,12 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Err(e) => return Err(e.into()),
     }
     let len = frame_len(len)?;
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    // Grown as the bytes arrive: a length alone reserves nothing.
+    let mut body = Vec::with_capacity(len.min(64 * 1024));
+    let got = (&mut *r).take(len as u64).read_to_end(&mut body).await?;
+    if got < len {
+        return Err(TransportError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(Some(body))
 }
 
@@ -185,9 +194,18 @@ pub async fn serve<H: PeerHandler>(
             let _permit = permit;
             let mut stream = stream;
             loop {
+                // A connection silent past IDLE_TIMEOUT is closed (peers reconnect),
+                // and a frame must be whole within FRAME_TIMEOUT of its first byte.
                 let body = tokio::select! {
                     _ = stop.changed() => return,
-                    b = read_frame(&mut stream) => b,
+                    ready = tokio::time::timeout(IDLE_TIMEOUT, stream.readable()) => match ready {
+                        Ok(Ok(())) => match tokio::time::timeout(FRAME_TIMEOUT, read_frame(&mut stream)).await {
+                            Ok(b) => b,
+                            Err(_) => Err(TransportError::Timeout(FRAME_TIMEOUT)),
+                        },
+                        Ok(Err(e)) => Err(e.into()),
+                        Err(_) => return,
+                    },
                 };
                 let req = match body.and_then(|b| match b {
                     Some(b) => decode_request(&b).map(Some),
@@ -232,60 +250,90 @@ impl PeerClient {
         &self.addr
     }
 
-    /// Sends `req` and waits up to `timeout` for the answer.
+    /// Sends `req` and waits up to `timeout` (queueing behind other calls included)
+    /// for the answer. A kept connection the peer has closed meanwhile is replaced
+    /// once, within the same deadline.
     pub async fn call(
         &self,
         req: &PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, TransportError> {
         let frame = encode(req)?;
-        let mut conn = self.conn.lock().await;
         let exchange = async {
-            if conn.is_none() {
-                let s = TcpStream::connect(&self.addr).await?;
-                let _ = s.set_nodelay(true);
-                *conn = Some(s);
+            let mut conn = self.conn.lock().await;
+            // Taken out for the exchange: if it fails or the deadline cancels it, the
+            // stream (which may hold half an answer) is dropped, never reused.
+            let kept = conn.take();
+            let reused = kept.is_some();
+            let mut stream = match kept {
+                Some(s) => s,
+                None => self.connect().await?,
+            };
+            let mut answer = Self::exchange(&mut stream, &frame).await;
+            if reused && matches!(answer, Err(TransportError::Io(_))) {
+                stream = self.connect().await?;
+                answer = Self::exchange(&mut stream, &frame).await;
             }
-            let s = conn.as_mut().expect("connected above");
-            write_frame(s, &frame).await?;
-            match read_frame(s).await? {
-                Some(body) => decode_response(&body),
-                None => Err(TransportError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            if answer.is_ok() {
+                *conn = Some(stream);
             }
+            answer
         };
-        let result = match tokio::time::timeout(timeout, exchange).await {
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(TransportError::Timeout(timeout)),
-        };
-        if result.is_err() {
-            // The stream may hold half an answer: start afresh next time.
-            *conn = None;
         }
-        result
+    }
+
+    async fn connect(&self) -> Result<TcpStream, TransportError> {
+        let s = TcpStream::connect(&self.addr).await?;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+
+    async fn exchange(s: &mut TcpStream, frame: &[u8]) -> Result<PeerResponse, TransportError> {
+        write_frame(s, frame).await?;
+        match read_frame(s).await? {
+            Some(body) => decode_response(&body),
+            None => Err(TransportError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+        }
     }
 }
 
 /// The peers this node knows, by node id.
 #[derive(Default)]
 pub struct Peers {
+    /// Raft's own RPCs, by node.
     clients: parking_lot::RwLock<HashMap<NodeId, Arc<PeerClient>>>,
+    /// The quorum's calls (proposals, heartbeats, joins), on connections of their own
+    /// so that a slow proposal never holds up Raft, nor Raft a heartbeat.
+    control: parking_lot::RwLock<HashMap<NodeId, Arc<PeerClient>>>,
 }
 
 impl Peers {
-    /// The client for `node` at `addr` (a new one if the address changed).
+    /// Raft's client for `node` at `addr` (a new one if the address changed).
     pub fn client(&self, node: NodeId, addr: &str) -> Arc<PeerClient> {
-        if let Some(c) = self.clients.read().get(&node) {
+        Self::get_or_add(&self.clients, node, addr)
+    }
+
+    /// The quorum's client for `node` at `addr`.
+    pub fn control(&self, node: NodeId, addr: &str) -> Arc<PeerClient> {
+        Self::get_or_add(&self.control, node, addr)
+    }
+
+    fn get_or_add(
+        map: &parking_lot::RwLock<HashMap<NodeId, Arc<PeerClient>>>,
+        node: NodeId,
+        addr: &str,
+    ) -> Arc<PeerClient> {
+        if let Some(c) = map.read().get(&node) {
             if c.addr() == addr {
                 return c.clone();
             }
         }
         let c = Arc::new(PeerClient::new(addr.to_string()));
-        self.clients.write().insert(node, c.clone());
+        map.write().insert(node, c.clone());
         c
-    }
-
-    pub fn known(&self, node: NodeId) -> Option<Arc<PeerClient>> {
-        self.clients.read().get(&node).cloned()
     }
 }
 

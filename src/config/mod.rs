@@ -303,6 +303,12 @@ impl Settings {
         }
         let voters = self.parsed_voters()?;
         if !voters.is_empty() {
+            if self.node_id < 0 {
+                return Err(SettingsError::Invalid(format!(
+                    "node_id {} is negative: a cluster node needs an id of 0 or more",
+                    self.node_id
+                )));
+            }
             self.cluster_listen
                 .parse::<SocketAddr>()
                 .map_err(|_| SettingsError::BadAddress(self.cluster_listen.clone()))?;
@@ -354,6 +360,11 @@ impl Settings {
                 Some((host.to_string(), port.parse::<i32>().ok()?))
             });
         given.unwrap_or_else(|| self.advertised(bound))
+    }
+
+    /// Whether this node is part of a cluster (`voters` names at least one voter).
+    pub fn is_cluster(&self) -> bool {
+        self.parsed_voters().is_ok_and(|v| !v.is_empty())
     }
 
     /// `voters` as node id → cluster address (empty for a cluster of one).

@@ -93,19 +93,23 @@ impl Forwarder {
             .entry(addr.to_string())
             .or_default()
             .clone();
-        let mut conn = slot.lock().await;
         let exchange = async {
-            if conn.is_none() {
-                let s = TcpStream::connect(addr)
-                    .await
-                    .map_err(|source| ForwardError::Connect {
-                        addr: addr.to_string(),
-                        source,
-                    })?;
-                s.set_nodelay(true)?;
-                *conn = Some(s);
-            }
-            let s = conn.as_mut().expect("connected above");
+            let mut conn = slot.lock().await;
+            // Taken out for the exchange: a failed or cancelled one drops the stream.
+            let mut s = match conn.take() {
+                Some(s) => s,
+                None => {
+                    let s =
+                        TcpStream::connect(addr)
+                            .await
+                            .map_err(|source| ForwardError::Connect {
+                                addr: addr.to_string(),
+                                source,
+                            })?;
+                    s.set_nodelay(true)?;
+                    s
+                }
+            };
             s.write_all(&frame).await?;
             let size = s.read_i32().await?;
             if !(0..=MAX_RESPONSE_BYTES as i32).contains(&size) {
@@ -113,20 +117,14 @@ impl Forwarder {
             }
             let mut buf = BytesMut::zeroed(size as usize);
             s.read_exact(&mut buf).await?;
+            *conn = Some(s);
             Ok(buf.freeze())
         };
+        // The deadline covers the wait for the connection too.
         let answer = match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => {
-                *conn = None;
-                return Err(e);
-            }
-            Err(_) => {
-                *conn = None;
-                return Err(ForwardError::Timeout(timeout));
-            }
+            Ok(a) => a?,
+            Err(_) => return Err(ForwardError::Timeout(timeout)),
         };
-        drop(conn);
         let (got, resp) = decode_response(ApiKey::Produce, PRODUCE_VERSION, answer)
             .map_err(|e| ForwardError::Protocol(e.to_string()))?;
         if got != correlation_id {
