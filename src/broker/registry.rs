@@ -108,6 +108,15 @@ pub struct Registry {
     applied_index: Mutex<u64>,
 }
 
+/// Most partitions a topic may have.
+pub const MAX_PARTITIONS: i32 = 100_000;
+
+/// Whether a topic of `current` partitions may grow to `count` (CreatePartitions: more,
+/// never fewer, within `MAX_PARTITIONS`).
+pub fn grows_to(current: i32, count: i32) -> bool {
+    count > current && count <= MAX_PARTITIONS
+}
+
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), RegistryError> {
     let bad = |why| {
@@ -345,7 +354,7 @@ impl Registry {
         overrides: &BTreeMap<String, String>,
     ) -> Result<LogConfig, RegistryError> {
         validate_topic_name(name)?;
-        if !(1..=100_000).contains(&partitions) {
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
             return Err(RegistryError::InvalidPartitions(partitions));
         }
         Ok(self.settings.topic_log_config(overrides)?)
@@ -586,7 +595,7 @@ impl Registry {
             .get(name)
             .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
         let current = topic.partition_count();
-        if count <= current || count > 100_000 {
+        if !grows_to(current, count) {
             return Err(RegistryError::InvalidPartitions(count));
         }
         if validate_only {

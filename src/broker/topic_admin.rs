@@ -247,7 +247,7 @@ impl Broker {
             .get(name)
             .ok_or_else(|| RegistryError::UnknownTopic(name.to_string()))?;
         let current = topic.partitions.len() as i32;
-        if count <= current || count > 100_000 {
+        if !super::registry::grows_to(current, count) {
             return Err(RegistryError::InvalidPartitions(count).into());
         }
         let assignments = assign_replicas(
