@@ -194,9 +194,14 @@ impl Broker {
             .await;
         match created {
             Ok(()) => {}
-            // A proposal retried after an answer was lost: the topic that exists is ours.
-            Err(AdminError::Registry(RegistryError::AlreadyExists(_)))
-                if q.image().topics.get(&name).is_some_and(|t| t.id == id) => {}
+            // A proposal retried after an answer was lost: if the topic that exists is
+            // ours (its id), the creation succeeded.
+            Err(AdminError::Registry(RegistryError::AlreadyExists(_))) => {
+                self.await_applied(|i| i.topics.contains_key(&name)).await;
+                if !q.image().topics.get(&name).is_some_and(|t| t.id == id) {
+                    return Err(RegistryError::AlreadyExists(name).into());
+                }
+            }
             Err(e) => return Err(e),
         }
         self.await_applied(|i| i.topics.contains_key(&name)).await;
