@@ -49,6 +49,7 @@ async fn start_quorum(
     }
     let config = crate::cluster::quorum::QuorumConfig {
         node_id: settings.node_id,
+        cluster_id: settings.cluster_id.clone(),
         cluster_advertised: voters
             .get(&settings.node_id)
             .cloned()

@@ -29,12 +29,24 @@ struct Cluster {
     dir: tempfile::TempDir,
 }
 
+/// A free port below the kernel's ephemeral range, so that no listener bound to port
+/// 0 (a node's Kafka or HTTP listener, here or in a test running beside this one) can
+/// take it between now and the node binding it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32768);
+    let start = 20_000 + (std::process::id() % 4000) as u16;
+    loop {
+        let p = start + NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(p < low, "no free port below the ephemeral range");
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 fn start_node(dir: &Path, id: usize, voters: &str, cluster_port: u16) -> Server {

@@ -74,6 +74,8 @@ pub enum ProposeError {
 #[derive(Debug, Clone)]
 pub struct QuorumConfig {
     pub node_id: i32,
+    /// Kafka's cluster id (`cluster_id`).
+    pub cluster_id: String,
     /// The voters' cluster addresses, by node id (`voters`).
     pub voters: BTreeMap<i32, String>,
     pub cluster_listen: String,
@@ -174,7 +176,19 @@ impl Quorum {
         let log = LogStore::open(dir).map_err(store_err)?;
         let committed_at_start = log.committed_index();
         let (machine, image) = StateMachine::open(dir).map_err(store_err)?;
-        let peers = Arc::new(Peers::default());
+        // Nodes of one cluster share its id and its voters: a node of another cluster
+        // that reaches this listener (a reused port, a wrong address) is turned away.
+        let identity = format!(
+            "{}/{}",
+            config.cluster_id,
+            config
+                .voters
+                .iter()
+                .map(|(id, addr)| format!("{id}@{addr}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let peers = Arc::new(Peers::new(&identity));
         let listener = TcpListener::bind(&config.cluster_listen)
             .await
             .map_err(|source| ClusterError::Bind {
@@ -209,6 +223,7 @@ impl Quorum {
         tokio::spawn(transport::serve(
             listener,
             Arc::new(quorum.clone()),
+            quorum.peers.cluster(),
             stop.clone(),
         ));
         if config.voters.contains_key(&config.node_id) {
@@ -623,6 +638,8 @@ impl PeerHandler for Arc<Quorum> {
                     Ok(Err(e)) => Err(ProposeRefusal::Failed(e.to_string())),
                 },
             ),
+            // Answered by the listener itself, before any request reaches here.
+            PeerRequest::Hello { .. } => PeerResponse::Hello(false),
             PeerRequest::Join { node, addr } => PeerResponse::Join(
                 match self.raft.add_learner(node, BasicNode { addr }, false).await {
                     Ok(_) => Ok(()),

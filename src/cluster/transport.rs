@@ -49,10 +49,18 @@ pub enum TransportError {
     Timeout(Duration),
     #[error("unknown node {0}")]
     UnknownNode(NodeId),
+    #[error("the peer at {0} belongs to another cluster")]
+    ForeignCluster(String),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
+    /// The first request on every connection: which cluster the caller belongs to (its
+    /// cluster id and voters). A peer of another cluster is turned away before any of
+    /// its requests reaches Raft.
+    Hello {
+        cluster: String,
+    },
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
@@ -92,6 +100,8 @@ pub enum HeartbeatReply {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerResponse {
+    /// Whether the caller belongs to this cluster.
+    Hello(bool),
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(
@@ -167,6 +177,7 @@ pub trait PeerHandler: Send + Sync + 'static {
 pub async fn serve<H: PeerHandler>(
     listener: TcpListener,
     handler: Arc<H>,
+    cluster: Arc<str>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PEER_CONNECTIONS));
@@ -189,10 +200,12 @@ pub async fn serve<H: PeerHandler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let cluster = cluster.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut stream = stream;
+            let mut greeted = false;
             loop {
                 // A connection silent past IDLE_TIMEOUT is closed (peers reconnect),
                 // and a frame must be whole within FRAME_TIMEOUT of its first byte.
@@ -218,7 +231,20 @@ pub async fn serve<H: PeerHandler>(
                         return;
                     }
                 };
-                let resp = handler.handle(req).await;
+                let resp = match req {
+                    PeerRequest::Hello { cluster: theirs } => {
+                        greeted = theirs == *cluster;
+                        if !greeted {
+                            tracing::warn!(%peer, cluster = %theirs, "cluster listener: a node of another cluster; closing its connection");
+                        }
+                        PeerResponse::Hello(greeted)
+                    }
+                    _ if !greeted => {
+                        tracing::warn!(%peer, "cluster listener: a request before the hello; closing the connection");
+                        return;
+                    }
+                    req => handler.handle(req).await,
+                };
                 let written = match encode(&resp) {
                     Ok(frame) => write_frame(&mut stream, &frame).await,
                     Err(e) => Err(e),
@@ -227,21 +253,27 @@ pub async fn serve<H: PeerHandler>(
                     tracing::debug!(%peer, error = %e, "cluster listener: cannot answer");
                     return;
                 }
+                if !greeted {
+                    return;
+                }
             }
         });
     }
 }
 
-/// One peer's address and a connection to it, opened on first use and after a failure.
+/// One peer's address and a connection to it, opened on first use and after a failure
+/// (and greeted with this node's cluster identity).
 pub struct PeerClient {
     addr: String,
+    cluster: Arc<str>,
     conn: tokio::sync::Mutex<Option<TcpStream>>,
 }
 
 impl PeerClient {
-    pub fn new(addr: String) -> PeerClient {
+    pub fn new(addr: String, cluster: Arc<str>) -> PeerClient {
         PeerClient {
             addr,
+            cluster,
             conn: tokio::sync::Mutex::new(None),
         }
     }
@@ -286,9 +318,15 @@ impl PeerClient {
     }
 
     async fn connect(&self) -> Result<TcpStream, TransportError> {
-        let s = TcpStream::connect(&self.addr).await?;
+        let mut s = TcpStream::connect(&self.addr).await?;
         let _ = s.set_nodelay(true);
-        Ok(s)
+        let hello = encode(&PeerRequest::Hello {
+            cluster: self.cluster.to_string(),
+        })?;
+        match Self::exchange(&mut s, &hello).await? {
+            PeerResponse::Hello(true) => Ok(s),
+            _ => Err(TransportError::ForeignCluster(self.addr.clone())),
+        }
     }
 
     async fn exchange(s: &mut TcpStream, frame: &[u8]) -> Result<PeerResponse, TransportError> {
@@ -301,8 +339,9 @@ impl PeerClient {
 }
 
 /// The peers this node knows, by node id.
-#[derive(Default)]
 pub struct Peers {
+    /// This cluster's identity, sent first on every connection.
+    cluster: Arc<str>,
     /// Raft's own RPCs, by node.
     clients: parking_lot::RwLock<HashMap<NodeId, Arc<PeerClient>>>,
     /// The quorum's calls (proposals, heartbeats, joins), on connections of their own
@@ -311,18 +350,32 @@ pub struct Peers {
 }
 
 impl Peers {
+    /// The peers of the cluster named `cluster` (its id and voters).
+    pub fn new(cluster: &str) -> Peers {
+        Peers {
+            cluster: cluster.into(),
+            clients: Default::default(),
+            control: Default::default(),
+        }
+    }
+
+    pub fn cluster(&self) -> Arc<str> {
+        self.cluster.clone()
+    }
+
     /// Raft's client for `node` at `addr` (a new one if the address changed).
     pub fn client(&self, node: NodeId, addr: &str) -> Arc<PeerClient> {
-        Self::get_or_add(&self.clients, node, addr)
+        Self::get_or_add(&self.clients, &self.cluster, node, addr)
     }
 
     /// The quorum's client for `node` at `addr`.
     pub fn control(&self, node: NodeId, addr: &str) -> Arc<PeerClient> {
-        Self::get_or_add(&self.control, node, addr)
+        Self::get_or_add(&self.control, &self.cluster, node, addr)
     }
 
     fn get_or_add(
         map: &parking_lot::RwLock<HashMap<NodeId, Arc<PeerClient>>>,
+        cluster: &Arc<str>,
         node: NodeId,
         addr: &str,
     ) -> Arc<PeerClient> {
@@ -331,7 +384,7 @@ impl Peers {
                 return c.clone();
             }
         }
-        let c = Arc::new(PeerClient::new(addr.to_string()));
+        let c = Arc::new(PeerClient::new(addr.to_string(), cluster.clone()));
         map.write().insert(node, c.clone());
         c
     }
@@ -340,6 +393,42 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Beat;
+
+    impl PeerHandler for Beat {
+        async fn handle(&self, _req: PeerRequest) -> PeerResponse {
+            PeerResponse::Heartbeat(HeartbeatReply::Accepted)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_of_another_cluster_is_turned_away_before_its_requests_are_handled() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(serve(listener, Arc::new(Beat), "ours".into(), stop));
+        let beat = PeerRequest::Heartbeat {
+            broker: 1,
+            epoch: 1,
+        };
+        let ours = PeerClient::new(addr.clone(), "ours".into());
+        assert!(matches!(
+            ours.call(&beat, Duration::from_secs(5)).await.unwrap(),
+            PeerResponse::Heartbeat(HeartbeatReply::Accepted)
+        ));
+        let theirs = PeerClient::new(addr.clone(), "theirs".into());
+        assert!(matches!(
+            theirs.call(&beat, Duration::from_secs(5)).await,
+            Err(TransportError::ForeignCluster(_))
+        ));
+        // A request without the hello closes the connection unanswered.
+        let mut raw = TcpStream::connect(&addr).await.unwrap();
+        write_frame(&mut raw, &encode(&beat).unwrap())
+            .await
+            .unwrap();
+        assert!(read_frame(&mut raw).await.unwrap_or(None).is_none());
+    }
 
     #[tokio::test]
     async fn a_frame_round_trips_and_an_oversized_length_is_refused_before_allocation() {

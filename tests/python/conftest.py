@@ -17,10 +17,27 @@ def binary():
     return path
 
 
+_next_port = [20000 + os.getpid() % 4000]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so that no listener bound to port
+    0 can take it before the server that is given it binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except OSError:
+        low = 32768
+    while True:
+        port = _next_port[0]
+        _next_port[0] += 1
+        assert port < low, "no free port below the ephemeral range"
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class Server:
