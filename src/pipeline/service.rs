@@ -248,20 +248,42 @@ pub fn prometheus(snapshot: &Value) -> String {
         "failed output writes (retried)",
         plugin_rows("outputs", &field("failures")),
     );
-    // The elasticsearch output's outcome counters (its `stats`), one metric each.
-    for (stat, help) in [
-        ("indexed", "documents Elasticsearch indexed"),
-        ("conflicts", "documents already there (409, a replay)"),
+    // The elasticsearch output's outcome counters (its `stats`), one metric each, by
+    // their full names so that each can be found as it is served.
+    for (name, stat, help) in [
         (
+            "logbridge_elasticsearch_indexed_total",
+            "indexed",
+            "documents Elasticsearch indexed",
+        ),
+        (
+            "logbridge_elasticsearch_conflicts_total",
+            "conflicts",
+            "documents already there (409, a replay)",
+        ),
+        (
+            "logbridge_elasticsearch_retried_total",
             "retried",
             "documents retried after 429, 5xx or connection errors",
         ),
-        ("dead_lettered", "documents sent to the dead-letter topic"),
-        ("bulk_requests", "bulk requests sent"),
-        ("bulk_failures", "bulk requests that failed as a whole"),
+        (
+            "logbridge_elasticsearch_dead_lettered_total",
+            "dead_lettered",
+            "documents sent to the dead-letter topic",
+        ),
+        (
+            "logbridge_elasticsearch_bulk_requests_total",
+            "bulk_requests",
+            "bulk requests sent",
+        ),
+        (
+            "logbridge_elasticsearch_bulk_failures_total",
+            "bulk_failures",
+            "bulk requests that failed as a whole",
+        ),
     ] {
         let rows = plugin_rows("outputs", &|o: &Value| o["elasticsearch"][stat].as_i64());
-        metric(&format!("logbridge_elasticsearch_{stat}_total"), help, rows);
+        metric(name, help, rows);
     }
     metric(
         "logbridge_pipeline_consumer_lag",
