@@ -4,41 +4,9 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
-use common::{logbridge_cmd, Server};
-
-fn run(args: &[&str], bootstrap: &str, stdin: Option<&str>) -> Output {
-    let mut cmd = logbridge_cmd();
-    cmd.args(args)
-        .args(["--bootstrap-server", bootstrap])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "command failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+use common::{cli as run, cli_stdout as stdout, logbridge_cmd, Server};
 
 #[test]
 fn topics_lifecycle() {

@@ -321,37 +321,14 @@ async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
     assert_eq!(total, 600, "{committed:?}");
     // The operator's group commands find the coordinator from any node.
     for node in 1..=3 {
-        let list = common::logbridge_cmd()
-            .args([
-                "groups",
-                "list",
-                "--bootstrap-server",
-                &cluster.node(node).kafka,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            list.status.success(),
-            "{}",
-            String::from_utf8_lossy(&list.stderr)
-        );
-        assert!(String::from_utf8_lossy(&list.stdout).contains("g-spread"));
-        let out = common::logbridge_cmd()
-            .args([
-                "groups",
-                "describe",
-                "g-spread",
-                "--bootstrap-server",
-                &cluster.node(node).kafka,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let kafka = &cluster.node(node).kafka;
+        let list = common::cli_stdout(&common::cli(&["groups", "list"], kafka, None));
+        assert!(list.contains("g-spread"), "{list}");
+        let text = common::cli_stdout(&common::cli(
+            &["groups", "describe", "g-spread"],
+            kafka,
+            None,
+        ));
         let current: i64 = text
             .lines()
             .filter(|l| l.starts_with("spread\t"))
@@ -382,33 +359,16 @@ async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
 
     // The command line follows leaders too: keyed lines in through node 3 land on
     // every partition, and a consumer bootstrapped at node 1 reads them all back.
-    use std::io::Write;
-    let mut produce = common::logbridge_cmd()
-        .args([
-            "produce",
-            "--bootstrap-server",
-            &cluster.node(3).kafka,
-            "--topic",
-            "spread",
-            "--key-separator",
-            ":",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        let stdin = produce.stdin.as_mut().unwrap();
-        for i in 0..60 {
-            writeln!(stdin, "cli-k{i}:cli-{i}").unwrap();
-        }
-    }
-    assert!(produce.wait().unwrap().success());
-    let out = common::logbridge_cmd()
-        .args([
+    let input: String = (0..60).map(|i| format!("cli-k{i}:cli-{i}\n")).collect();
+    let produce = common::cli(
+        &["produce", "--topic", "spread", "--key-separator", ":"],
+        &cluster.node(3).kafka,
+        Some(&input),
+    );
+    common::cli_stdout(&produce);
+    let lines = common::cli_stdout(&common::cli(
+        &[
             "consume",
-            "--bootstrap-server",
-            &cluster.node(1).kafka,
             "--topic",
             "spread",
             "--from-beginning",
@@ -416,11 +376,10 @@ async fn three_nodes_answer_one_metadata_and_serve_their_own_partitions() {
             "660",
             "--timeout-ms",
             "20000",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let lines = String::from_utf8_lossy(&out.stdout);
+        ],
+        &cluster.node(1).kafka,
+        None,
+    ));
     assert_eq!(lines.lines().filter(|l| l.starts_with("cli-")).count(), 60);
     assert_eq!(lines.lines().count(), 660);
 }
@@ -563,16 +522,7 @@ fn without_a_majority_no_change_is_made_and_health_says_joining() {
     cluster.kill(3);
     let lone = cluster.node(1);
     let started = Instant::now();
-    let out = common::logbridge_cmd()
-        .args([
-            "topics",
-            "create",
-            "nomajority",
-            "--bootstrap-server",
-            &lone.kafka,
-        ])
-        .output()
-        .unwrap();
+    let out = common::cli(&["topics", "create", "nomajority"], &lone.kafka, None);
     assert!(
         !out.status.success(),
         "a topic was created without a majority"
@@ -602,16 +552,11 @@ fn without_a_majority_no_change_is_made_and_health_says_joining() {
     // timed-out Kafka request may).
     cluster.restart(2);
     cluster.await_healthy(1);
-    let out = common::logbridge_cmd()
-        .args([
-            "topics",
-            "create",
-            "nomajority",
-            "--bootstrap-server",
-            &cluster.node(1).kafka,
-        ])
-        .output()
-        .unwrap();
+    let out = common::cli(
+        &["topics", "create", "nomajority"],
+        &cluster.node(1).kafka,
+        None,
+    );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success() || err.contains("TopicAlreadyExists"),

@@ -658,18 +658,7 @@ mod tests {
     }
 
     fn image_with(topics: &[(&str, Vec<Vec<i32>>)]) -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for id in 1..=2 {
-            image.apply(
-                id as u64,
-                &MetadataCommand::RegisterBroker {
-                    id,
-                    endpoints: vec![],
-                    rack: None,
-                    cluster_addr: String::new(),
-                },
-            );
-        }
+        let mut image = MetadataImage::with_brokers(1..=2);
         for (name, assignments) in topics {
             image.apply(
                 10,

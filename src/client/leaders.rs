@@ -19,6 +19,12 @@ use super::{ClientError, Consumed, KafkaClient};
 const ATTEMPTS: usize = 10;
 const RETRY_BACKOFF: Duration = Duration::from_millis(300);
 
+/// Whether `e` says to find the leader again and retry: it moved, or its connection
+/// failed.
+fn retriable(e: &ClientError) -> bool {
+    matches!(e, ClientError::Io(_)) || leader_moved(e)
+}
+
 fn leader_moved(e: &ClientError) -> bool {
     use crate::broker::errors::code;
     use kafka_protocol::error::ResponseError::*;
@@ -132,10 +138,7 @@ impl LeaderClient {
                 .produce(topic, partition, records.clone(), compression)
                 .await
             {
-                Err(e)
-                    if attempt < ATTEMPTS
-                        && (leader_moved(&e) || matches!(e, ClientError::Io(_))) =>
-                {
+                Err(e) if attempt < ATTEMPTS && retriable(&e) => {
                     self.rediscover(topic, partition).await
                 }
                 other => return other,
@@ -155,10 +158,7 @@ impl LeaderClient {
             attempt += 1;
             let c = self.leader(topic, partition).await?;
             match c.list_offset(topic, partition, timestamp).await {
-                Err(e)
-                    if attempt < ATTEMPTS
-                        && (leader_moved(&e) || matches!(e, ClientError::Io(_))) =>
-                {
+                Err(e) if attempt < ATTEMPTS && retriable(&e) => {
                     self.rediscover(topic, partition).await
                 }
                 other => return other,
@@ -191,9 +191,7 @@ impl LeaderClient {
             let c = self.leader(topic, first).await?;
             match c.fetch(topic, part, wait).await {
                 Ok(records) => out.extend(records),
-                Err(e) if leader_moved(&e) || matches!(e, ClientError::Io(_)) => {
-                    self.rediscover(topic, first).await
-                }
+                Err(e) if retriable(&e) => self.rediscover(topic, first).await,
                 Err(e) => return Err(e),
             }
         }

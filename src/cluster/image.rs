@@ -142,6 +142,25 @@ pub enum Rejection {
 }
 
 impl MetadataImage {
+    /// For tests: an image with brokers `ids` registered, each at the log index of its
+    /// id (so its epoch is its id).
+    #[cfg(test)]
+    pub(crate) fn with_brokers(ids: impl IntoIterator<Item = i32>) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for id in ids {
+            image.apply(
+                id as u64,
+                &MetadataCommand::RegisterBroker {
+                    id,
+                    endpoints: vec![],
+                    rack: None,
+                    cluster_addr: String::new(),
+                },
+            );
+        }
+        image
+    }
+
     pub fn live_brokers(&self) -> Vec<i32> {
         self.brokers
             .values()
@@ -416,13 +435,7 @@ mod tests {
     }
 
     fn three_brokers() -> (MetadataImage, [u64; 3]) {
-        let mut image = MetadataImage::default();
-        let e = [
-            register(&mut image, 1, 1),
-            register(&mut image, 2, 2),
-            register(&mut image, 3, 3),
-        ];
-        (image, e)
+        (MetadataImage::with_brokers(1..=3), [1, 2, 3])
     }
 
     fn create(image: &mut MetadataImage, name: &str, assignments: Vec<Vec<i32>>) -> ApplyResult {

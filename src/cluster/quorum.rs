@@ -751,18 +751,7 @@ mod tests {
 
     #[test]
     fn a_broker_is_fenced_only_after_a_full_session_without_heartbeats() {
-        let mut image = MetadataImage::default();
-        for id in 1..=2 {
-            image.apply(
-                id as u64,
-                &MetadataCommand::RegisterBroker {
-                    id,
-                    endpoints: vec![],
-                    rack: None,
-                    cluster_addr: String::new(),
-                },
-            );
-        }
+        let mut image = MetadataImage::with_brokers(1..=2);
         let session = Duration::from_secs(9);
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);

@@ -1,9 +1,9 @@
 //! Starts the real `logbridge` binary for integration tests and waits for its ready line.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -150,6 +150,40 @@ impl Drop for Server {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Runs a client command against `bootstrap`, with `stdin` as its input (or none).
+pub fn cli(args: &[&str], bootstrap: &str, stdin: Option<&str>) -> Output {
+    let mut cmd = logbridge_cmd();
+    cmd.args(args)
+        .args(["--bootstrap-server", bootstrap])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A command's stdout, once it is known to have succeeded (its stderr otherwise).
+pub fn cli_stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 pub fn logbridge_cmd() -> Command {
