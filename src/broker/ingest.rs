@@ -132,8 +132,8 @@ impl Broker {
         // of one, all of them), or over all partitions when none is; a keyed record
         // goes to its key's partition. Partitions led elsewhere are appended through
         // their leader (`replication::forward`).
-        let mut spread_over: Vec<i32> = t
-            .local_replicas()
+        let local = t.local_replicas();
+        let mut spread_over: Vec<i32> = local
             .iter()
             .filter(|r| r.is_leader())
             .map(|r| r.index)
@@ -144,11 +144,7 @@ impl Broker {
         if spread_over.is_empty() {
             return Err(IngestError::NoTopic(topic.to_string()));
         }
-        let (max_message, compacted, compression, level) = {
-            let c = self
-                .settings
-                .topic_log_config(&t.overrides.read())
-                .map_err(RegistryError::from)?;
+        let settings_of = |c: &crate::storage::config::LogConfig| {
             let compression = compression_for(&c.compression_type);
             let level = match compression {
                 Compression::Gzip => Some(c.gzip_level),
@@ -157,6 +153,17 @@ impl Broker {
                 _ => None,
             };
             (c.max_message_bytes, c.compacts(), compression, level)
+        };
+        // The config a local replica already holds; only a node that holds none of
+        // the topic's partitions (it forwards everything) builds it from the overrides.
+        let (max_message, compacted, compression, level) = match local.first() {
+            Some(r) => r.config(settings_of),
+            None => settings_of(
+                &self
+                    .settings
+                    .topic_log_config(&t.overrides.read())
+                    .map_err(RegistryError::from)?,
+            ),
         };
         let batch_max = max_message.min(self.settings.max_uncompressed_batch_bytes);
         let spread = ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) as i32;
