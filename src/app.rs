@@ -71,8 +71,9 @@ async fn start_quorum(
     broker.set_quorum(quorum.clone());
     tokio::spawn(crate::broker::topic_admin::follow_image(
         broker.clone(),
-        stop,
+        stop.clone(),
     ));
+    broker.start_replication(stop);
     tracing::info!(node = settings.node_id, cluster_listen = %settings.cluster_listen, "joined the metadata quorum");
     Ok(Some(quorum))
 }
@@ -287,6 +288,11 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         crate::pipeline::service::PipelineSet::empty(),
     );
     running.stop().await;
+    if let Some(q) = &quorum {
+        // Leaderships move before the listeners close, so clients find the new
+        // leaders at once (Kafka's controlled shutdown).
+        q.controlled_shutdown(std::time::Duration::from_secs(5)).await;
+    }
     let _ = stop_tx.send(true);
     // Parked JoinGroup/SyncGroup requests are answered now rather than after their
     // rebalance timeout.

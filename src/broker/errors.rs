@@ -28,6 +28,7 @@ pub fn storage_code(e: &StorageError) -> i16 {
         StorageError::DuplicateInMultiBatch => code(ResponseError::InvalidRecord),
         StorageError::InvalidBatch(_) => code(ResponseError::CorruptMessage),
         StorageError::Deleted => code(ResponseError::UnknownTopicOrPartition),
+        StorageError::NotContiguous { .. } => code(ResponseError::OffsetOutOfRange),
     }
 }
 
@@ -45,6 +46,13 @@ pub fn absent_partition_code(topic: Option<&super::registry::Topic>, index: i32)
 pub fn replica_code(e: &ReplicaError) -> i16 {
     match e {
         ReplicaError::NotLeader { .. } => code(ResponseError::NotLeaderOrFollower),
+        ReplicaError::FencedLeaderEpoch { .. } => code(ResponseError::FencedLeaderEpoch),
+        ReplicaError::UnknownLeaderEpoch { .. } => code(ResponseError::UnknownLeaderEpoch),
+        ReplicaError::NotEnoughReplicas { .. } => code(ResponseError::NotEnoughReplicas),
+        ReplicaError::NotEnoughReplicasAfterAppend { .. } => {
+            code(ResponseError::NotEnoughReplicasAfterAppend)
+        }
+        ReplicaError::ReplicationTimeout(_) => code(ResponseError::RequestTimedOut),
         ReplicaError::Storage(s) => storage_code(s),
     }
 }

@@ -4,6 +4,12 @@
 //! non-empty partition may exceed either; long-poll until `min_bytes` are available or `max_wait_ms`
 //! passes. Incremental fetch sessions are not offered: responses carry session id 0,
 //! which every client treats as "send full requests".
+//!
+//! A fetch with a replica id (a follower node's) is replication: it is answered by
+//! `Replica::read_for_follower` — batches up to the log end rather than the high
+//! watermark, `DivergingEpoch` where the follower's log parts from the leader's, its
+//! `CurrentLeaderEpoch` checked — and it moves the high watermark, which wakes the
+//! consumers' long polls.
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +18,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::errors::{absent_partition_code, code, storage_code};
+use super::errors::{absent_partition_code, code, replica_code, storage_code};
 use super::legacy;
 use super::Broker;
+use crate::replication::replica::{FollowerRead, Replica};
 use crate::storage::StorageError;
 
 /// Upper bound on how long a fetch may wait, whatever the client asks.
@@ -47,6 +54,11 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
         usize::MAX
     };
     let max_uncompressed = broker.settings.max_uncompressed_batch_bytes;
+    let replica_id = if version <= 14 {
+        req.replica_id.0
+    } else {
+        req.replica_state.replica_id.0
+    };
     let mut responses = Vec::with_capacity(req.topics.len());
     for ft in &req.topics {
         let topic = if version >= 13 {
@@ -75,6 +87,21 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
             // KIP-74: until a partition has returned data, its first batch may exceed
             // the limits; after that, a batch over what is left is not sent.
             let min_one = total == 0;
+            if replica_id >= 0 {
+                let read = partition.read_for_follower(
+                    replica_id,
+                    fp.current_leader_epoch,
+                    fp.fetch_offset,
+                    fp.last_fetched_epoch,
+                    budget as u64,
+                );
+                match follower_read(broker, &partition, read, min_one, &mut pd) {
+                    Ok(n) => total += n,
+                    Err(()) => had_error = true,
+                }
+                partitions.push(pd);
+                continue;
+            }
             if !partition.is_leader() {
                 pd.error_code = code(ResponseError::NotLeaderOrFollower);
                 had_error = true;
@@ -156,6 +183,65 @@ fn read_once(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchRespons
         total,
         had_error,
     )
+}
+
+/// Fills a follower's partition answer; the bytes it carries, or Err when it carries an
+/// error (the fetch then answers at once).
+fn follower_read(
+    broker: &Broker,
+    partition: &Replica,
+    read: Result<FollowerRead, crate::replication::replica::ReplicaError>,
+    min_one: bool,
+    pd: &mut PartitionData,
+) -> Result<usize, ()> {
+    pd.records = Some(Bytes::new());
+    match read {
+        Err(e) => {
+            pd.error_code = replica_code(&e);
+            let offsets = partition.offsets();
+            pd.high_watermark = offsets.high_watermark;
+            pd.log_start_offset = offsets.log_start;
+            Err(())
+        }
+        Ok(FollowerRead::Diverging {
+            epoch,
+            end_offset,
+            offsets,
+        }) => {
+            pd.diverging_epoch.epoch = epoch;
+            pd.diverging_epoch.end_offset = end_offset;
+            pd.high_watermark = offsets.high_watermark;
+            pd.last_stable_offset = offsets.high_watermark;
+            pd.log_start_offset = offsets.log_start;
+            // The follower truncates before it fetches again: answer now.
+            Err(())
+        }
+        Ok(FollowerRead::Records {
+            plan,
+            offsets,
+            high_watermark_moved,
+        }) => {
+            if high_watermark_moved {
+                broker.data_arrived.notify_waiters();
+            }
+            pd.high_watermark = offsets.high_watermark;
+            pd.last_stable_offset = offsets.high_watermark;
+            pd.log_start_offset = offsets.log_start;
+            pd.aborted_transactions = Some(vec![]);
+            match plan.map(|p| p.read_within(min_one)).transpose() {
+                Ok(records) => {
+                    let records = records.unwrap_or_default();
+                    let n = records.len();
+                    pd.records = Some(records);
+                    Ok(n)
+                }
+                Err(e) => {
+                    pd.error_code = storage_code(&StorageError::from(e));
+                    Err(())
+                }
+            }
+        }
+    }
 }
 
 fn down_convert(

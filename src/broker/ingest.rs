@@ -3,7 +3,9 @@
 //! otherwise), encode batches compressed with the topic's `compression.type`
 //! (`producer` means zstd here: there is no producer batch to keep) at its
 //! `compression.*.level`, append, and return
-//! only once the records are durable under the flush policy.
+//! only once the records are durable under the flush policy and held by every ISR
+//! member of their partition (as a producer's `acks=all`; a partition whose ISR is
+//! below `min.insync.replicas` refuses them).
 //!
 //! The same limits as Kafka produce, on every door: internal topics are refused; a
 //! record that alone would make a batch over the topic's `max.message.bytes` is
@@ -198,6 +200,7 @@ impl Broker {
         }
         let now = now_ms();
         let mut to_sync = Vec::new();
+        let mut awaiting = Vec::new();
         for (p, recs) in by_partition {
             let Some(partition) = t.partition(p).filter(|r| r.is_leader()) else {
                 for chunk in split_batches(&recs, batch_max) {
@@ -208,6 +211,9 @@ impl Broker {
                 }
                 continue;
             };
+            partition.check_enough_replicas()?;
+            let epoch = partition.leader_epoch();
+            let mut end = 0;
             for chunk in split_batches(&recs, batch_max) {
                 let bytes = encode_records_at(chunk, now, compression, level)
                     .map_err(|e| IngestError::Encode(e.to_string()))?;
@@ -215,8 +221,10 @@ impl Broker {
                 if let Some(f) = info.file {
                     to_sync.push(f);
                 }
+                end = info.base_offset + info.records;
                 report.appended += chunk.len();
             }
+            awaiting.push((partition, end, epoch));
         }
         if self.settings.fsync_before_ack {
             for f in to_sync {
@@ -224,6 +232,15 @@ impl Broker {
             }
         }
         self.data_arrived.notify_waiters();
+        for (partition, end, epoch) in awaiting {
+            if partition.high_watermark() < end {
+                tokio::runtime::Handle::current().block_on(partition.await_replicated(
+                    end,
+                    epoch,
+                    FORWARD_TIMEOUT,
+                ))?;
+            }
+        }
         Ok(report)
     }
 

@@ -41,10 +41,12 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                     r.error_code = code(ResponseError::NotLeaderOrFollower)
                 }
                 Some(partition) => {
+                    let hw = partition.high_watermark();
                     let (found, epoch) = partition.inspect(|log| {
                         (
                             lookup(
                                 log,
+                                hw,
                                 p.timestamp,
                                 broker.settings.max_uncompressed_batch_bytes,
                             ),
@@ -79,14 +81,19 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-/// (offset, timestamp) for a target; (-1, -1) when no record qualifies.
+/// (offset, timestamp) for a target; (-1, -1) when no record qualifies. Consumers see
+/// nothing at or past the high watermark `hw`: "latest" is the high watermark, and a
+/// record found there by time is not reported yet (as Kafka's READ_UNCOMMITTED).
 fn lookup(
     log: &PartitionLog,
+    hw: i64,
     target: i64,
     max_uncompressed: usize,
 ) -> Result<(i64, i64), StorageError> {
+    let hw = hw.min(log.log_end_offset());
+    let visible = |found: (i64, i64)| if found.0 >= hw { (-1, -1) } else { found };
     match target {
-        LATEST => Ok((log.log_end_offset(), -1)),
+        LATEST => Ok((hw, -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
         LATEST_TIERED => Ok((-1, -1)),
         MAX_TIMESTAMP => {
@@ -96,9 +103,9 @@ fn lookup(
             }
             // The last record carrying the max timestamp is what Kafka reports; the first
             // one at it is a close, cheaper answer for logs with unique maxima.
-            first_record_at_or_after(log, max, max_uncompressed)
+            first_record_at_or_after(log, max, max_uncompressed).map(visible)
         }
-        ts if ts >= 0 => first_record_at_or_after(log, ts, max_uncompressed),
+        ts if ts >= 0 => first_record_at_or_after(log, ts, max_uncompressed).map(visible),
         _ => Ok((-1, -1)),
     }
 }

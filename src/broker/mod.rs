@@ -56,6 +56,10 @@ use crate::storage::segment::now_ms;
 use producer_ids::ProducerIdAllocator;
 use registry::{Registry, RegistryError};
 
+/// How often a cluster node checkpoints its replicas' high watermarks (Kafka's
+/// `replica.high.watermark.checkpoint.interval.ms`).
+const HW_CHECKPOINT_INTERVAL_MS: i64 = 5_000;
+
 /// Why the broker could not open its data directory.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -84,10 +88,18 @@ pub struct Broker {
     _dir_lock: crate::storage::dir_lock::DataDirLock,
     /// The disk state last logged, so each change is logged once.
     disk_state: parking_lot::Mutex<DiskState>,
+    /// The partitions of `__consumer_offsets` this node leads, whose groups it
+    /// coordinates (in a cluster).
+    coordinated: parking_lot::Mutex<std::collections::BTreeSet<i32>>,
+    /// When the high watermarks were last checkpointed (ms).
+    last_hw_checkpoint: parking_lot::Mutex<i64>,
     /// Appends the ingest doors forward to leaders on other nodes.
     pub forwarder: crate::replication::forward::Forwarder,
     /// The metadata quorum, in a cluster (set once, at start).
     quorum: std::sync::OnceLock<Arc<crate::cluster::quorum::Quorum>>,
+    /// What this node's follower fetchers fetch, from which leader (`replication::fetcher`),
+    /// rebuilt at every metadata image.
+    fetch_plan: tokio::sync::watch::Sender<Arc<crate::replication::fetcher::FetchPlan>>,
 }
 
 impl Broker {
@@ -163,8 +175,11 @@ impl Broker {
             advertised: parking_lot::RwLock::new(advertised),
             _dir_lock: dir_lock,
             disk_state: parking_lot::Mutex::new(DiskState::Ok),
+            last_hw_checkpoint: parking_lot::Mutex::new(0),
+            coordinated: Default::default(),
             forwarder: Default::default(),
             quorum: std::sync::OnceLock::new(),
+            fetch_plan: tokio::sync::watch::Sender::new(Default::default()),
         }))
     }
 
@@ -176,6 +191,52 @@ impl Broker {
     /// The metadata quorum, in a cluster.
     pub fn quorum(&self) -> Option<&Arc<crate::cluster::quorum::Quorum>> {
         self.quorum.get()
+    }
+
+    /// Starts data replication on a cluster node: the follower fetchers (which follow
+    /// the fetch plan each metadata image rebuilds) and the ISR changes of the
+    /// partitions this node leads.
+    pub fn start_replication(self: &Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        let Some(q) = self.quorum().cloned() else {
+            return;
+        };
+        tokio::spawn(crate::replication::fetcher::run(
+            self.node_id(),
+            self.fetch_plan.subscribe(),
+            stop.clone(),
+        ));
+        let me = self.clone();
+        tokio::spawn(crate::replication::isr::run(
+            q,
+            move || me.registry.all_partitions(),
+            Duration::from_millis(self.settings.replica_lag_time_max_ms),
+            stop,
+        ));
+    }
+
+    /// Rebuilds the follower fetchers' plan: every local replica led by another node,
+    /// grouped by that leader.
+    pub(crate) fn refresh_fetch_plan(&self) {
+        use crate::replication::fetcher::{FetchPlan, FetchTarget};
+        let me = self.node_id();
+        let mut plan = FetchPlan::new();
+        for (topic, replica) in self.registry.all_partitions() {
+            let leader = replica.leadership().leader;
+            if leader < 0 || leader == me {
+                continue;
+            }
+            let Some(addr) = self.inter_node_address(leader) else {
+                continue;
+            };
+            plan.entry(leader)
+                .or_insert_with(|| FetchTarget {
+                    addr,
+                    partitions: Vec::new(),
+                })
+                .partitions
+                .push((topic, replica));
+        }
+        self.fetch_plan.send_replace(Arc::new(plan));
     }
 
     /// Records the addresses the named Kafka listeners actually bound (port 0 picks
@@ -373,9 +434,22 @@ impl Broker {
 
     fn flush_due(&self) {
         let now = now_ms();
+        let checkpoint = self.quorum().is_some() && {
+            let mut last = self.last_hw_checkpoint.lock();
+            let due = now - *last >= HW_CHECKPOINT_INTERVAL_MS;
+            if due {
+                *last = now;
+            }
+            due
+        };
         for (topic, p) in self.registry.all_partitions() {
             if let Err(e) = p.maintain(|log| log.flush_if_due(now)) {
                 tracing::error!(topic, partition = p.index, error = %e, "flush failed");
+            }
+            if checkpoint {
+                if let Err(e) = p.checkpoint_high_watermark() {
+                    tracing::warn!(topic, partition = p.index, error = %e, "cannot checkpoint the high watermark");
+                }
             }
         }
     }
@@ -425,6 +499,9 @@ impl Broker {
     pub fn close(&self) {
         let mut ok = true;
         for (topic, p) in self.registry.all_partitions() {
+            if let Err(e) = p.checkpoint_high_watermark() {
+                tracing::warn!(topic, partition = p.index, error = %e, "cannot checkpoint the high watermark");
+            }
             if let Err(e) = p.maintain(|log| log.flush().and_then(|_| log.close())) {
                 tracing::error!(topic, partition = p.index, error = %e, "close failed");
                 ok = false;

@@ -2,8 +2,14 @@
 //! (`storage::validate`: framing, CRC-32C, counts, offsets, sizes compressed and not,
 //! timestamps), append it as sent — the records are walked, never re-encoded — refuse
 //! writes to internal topics, and acknowledge per
-//! `acks`: 0 (no response), 1 (written to the log), -1/all (written and, with
-//! `fsync_before_ack`, fsync'd first).
+//! `acks`: 0 (no response), 1 (written to the leader's log), -1/all (written, held by
+//! every ISR member — the high watermark has passed it — and, with `fsync_before_ack`,
+//! fsync'd here first). `acks=all` is refused before the append with
+//! NOT_ENOUGH_REPLICAS while the ISR is below `min.insync.replicas`, and answered
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND when it falls below while the produce waits (the
+//! delayed produce of Kafka's purgatory, bounded by the request's `timeout_ms`).
+
+use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
@@ -25,10 +31,17 @@ use crate::storage::batch::BatchError;
 use crate::storage::segment::now_ms;
 use crate::storage::validate::{self, ValidationError};
 
+/// The longest an `acks=all` produce waits for its ISR, whatever the client asks.
+const MAX_REPLICATION_WAIT: Duration = Duration::from_secs(60);
+
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
     let acks = req.acks;
+    let replication_wait =
+        Duration::from_millis(req.timeout_ms.max(0) as u64).min(MAX_REPLICATION_WAIT);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut to_sync = Vec::new();
+    // acks=all: (topic index, partition index, replica, end offset, leader epoch).
+    let mut awaiting = Vec::new();
     let mut appended = false;
     for topic_data in req.topic_data {
         let name = topic_data.name.0.to_string();
@@ -56,8 +69,27 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                 match topic.as_ref().and_then(|t| t.partition(index)) {
                     None => r.error_code = absent_partition_code(topic.as_deref(), index),
                     Some(partition) => {
-                        match append_off_the_reactor(broker, &partition, pd, version) {
+                        let epoch = partition.leader_epoch();
+                        let checked = if acks == -1 {
+                            partition.check_enough_replicas()
+                        } else {
+                            Ok(())
+                        };
+                        let result = match checked {
+                            Ok(()) => append_off_the_reactor(broker, &partition, pd, version),
+                            Err(e) => Err(Refused::from((replica_code(&e), e.to_string()))),
+                        };
+                        match result {
                             Ok(outcome) => {
+                                if acks == -1 {
+                                    awaiting.push((
+                                        responses.len(),
+                                        partition_responses.len(),
+                                        partition.clone(),
+                                        outcome.end_offset,
+                                        epoch,
+                                    ));
+                                }
                                 r.base_offset = outcome.base_offset;
                                 if version >= 2 {
                                     r.log_append_time_ms = outcome.log_append_time_ms;
@@ -103,6 +135,17 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
     if appended {
         broker.data_arrived.notify_waiters();
     }
+    // acks=all: each partition's records must be held by its whole ISR.
+    for (t, p, replica, end, epoch) in awaiting {
+        if let Err(e) = replica.await_replicated(end, epoch, replication_wait).await {
+            tracing::debug!(partition = replica.index, error = %e, "acks=all produce not replicated");
+            let r = &mut responses[t].partition_responses[p];
+            r.error_code = replica_code(&e);
+            if version >= 8 {
+                r.error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+        }
+    }
     if acks == -1 && broker.settings.fsync_before_ack && !to_sync.is_empty() {
         let result =
             tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|f| f.sync_data()))
@@ -123,6 +166,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
 
 struct Outcome {
     base_offset: i64,
+    /// One past the last offset of the append (for a retried duplicate, past its first).
+    end_offset: i64,
     log_append_time_ms: i64,
     log_start_offset: i64,
     file: Option<std::sync::Arc<std::fs::File>>,
@@ -228,6 +273,7 @@ fn append_partition(
     })?;
     Ok(Outcome {
         base_offset: info.base_offset,
+        end_offset: info.base_offset + info.records.max(1),
         log_append_time_ms: info.log_append_time_ms,
         log_start_offset: info.log_start_offset,
         file: info.file,

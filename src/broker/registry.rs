@@ -152,14 +152,19 @@ pub fn is_internal(name: &str) -> bool {
 }
 
 /// Whether `dir` holds only what a partition log writes (segment, index and
-/// compaction files named by a 20-digit base offset), so that nothing else in the
+/// compaction files named by a 20-digit base offset, and its checkpoints), so that nothing else in the
 /// data directory is ever taken for an orphaned partition.
 fn looks_like_partition_dir(dir: &Path) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };
+    use crate::storage::{epochs::CHECKPOINT_FILE, log::HW_CHECKPOINT_FILE};
     entries.flatten().all(|e| {
         let name = e.file_name().to_string_lossy().to_string();
+        let checkpoint = name.strip_suffix(".tmp").unwrap_or(&name);
+        if checkpoint == CHECKPOINT_FILE || checkpoint == HW_CHECKPOINT_FILE {
+            return true;
+        }
         name.len() > 21
             && name.as_bytes()[..20].iter().all(u8::is_ascii_digit)
             && [".log", ".index", ".timeindex", ".cleaned"]
@@ -572,6 +577,7 @@ impl Registry {
                 r.set_leadership(Leadership {
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
                 });

@@ -4,9 +4,13 @@
 //! quorum, answered once committed and applied on this node too (so a client that
 //! creates a topic here can use it here at once).
 //!
-//! The replication factor rule lives here: every partition has one copy until data
-//! replication exists, so a factor above 1 is refused with INVALID_REPLICATION_FACTOR
-//! rather than recorded and not kept.
+//! The replication factor rules live here: a cluster of one keeps one copy; in a
+//! cluster a factor from 1 to the live brokers is taken, the default being
+//! `default_replication_factor` (3) capped at the live brokers, and a topic of 3 or more
+//! copies gets `min.insync.replicas = 2` unless it (or `[topic_defaults]`) names its
+//! own — safer than Kafka's default of 1. The offsets topic waits (coordinator not
+//! available) until `offsets_topic_replication_factor` brokers, capped at the voters,
+//! have registered, as Kafka's does.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,13 +78,30 @@ pub fn offsets_topic_configs(segment_bytes: u64) -> BTreeMap<String, String> {
     configs
 }
 
-fn check_replication_factor(rf: i16) -> Result<(), AdminError> {
+/// The replication factor of a new topic: -1 means the default, capped at the live
+/// brokers; anything else must be between 1 and the live brokers.
+fn replication_factor(rf: i16, default: i16, live: usize) -> Result<usize, AdminError> {
     match rf {
-        -1 | 1 => Ok(()),
-        _ => Err(AdminError::ReplicationFactor(format!(
-            "replication factor {rf}: logbridge keeps one copy of each partition until data replication is built"
+        -1 => Ok((default.max(1) as usize).min(live.max(1))),
+        n if n >= 1 && (n as usize) <= live => Ok(n as usize),
+        n => Err(AdminError::ReplicationFactor(format!(
+            "replication factor {n}: there are {live} live broker(s)"
         ))),
     }
+}
+
+/// Kafka's `min.insync.replicas` defaults to 1; logbridge makes it 2 for topics of 3
+/// or more copies unless the topic or the broker defaults set it.
+fn with_safe_min_insync(
+    mut configs: BTreeMap<String, String>,
+    rf: usize,
+    defaults: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    const KEY: &str = "min.insync.replicas";
+    if rf >= 3 && !configs.contains_key(KEY) && !defaults.contains_key(KEY) {
+        configs.insert(KEY.to_string(), "2".to_string());
+    }
+    configs
 }
 
 impl Broker {
@@ -90,7 +111,31 @@ impl Broker {
         if let Err(e) = self.registry.apply_image(image) {
             tracing::error!(error = %e, "cannot apply the cluster metadata to the local logs");
         }
+        self.take_over_coordination();
+        self.refresh_fetch_plan();
         self.data_arrived.notify_waiters();
+    }
+
+    /// The group coordinator moves with the leadership of `__consumer_offsets`: for
+    /// every partition of it this node has just come to lead, its groups are loaded
+    /// from the replicated log (committed offsets survive the move).
+    fn take_over_coordination(&self) {
+        let Some(offsets) = self.registry.get(OFFSETS_TOPIC) else {
+            return;
+        };
+        let led: std::collections::BTreeSet<i32> = offsets
+            .local_replicas()
+            .iter()
+            .filter(|r| r.is_leader())
+            .map(|r| r.index)
+            .collect();
+        let mut held = self.coordinated.lock();
+        for p in led.difference(&held) {
+            if let Err(e) = self.groups.take_over_partition(*p) {
+                tracing::error!(partition = p, error = %e, "cannot load the groups of an offsets partition");
+            }
+        }
+        *held = led;
     }
 
     /// Waits (bounded) until this node's image satisfies `done`, then applies it here
@@ -145,12 +190,12 @@ impl Broker {
             (None, -1) => self.settings.num_partitions,
             (None, n) => n,
         };
-        let rf = match &spec.assignments {
+        let asked_rf = match &spec.assignments {
             Some(a) => a.first().map_or(0, |r| r.len() as i16),
             None => spec.replication_factor,
         };
-        check_replication_factor(rf)?;
         let Some(q) = self.quorum() else {
+            replication_factor(asked_rf, 1, 1)?;
             self.registry
                 .validate_create(&spec.name, partitions, &spec.configs)?;
             if !validate_only {
@@ -162,15 +207,18 @@ impl Broker {
         if image.topics.contains_key(&spec.name) {
             return Err(RegistryError::AlreadyExists(spec.name).into());
         }
+        let live = image.live_brokers().len();
+        let rf = replication_factor(asked_rf, self.settings.default_replication_factor, live)?;
+        let configs = with_safe_min_insync(spec.configs, rf, &self.settings.topic_defaults);
         // The name, count and configs by the same rules as a cluster of one.
         self.registry
-            .validate_shape(&spec.name, partitions, &spec.configs)?;
+            .validate_shape(&spec.name, partitions, &configs)?;
         let assignments = match spec.assignments {
             Some(a) => a,
             None => assign_replicas(
                 &image,
                 partitions,
-                1,
+                rf,
                 NEXT_START.fetch_add(1, Ordering::Relaxed),
             )
             .map_err(AdminError::ReplicationFactor)?,
@@ -188,7 +236,7 @@ impl Broker {
             .commit(MetadataCommand::CreateTopic {
                 name: spec.name,
                 id,
-                configs: spec.configs,
+                configs,
                 assignments,
             })
             .await;
@@ -255,10 +303,12 @@ impl Broker {
         if !super::registry::grows_to(current, count) {
             return Err(RegistryError::InvalidPartitions(count).into());
         }
+        // New partitions get as many copies as the topic's first.
+        let rf = topic.partitions.first().map_or(1, |p| p.replicas.len());
         let assignments = assign_replicas(
             &image,
             count - current,
-            1,
+            rf,
             NEXT_START.fetch_add(1, Ordering::Relaxed),
         )
         .map_err(AdminError::ReplicationFactor)?;
@@ -304,13 +354,25 @@ impl Broker {
     /// In a cluster, creates `__consumer_offsets` the first time a coordinator is looked
     /// for (as Kafka does), once brokers have registered to spread it over.
     pub async fn ensure_offsets_topic(&self) -> Result<(), AdminError> {
-        if self.quorum().is_none() || self.topic_view(OFFSETS_TOPIC).is_some() {
+        let Some(q) = self.quorum() else {
+            return Ok(());
+        };
+        if self.topic_view(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        // As Kafka: not before `offsets.topic.replication.factor` brokers are alive
+        // (capped at the voters, so a smaller cluster is not kept waiting forever).
+        let voters = self.settings.parsed_voters().map(|v| v.len()).unwrap_or(1);
+        let rf = (self.settings.offsets_topic_replication_factor.max(1) as usize).min(voters.max(1));
+        let live = q.image().live_brokers().len();
+        if live < rf {
+            tracing::debug!(live, needed = rf, "the offsets topic waits for more brokers");
             return Ok(());
         }
         let spec = TopicSpec {
             name: OFFSETS_TOPIC.to_string(),
             partitions: self.settings.offsets_topic_num_partitions,
-            replication_factor: 1,
+            replication_factor: rf as i16,
             assignments: None,
             configs: offsets_topic_configs(self.settings.offsets_topic_segment_bytes),
         };

@@ -107,6 +107,23 @@ pub enum MetadataCommand {
     AllocateProducerIds {
         count: i64,
     },
+    /// A partition's leader changes its ISR (Kafka's AlterPartition, KIP-497): applied
+    /// only at the leader and epochs it was proposed in, so a deposed leader's or a
+    /// stale proposal changes nothing.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+    /// A broker shutting down cleanly (Kafka's controlled shutdown): it gives up its
+    /// leaderships and ISR places as a fence would, at once.
+    ShutdownBroker {
+        id: i32,
+        epoch: u64,
+    },
 }
 
 /// What applying a command did.
@@ -139,6 +156,14 @@ pub enum Rejection {
     InvalidAssignment(String),
     #[error("cannot allocate {0} producer ids")]
     InvalidCount(i64),
+    #[error("partition {topic}-{partition} has moved on (leader or epochs changed)")]
+    StalePartition { topic: String, partition: i32 },
+    #[error("invalid ISR for {topic}-{partition}: {why}")]
+    InvalidIsr {
+        topic: String,
+        partition: i32,
+        why: String,
+    },
 }
 
 impl MetadataImage {
@@ -266,6 +291,27 @@ impl MetadataImage {
                     None => ApplyResult::Rejected(Rejection::UnknownTopic(name.clone())),
                 }
             }
+            MetadataCommand::AlterPartition {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => self.alter_partition(topic, *partition, *leader, *leader_epoch, *partition_epoch, isr),
+            MetadataCommand::ShutdownBroker { id, epoch } => {
+                match self.brokers.get_mut(id) {
+                    Some(b) if b.epoch == *epoch => b.fenced = true,
+                    _ => {
+                        return ApplyResult::Rejected(Rejection::StaleBroker {
+                            id: *id,
+                            epoch: *epoch,
+                        })
+                    }
+                }
+                self.move_leadership_from(*id);
+                ApplyResult::Applied
+            }
             MetadataCommand::AllocateProducerIds { count } => {
                 if *count <= 0 {
                     return ApplyResult::Rejected(Rejection::InvalidCount(*count));
@@ -278,6 +324,54 @@ impl MetadataImage {
                 }
             }
         }
+    }
+
+    fn alter_partition(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[i32],
+    ) -> ApplyResult {
+        let live: Vec<i32> = self.live_brokers();
+        let stale = || {
+            ApplyResult::Rejected(Rejection::StalePartition {
+                topic: topic.to_string(),
+                partition,
+            })
+        };
+        let invalid = |why: &str| {
+            ApplyResult::Rejected(Rejection::InvalidIsr {
+                topic: topic.to_string(),
+                partition,
+                why: why.to_string(),
+            })
+        };
+        let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| usize::try_from(partition).ok().and_then(|i| t.partitions.get_mut(i)))
+        else {
+            return stale();
+        };
+        if p.leader != leader || p.leader_epoch != leader_epoch || p.partition_epoch != partition_epoch {
+            return stale();
+        }
+        if !isr.contains(&leader) {
+            return invalid("the leader must be in it");
+        }
+        if isr.iter().any(|r| !p.replicas.contains(r)) {
+            return invalid("every member must be a replica");
+        }
+        // KIP-841: a fenced broker does not join the ISR.
+        if isr.iter().any(|r| !p.isr.contains(r) && !live.contains(r)) {
+            return invalid("a fenced broker cannot join");
+        }
+        p.isr = p.replicas.iter().copied().filter(|r| isr.contains(r)).collect();
+        p.partition_epoch += 1;
+        ApplyResult::Applied
     }
 
     fn check_assignments(&self, assignments: &[Vec<i32>]) -> Result<(), String> {
@@ -537,6 +631,46 @@ mod tests {
             ApplyResult::Rejected(_)
         ));
         assert!(!image.topics.contains_key("u") && !image.topics.contains_key("v"));
+    }
+
+    #[test]
+    fn an_isr_change_applies_only_at_the_epochs_it_was_proposed_in() {
+        let (mut image, epochs) = three_brokers();
+        create(&mut image, "t", vec![vec![1, 2, 3]]);
+        let alter = |isr: Vec<i32>, leader_epoch, partition_epoch| MetadataCommand::AlterPartition {
+            topic: "t".into(),
+            partition: 0,
+            leader: 1,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        };
+        assert_eq!(image.apply(11, &alter(vec![1, 2], 0, 0)), ApplyResult::Applied);
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!((p.isr.clone(), p.partition_epoch), (vec![1, 2], 1));
+        // Proposed at the old partition epoch: stale, nothing changes.
+        assert!(matches!(image.apply(12, &alter(vec![1], 0, 0)), ApplyResult::Rejected(_)));
+        // Without the leader, or with a stranger: refused.
+        assert!(matches!(image.apply(13, &alter(vec![2], 0, 1)), ApplyResult::Rejected(_)));
+        assert!(matches!(image.apply(14, &alter(vec![1, 9], 0, 1)), ApplyResult::Rejected(_)));
+        // A fenced broker does not rejoin.
+        image.apply(15, &MetadataCommand::FenceBroker { id: 3, epoch: epochs[2] });
+        assert!(matches!(image.apply(16, &alter(vec![1, 2, 3], 0, 1)), ApplyResult::Rejected(_)));
+        assert_eq!(image.apply(17, &alter(vec![2, 1], 0, 1)), ApplyResult::Applied);
+        assert_eq!(image.partition("t", 0).unwrap().isr, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_broker_shutting_down_gives_up_its_leaderships_at_once() {
+        let (mut image, epochs) = three_brokers();
+        create(&mut image, "t", vec![vec![2, 3, 1]]);
+        assert_eq!(
+            image.apply(11, &MetadataCommand::ShutdownBroker { id: 2, epoch: epochs[1] }),
+            ApplyResult::Applied
+        );
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (3, vec![3, 1], 1));
+        assert!(image.brokers[&2].fenced);
     }
 
     #[test]

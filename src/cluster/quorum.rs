@@ -133,6 +133,8 @@ pub struct Quorum {
     committed_at_start: u64,
     /// This broker's registration epoch, once registered.
     broker_epoch: parking_lot::Mutex<Option<u64>>,
+    /// Set by a controlled shutdown: no more heartbeats or registrations.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// Status for `GET /cluster` and `logbridge cluster status`.
@@ -219,6 +221,7 @@ impl Quorum {
             heartbeats: parking_lot::Mutex::new(Heartbeats::default()),
             committed_at_start,
             broker_epoch: parking_lot::Mutex::new(None),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(transport::serve(
             listener,
@@ -532,6 +535,9 @@ impl Quorum {
                 _ = stop.changed() => return,
                 _ = tick.tick() => {}
             }
+            if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
             let epoch = *self.broker_epoch.lock();
             let Some(epoch) = epoch else {
                 let cmd = MetadataCommand::RegisterBroker {
@@ -601,6 +607,36 @@ impl Quorum {
             other => Err(TransportError::Decode(format!(
                 "unexpected answer {other:?}"
             ))),
+        }
+    }
+
+    /// Kafka's controlled shutdown: this broker stops heartbeating and asks the quorum
+    /// to move its leaderships (and ISR places) to other replicas now, rather than a
+    /// session after it is gone; returns once that is committed here, or after
+    /// `timeout` (then the session timeout does it).
+    pub async fn controlled_shutdown(&self, timeout: Duration) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let Some(epoch) = *self.broker_epoch.lock() else {
+            return;
+        };
+        let cmd = MetadataCommand::ShutdownBroker {
+            id: self.config.node_id,
+            epoch,
+        };
+        let index_before = self.image().applied_index;
+        match tokio::time::timeout(timeout, self.propose(cmd)).await {
+            Ok(Ok(ApplyResult::Applied)) => {
+                let mut rx = self.subscribe();
+                let me = self.config.node_id;
+                let moved = rx.wait_for(|i| {
+                    i.applied_index > index_before && i.brokers.get(&me).is_some_and(|b| b.fenced)
+                });
+                let _ = tokio::time::timeout(timeout, moved).await;
+                tracing::info!(node = me, "controlled shutdown: leaderships moved to other replicas");
+            }
+            Ok(other) => tracing::warn!(result = ?other.map(|r| format!("{r:?}")), "controlled shutdown not applied: the session timeout will move leaderships"),
+            Err(_) => tracing::warn!("controlled shutdown timed out: the session timeout will move leaderships"),
         }
     }
 

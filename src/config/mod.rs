@@ -69,6 +69,13 @@ pub struct Settings {
     pub broker_session_timeout_ms: u64,
     /// Kafka's `broker.heartbeat.interval.ms`.
     pub broker_heartbeat_interval_ms: u64,
+    /// Kafka's `replica.lag.time.max.ms`: an ISR member that has not caught up with
+    /// its leader for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// Kafka's `default.replication.factor` for topics created without one (capped
+    /// at the live brokers), and `offsets.topic.replication.factor`.
+    pub default_replication_factor: i16,
+    pub offsets_topic_replication_factor: i16,
     /// Kafka's `auto.create.topics.enable`.
     pub auto_create_topics: bool,
     /// Kafka's `num.partitions`.
@@ -185,6 +192,9 @@ impl Default for Settings {
             rack: None,
             broker_session_timeout_ms: 9_000,
             broker_heartbeat_interval_ms: 2_000,
+            replica_lag_time_max_ms: 30_000,
+            default_replication_factor: 3,
+            offsets_topic_replication_factor: 3,
             auto_create_topics: true,
             num_partitions: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
@@ -321,6 +331,16 @@ impl Settings {
                     "node {} is not a voter and listens on {}: set cluster_advertised to the address the voters reach it at",
                     self.node_id, self.cluster_listen
                 )));
+            }
+            if self.replica_lag_time_max_ms == 0 {
+                return Err(SettingsError::Invalid(
+                    "replica_lag_time_max_ms must be above 0".into(),
+                ));
+            }
+            if self.default_replication_factor < 1 || self.offsets_topic_replication_factor < 1 {
+                return Err(SettingsError::Invalid(
+                    "default_replication_factor and offsets_topic_replication_factor must be at least 1".into(),
+                ));
             }
             if self.broker_heartbeat_interval_ms == 0
                 || self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms

@@ -123,6 +123,32 @@ impl GroupCoordinator {
         })
     }
 
+    /// This node became the leader of partition `index` of the offsets topic, so the
+    /// coordinator of its groups: their committed offsets and metadata are read again
+    /// from the log (which replication kept up to date here), and the groups restored
+    /// as after a restart — what an earlier term of this node held for them is
+    /// replaced. Waiting joins and syncs of those groups are left to time out.
+    pub fn take_over_partition(&self, index: i32) -> Result<(), OffsetsError> {
+        let stored = self.offsets.reload_partition(index)?;
+        let count = self.offsets.partition_count();
+        let now = now_ms();
+        let mut inner = self.inner.lock();
+        inner
+            .groups
+            .retain(|id, _| crate::group::offsets::partition_for_group(id, count) != index);
+        inner
+            .recorded
+            .retain(|id, _| crate::group::offsets::partition_for_group(id, count) != index);
+        for (id, stored) in stored {
+            let g = Group::restore(&id, &stored, now);
+            if let Some(mark) = g.record_fingerprint() {
+                inner.recorded.insert(id.clone(), mark);
+            }
+            inner.groups.insert(id, g);
+        }
+        Ok(())
+    }
+
     /// Writes the group's metadata record when its state is one Kafka records and it
     /// has changed since the last record (after a rebalance completes; when it
     /// empties; when a static member is replaced). The append goes to the page cache

@@ -156,10 +156,86 @@ pub struct OffsetStore {
     /// Group metadata read at start, until the coordinator takes it.
     stored_groups: parking_lot::Mutex<HashMap<String, StoredGroup>>,
     fsync: bool,
+    max_uncompressed: usize,
+}
+
+/// What one partition of the offsets topic holds, read to its log end.
+struct PartitionContents {
+    table: HashMap<String, GroupOffsets>,
+    groups: HashMap<String, StoredGroup>,
+    records: usize,
+}
+
+/// Replays one partition of the offsets topic, the latest record per key winning.
+fn read_partition(
+    partition: &crate::replication::replica::Replica,
+    max_uncompressed: usize,
+) -> Result<PartitionContents, OffsetsError> {
+    let mut table: HashMap<String, GroupOffsets> = HashMap::new();
+    let mut groups: HashMap<String, StoredGroup> = HashMap::new();
+    let mut loaded = 0usize;
+    let mut from = partition.offsets().log_start;
+    loop {
+        let Some(plan) = partition.read_to_log_end(from, 8 * 1024 * 1024)? else {
+            break;
+        };
+        let bytes = plan.read().map_err(StorageError::from)?;
+        let Ok(batches) = batch::validate_batches(&bytes) else {
+            break;
+        };
+        let Some((_, last)) = batches.last().copied() else {
+            break;
+        };
+        // Batch by batch: one that cannot be read (written before the bounds
+        // existed, or damaged) is skipped with a log line, and only that one.
+        let mut records = Vec::new();
+        for (pos, h) in &batches {
+            let one = bytes.slice(*pos..*pos + h.total_len());
+            match decode_records(&one, max_uncompressed) {
+                Ok(r) => records.extend(r),
+                Err(e) => {
+                    tracing::warn!(partition = partition.index, base = h.base_offset, error = %e, "skipping an unreadable __consumer_offsets batch");
+                }
+            }
+        }
+        for (_, key, value) in records {
+            let Some(key) = key else { continue };
+            if let Some(group) = metadata_record::decode_key(key.clone()) {
+                match value.and_then(metadata_record::decode_value) {
+                    Some(g) => groups.insert(group, g),
+                    None => groups.remove(&group),
+                };
+                loaded += 1;
+                continue;
+            }
+            let Some((group, t, p)) = decode_key(key) else {
+                continue;
+            };
+            match value.and_then(decode_value) {
+                Some(c) => {
+                    table.entry(group).or_default().insert((t, p), c);
+                }
+                None => {
+                    if let Some(g) = table.get_mut(&group) {
+                        g.remove(&(t, p));
+                    }
+                }
+            }
+            loaded += 1;
+        }
+        from = last.last_offset() + 1;
+    }
+    table.retain(|_, g| !g.is_empty());
+    Ok(PartitionContents {
+        table,
+        groups,
+        records: loaded,
+    })
 }
 
 impl OffsetStore {
-    /// Rebuilds the table from the log of `topic` (the offsets topic).
+    /// Rebuilds the table from the log of `topic` (the offsets topic): every
+    /// partition held here, to its log end.
     pub fn load(
         topic: Arc<Topic>,
         fsync: bool,
@@ -169,58 +245,11 @@ impl OffsetStore {
         let mut groups: HashMap<String, StoredGroup> = HashMap::new();
         let mut loaded = 0usize;
         for partition in topic.local_replicas() {
-            let mut from = partition.offsets().log_start;
-            loop {
-                let plan = partition.read(from, 8 * 1024 * 1024).0?;
-                let Some(plan) = plan else { break };
-                let bytes = plan.read().map_err(StorageError::from)?;
-                let Ok(batches) = batch::validate_batches(&bytes) else {
-                    break;
-                };
-                let Some((_, last)) = batches.last().copied() else {
-                    break;
-                };
-                // Batch by batch: one that cannot be read (written before the bounds
-                // existed, or damaged) is skipped with a log line, and only that one.
-                let mut records = Vec::new();
-                for (pos, h) in &batches {
-                    let one = bytes.slice(*pos..*pos + h.total_len());
-                    match decode_records(&one, max_uncompressed) {
-                        Ok(r) => records.extend(r),
-                        Err(e) => {
-                            tracing::warn!(partition = partition.index, base = h.base_offset, error = %e, "skipping an unreadable __consumer_offsets batch");
-                        }
-                    }
-                }
-                for (_, key, value) in records {
-                    let Some(key) = key else { continue };
-                    if let Some(group) = metadata_record::decode_key(key.clone()) {
-                        match value.and_then(metadata_record::decode_value) {
-                            Some(g) => groups.insert(group, g),
-                            None => groups.remove(&group),
-                        };
-                        loaded += 1;
-                        continue;
-                    }
-                    let Some((group, t, p)) = decode_key(key) else {
-                        continue;
-                    };
-                    match value.and_then(decode_value) {
-                        Some(c) => {
-                            table.entry(group).or_default().insert((t, p), c);
-                        }
-                        None => {
-                            if let Some(g) = table.get_mut(&group) {
-                                g.remove(&(t, p));
-                            }
-                        }
-                    }
-                    loaded += 1;
-                }
-                from = last.last_offset() + 1;
-            }
+            let read = read_partition(&partition, max_uncompressed)?;
+            table.extend(read.table);
+            groups.extend(read.groups);
+            loaded += read.records;
         }
-        table.retain(|_, g| !g.is_empty());
         tracing::info!(
             records = loaded,
             groups = table.len(),
@@ -232,7 +261,26 @@ impl OffsetStore {
             table: parking_lot::Mutex::new(table),
             stored_groups: parking_lot::Mutex::new(groups),
             fsync,
+            max_uncompressed,
         })
+    }
+
+    /// The coordinator takes over partition `index` of the offsets topic (it became
+    /// its leader): the offsets of that partition's groups are read again from the
+    /// replica's log, to its end, replacing what an earlier term left here; returns
+    /// the groups' metadata records, for the coordinator to restore.
+    pub fn reload_partition(&self, index: i32) -> Result<HashMap<String, StoredGroup>, OffsetsError> {
+        let partition = self
+            .topic
+            .partition(index)
+            .ok_or(OffsetsError::NoPartition(index))?;
+        let read = read_partition(&partition, self.max_uncompressed)?;
+        let count = self.topic.partition_count();
+        let mut table = self.table.lock();
+        table.retain(|group, _| partition_for_group(group, count) != index);
+        table.extend(read.table);
+        tracing::info!(partition = index, records = read.records, groups = read.groups.len(), "took over a partition of the offsets topic");
+        Ok(read.groups)
     }
 
     /// The groups as their metadata records left them, handed over once (the
@@ -330,6 +378,11 @@ impl OffsetStore {
             }
         }
         Ok(())
+    }
+
+    /// The offsets topic's partition count.
+    pub fn partition_count(&self) -> i32 {
+        self.topic.partition_count()
     }
 
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {

@@ -6,20 +6,19 @@
 //!
 //! Invariants: one request in flight per leader connection, its answer matched by
 //! correlation id; every exchange has a deadline; a connection that failed mid-way is
-//! dropped, never reused.
+//! dropped, never reused (`connection.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ProduceRequest, RequestHeader, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::protocol::codec::{decode_response, encode_request};
@@ -31,13 +30,8 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Error)]
 pub enum ForwardError {
-    #[error("cannot reach the leader at {addr}: {source}")]
-    Connect {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("connection to the leader: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("the leader: {0}")]
+    Exchange(#[from] super::connection::ExchangeError),
     #[error("the leader's answer: {0}")]
     Protocol(String),
     /// The leader refused the batch with this Kafka error code.
@@ -95,30 +89,7 @@ impl Forwarder {
             .clone();
         let exchange = async {
             let mut conn = slot.lock().await;
-            // Taken out for the exchange: a failed or cancelled one drops the stream.
-            let mut s = match conn.take() {
-                Some(s) => s,
-                None => {
-                    let s =
-                        TcpStream::connect(addr)
-                            .await
-                            .map_err(|source| ForwardError::Connect {
-                                addr: addr.to_string(),
-                                source,
-                            })?;
-                    s.set_nodelay(true)?;
-                    s
-                }
-            };
-            s.write_all(&frame).await?;
-            let size = s.read_i32().await?;
-            if !(0..=MAX_RESPONSE_BYTES as i32).contains(&size) {
-                return Err(ForwardError::Protocol(format!("response of {size} bytes")));
-            }
-            let mut buf = BytesMut::zeroed(size as usize);
-            s.read_exact(&mut buf).await?;
-            *conn = Some(s);
-            Ok(buf.freeze())
+            super::connection::exchange(&mut conn, addr, &frame, MAX_RESPONSE_BYTES).await
         };
         // The deadline covers the wait for the connection too.
         let answer = match tokio::time::timeout(timeout, exchange).await {

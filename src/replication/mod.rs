@@ -2,5 +2,9 @@
 //! metadata says about it (leader, epoch, ISR, high watermark). Stands on `storage`
 //! (the logs), `cluster` (the metadata) and `protocol` (to reach other nodes' leaders).
 
+pub mod connection;
+pub mod fetcher;
 pub mod forward;
+pub mod isr;
+pub mod progress;
 pub mod replica;

@@ -78,7 +78,7 @@ const fn spec(name: &'static str, default: &'static str, kind: Kind, effect: Eff
 
 const APPLIED: Effect = Effect::Applied;
 const NO_CLUSTER: Effect =
-    Effect::NoEffect("one node: there are no followers to throttle or elect");
+    Effect::NoEffect("replication is not throttled: followers fetch as fast as they can");
 const NO_TIERED: Effect = Effect::NoEffect("there is no tiered storage");
 const LONG0: Kind = Kind::Long { min: 0 };
 /// Kafka's INT configs: 0 to `i32::MAX`.
@@ -198,9 +198,7 @@ pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
             min: 1,
             max: i32::MAX as i64,
         },
-        Effect::NoEffect(
-            "one node: every partition has one replica (the cluster issue gives it effect)",
-        ),
+        APPLIED,
     ),
     spec(
         "preallocate",
@@ -243,7 +241,7 @@ pub const TOPIC_CONFIGS: &[ConfigSpec] = &[
         "false",
         Kind::Bool,
         Effect::NoEffect(
-            "one node: there is no other replica to elect (the cluster issue gives it effect)",
+            "leaders are only ever elected from the ISR: unclean election is not offered",
         ),
     ),
 ];
@@ -289,6 +287,9 @@ pub struct LogConfig {
     pub message_timestamp_after_max_ms: i64,
     /// Kafka's `message.downconversion.enable`: whether Fetch v0–v3 may read this topic.
     pub message_downconversion_enable: bool,
+    /// Kafka's `min.insync.replicas`: `acks=all` needs an ISR this large, and the high
+    /// watermark does not move while the ISR is smaller.
+    pub min_insync_replicas: usize,
     /// The explicitly set keys (what DescribeConfigs reports as topic-level overrides).
     pub overrides: BTreeMap<String, String>,
     /// The effective value of every key, as DescribeConfigs reports it.
@@ -451,6 +452,7 @@ impl LogConfig {
             message_timestamp_before_max_ms: bound("message.timestamp.before.max.ms"),
             message_timestamp_after_max_ms: bound("message.timestamp.after.max.ms"),
             message_downconversion_enable: flag("message.downconversion.enable"),
+            min_insync_replicas: long("min.insync.replicas").max(1) as usize,
             overrides: overrides.clone(),
             values,
         })

@@ -17,6 +17,7 @@ pub mod compaction;
 pub mod config;
 pub mod dir_lock;
 pub mod disk;
+pub mod epochs;
 pub mod index;
 pub mod log;
 pub mod producer_state;
@@ -47,4 +48,6 @@ pub enum StorageError {
     InvalidBatch(#[from] batch::BatchError),
     #[error("the partition's topic has been deleted")]
     Deleted,
+    #[error("replicated batches must continue the log at offset {expected}, not {got}")]
+    NotContiguous { expected: i64, got: i64 },
 }

@@ -365,3 +365,55 @@ fn the_cleaner_waits_for_the_lag_and_the_dirty_ratio() {
     // Nothing dirty left: not due, however long it waits, until new segments seal.
     assert!(!log.needs_compaction(later + 10_000_000));
 }
+
+/// A follower's log: truncation at every batch boundary of a log spread over several
+/// segments keeps exactly the batches below the cut, appends continue at the new end,
+/// and the epochs and the cut survive a reopen — clean or not.
+#[test]
+fn truncation_keeps_whole_batches_below_the_cut_across_segments_and_restarts() {
+    for cut in 0..=12i64 {
+        for clean in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut log = PartitionLog::open(dir.path(), small_config(400), true).unwrap();
+            // Batches of two records: offsets 0-1, 2-3, …, 10-11; epochs 0, then 1 from 6.
+            for i in 0..6u8 {
+                if i == 3 {
+                    log.become_leader(1).unwrap();
+                }
+                append(&mut log, make_batch(2, 1000, 100, i), 1000);
+            }
+            assert!(log.segment_count() > 2, "the cuts must cross segments");
+            assert_eq!(log.end_offset_for_epoch(0), (0, 6));
+            log.truncate_to(cut).unwrap();
+            // A cut inside a batch removes the whole batch.
+            let kept_end = (cut / 2) * 2;
+            assert_eq!(log.log_end_offset(), kept_end, "cut {cut}");
+            let expect: Vec<(i64, i64, u8)> = (0..kept_end / 2)
+                .map(|i| (i * 2, i * 2 + 1, i as u8))
+                .collect();
+            assert_eq!(read_all(&log, 0), expect, "cut {cut}");
+            assert_eq!(log.latest_epoch(), if kept_end > 6 { 1 } else if kept_end > 0 { 0 } else { -1 });
+            if !clean {
+                drop(log);
+                log = PartitionLog::open(dir.path(), small_config(400), false).unwrap();
+            } else {
+                log.close().unwrap();
+                drop(log);
+                log = PartitionLog::open(dir.path(), small_config(400), true).unwrap();
+            }
+            assert_eq!(log.log_end_offset(), kept_end, "cut {cut} after a reopen");
+            assert_eq!(read_all(&log, 0), expect);
+            // A replicated batch continues exactly at the end, with its epoch kept.
+            let mut next = make_batch(2, 1000, 100, 9);
+            batch::set_base_offset(&mut next, kept_end);
+            batch::set_leader_epoch(&mut next, 4);
+            let crc = crc32c::crc32c(&next[21..]);
+            next[17..21].copy_from_slice(&crc.to_be_bytes());
+            log.append_replicated(BytesMut::from(&next[..]), 1000).unwrap();
+            assert_eq!(log.end_offset_for_epoch(4), (4, kept_end + 2));
+            assert_eq!(log.latest_epoch(), 4);
+            // One that does not continue the log is refused.
+            assert!(log.append_replicated(BytesMut::from(&next[..]), 1000).is_err());
+        }
+    }
+}
