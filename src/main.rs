@@ -116,7 +116,7 @@ enum TopicsCommand {
         name: String,
         #[arg(long, default_value_t = 1)]
         partitions: i32,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = -1)]
         replication_factor: i16,
         /// Topic config override, e.g. --config retention.ms=86400000 (repeatable).
         #[arg(long = "config", value_parser = parse_kv)]

@@ -182,9 +182,23 @@ fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
 }
 
 async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    create_replicated_topic(bootstrap, name, partitions, 1, &[]).await
+}
+
+async fn create_replicated_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication_factor: i32,
+    configs: &[(&str, &str)],
+) {
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication_factor));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
     let results = admin(bootstrap)
         .create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &[topic],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
         )
         .await
@@ -192,6 +206,22 @@ async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     for r in results {
         r.unwrap();
     }
+}
+
+/// Partition → (leader, replicas, ISR), as the node at `bootstrap` answers Metadata.
+fn placement(bootstrap: &str, topic: &str) -> BTreeMap<i32, (i32, Vec<i32>, Vec<i32>)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), (p.leader(), p.replicas().to_vec(), p.isr().to_vec())))
+        .collect()
 }
 
 /// Partition → leader, as the node at `bootstrap` answers Metadata.
@@ -213,6 +243,16 @@ fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, i32> {
 /// Reads every partition of `topic` from the start through a group, until `count`
 /// values came (bounded), then commits.
 fn consume_all(bootstrap: &str, group: &str, topic: &str, count: usize) -> Vec<String> {
+    consume_until(bootstrap, group, topic, |read| read.len() >= count)
+}
+
+/// As `consume_all`, until `done` holds for what was read (bounded).
+fn consume_until(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
@@ -223,7 +263,7 @@ fn consume_all(bootstrap: &str, group: &str, topic: &str, count: usize) -> Vec<S
     consumer.subscribe(&[topic]).unwrap();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while out.len() < count && Instant::now() < deadline {
+    while !done(&out) && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
                 out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
@@ -618,4 +658,124 @@ async fn a_node_outside_the_voters_joins_as_a_broker_only() {
     produce_keyed(&cluster.node(4).kafka, "four", "f", 200).await;
     let read = consume_all(&cluster.node(1).kafka, "g-four", "four", 200);
     assert_eq!(read.iter().collect::<BTreeSet<_>>().len(), 200);
+}
+
+/// One record to partition `partition` with acks=all: the error code.
+async fn produce_one_acks_all(bootstrap: &str, topic: &str, partition: i32, value: &str) -> Result<(), String> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("message.timeout.ms", "3000")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::<(), _>::to(topic).partition(partition).payload(value),
+            Duration::from_secs(5),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|(e, _)| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_partition_fails_over_without_losing_an_acknowledged_record() {
+    let mut cluster = Cluster::start(3);
+    create_replicated_topic(&cluster.node(1).kafka, "rep", 3, 3, &[]).await;
+    let before = placement(&cluster.node(2).kafka, "rep");
+    for (p, (leader, replicas, isr)) in &before {
+        assert_eq!(replicas.len(), 3, "partition {p}");
+        assert_eq!(isr.len(), 3, "partition {p}");
+        assert!(isr.contains(leader));
+    }
+    // The operator sees it as kafka-topics.sh prints it, and the safer default.
+    let described = common::cli_stdout(&common::cli(&["topics", "describe", "rep"], &cluster.node(3).kafka, None));
+    assert!(described.contains("Partition: 0\tLeader: "), "{described}");
+    assert!(described.lines().filter(|l| l.contains("\tReplicas: ") && l.matches(',').count() == 4).count() == 3, "{described}");
+    produce_keyed(&cluster.bootstrap(), "rep", "before", 300).await;
+    // Groups work from the start (the offsets topic, replicated three times too, is
+    // created at the first group's request once three brokers are up, as in Kafka).
+    assert_eq!(consume_all(&cluster.bootstrap(), "g-rep-0", "rep", 300).len(), 300);
+
+    // The leader of partition 0 dies: an ISR member takes over once it is fenced, and
+    // the first acks=all produce to the partition succeeds on the new leader.
+    let dead = before[&0].0 as usize;
+    cluster.kill(dead);
+    let started = Instant::now();
+    let alive: Vec<usize> = (1..=3).filter(|i| *i != dead).collect();
+    let survivors = alive.iter().map(|i| cluster.node(*i).kafka.clone()).collect::<Vec<_>>().join(",");
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match produce_one_acks_all(&survivors, "rep", 0, &format!("failover-{attempts}")).await {
+            Ok(()) => break,
+            Err(e) => assert!(started.elapsed() < Duration::from_secs(40), "no acks=all produce after {:?}: {e}", started.elapsed()),
+        }
+    }
+    eprintln!("first acks=all produce to partition 0 acknowledged {:?} after its leader's death", started.elapsed());
+    let after = placement(&survivors, "rep");
+    assert_ne!(after[&0].0, dead as i32);
+    assert!(!after[&0].2.contains(&(dead as i32)), "the dead node left the ISR: {after:?}");
+    produce_keyed(&survivors, "rep", "during", 300).await;
+
+    // Every acknowledged record is there on the survivors.
+    let acked = |n: usize| move |read: &[String]| {
+        read.iter().filter(|v| !v.starts_with("failover-")).collect::<BTreeSet<_>>().len() >= n
+    };
+    let read = consume_until(&survivors, "g-rep-1", "rep", acked(600));
+    let distinct: BTreeSet<_> = read.iter().filter(|v| !v.starts_with("failover-")).collect();
+    assert_eq!(distinct.len(), 600);
+
+    // The dead node comes back, catches up and rejoins every ISR; then another node
+    // dies and the returned one serves what it missed while it was down.
+    cluster.restart(dead);
+    cluster.await_status(alive[0], "every ISR full again", |s| {
+        s["under_replicated"].as_array().unwrap().iter().all(|p| p["topic"] != "rep")
+    });
+    let full = placement(&cluster.node(dead).kafka, "rep");
+    assert!(full.values().all(|(_, _, isr)| isr.len() == 3), "{full:?}");
+    cluster.kill(alive[0]);
+    let remaining = [dead, alive[1]].iter().map(|i| cluster.node(*i).kafka.clone()).collect::<Vec<_>>().join(",");
+    produce_keyed(&remaining, "rep", "after", 100).await;
+    let read = consume_until(&remaining, "g-rep-2", "rep", acked(700));
+    let distinct: BTreeSet<_> = read.iter().filter(|v| !v.starts_with("failover-")).collect();
+    assert_eq!(distinct.len(), 700);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
+    let mut cluster = Cluster::start(3);
+    create_replicated_topic(&cluster.node(1).kafka, "strict", 1, 2, &[("min.insync.replicas", "2")]).await;
+    let (leader, replicas, _) = placement(&cluster.node(1).kafka, "strict")[&0].clone();
+    let follower = *replicas.iter().find(|r| **r != leader).unwrap() as usize;
+    let leader = leader as usize;
+    let records = || {
+        logbridge::protocol::records::encode_batch(
+            vec![(None, Some(bytes::Bytes::from_static(b"x")))],
+            0,
+            kafka_protocol::records::Compression::None,
+        )
+        .unwrap()
+        .freeze()
+    };
+    let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka).await.unwrap();
+    assert_eq!(common::produce_raw_acks(&mut raw, "strict", records(), -1).await, 0);
+    cluster.kill(follower);
+    // Once the follower is fenced it leaves the ISR, and acks=all is refused before
+    // anything is written; acks=1 is still taken.
+    let other = (1..=3).find(|i| *i != leader && *i != follower).unwrap();
+    cluster.await_status(other, "the ISR shrinking", |s| {
+        s["under_min_isr"].as_array().unwrap().iter().any(|p| p["topic"] == "strict")
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let code = common::produce_raw_acks(&mut raw, "strict", records(), -1).await;
+        if code == 19 {
+            break; // NOT_ENOUGH_REPLICAS
+        }
+        assert!(Instant::now() < deadline, "acks=all still answered {code}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(common::produce_raw_acks(&mut raw, "strict", records(), 1).await, 0);
 }

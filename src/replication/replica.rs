@@ -18,7 +18,9 @@
 //!   `CurrentLeaderEpoch` is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH; one
 //!   whose last fetched epoch ends earlier here is told where (`DivergingEpoch`).
 //!
-//! Lock order: the leadership, then the log, then the leader state.
+//! Lock order: the leadership, then the leader state, then the log; the leadership is
+//! never locked twice by one thread (parking_lot's fair lock would deadlock a second
+//! read behind a waiting `set_leadership`).
 //!
 //! A cluster of one is a replica that leads alone in epoch 0: its high watermark is its
 //! log end after every append.
@@ -507,14 +509,17 @@ impl Replica {
 
     /// A follower takes the leader's high watermark, capped at its own log end.
     pub fn update_follower_high_watermark(&self, leader_high_watermark: i64) {
+        let l = self.leadership.read();
+        if l.leader == self.local_node {
+            return;
+        }
         let log = self.log.lock();
         self.follow_high_watermark(&log, leader_high_watermark);
     }
 
+    /// Called with the leadership held for reading and seen not to be this node's
+    /// (never read again here: a second read lock behind a waiting writer deadlocks).
     fn follow_high_watermark(&self, log: &PartitionLog, leader_hw: i64) {
-        if self.is_leader() {
-            return;
-        }
         let hw = leader_hw.min(log.log_end_offset()).max(log.log_start_offset());
         self.high_watermark.store(hw, Ordering::SeqCst);
     }

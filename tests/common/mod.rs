@@ -243,11 +243,21 @@ pub async fn produce_raw(
     topic: &str,
     records: bytes::Bytes,
 ) -> i16 {
+    produce_raw_acks(client, topic, records, 1).await
+}
+
+/// As `produce_raw`, with the given `acks`.
+pub async fn produce_raw_acks(
+    client: &mut logbridge::client::KafkaClient,
+    topic: &str,
+    records: bytes::Bytes,
+    acks: i16,
+) -> i16 {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind, TopicName};
     use kafka_protocol::protocol::StrBytes;
     let req = ProduceRequest::default()
-        .with_acks(1)
+        .with_acks(acks)
         .with_timeout_ms(5000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.into())))

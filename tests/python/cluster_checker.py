@@ -15,7 +15,9 @@ faults heal, a final drain reads every partition from the beginning. The report:
 """
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -27,20 +29,38 @@ from conftest import Server, free_port
 
 SESSION_MS = 3000
 PARTITIONS = 6
+REPLICATION_FACTOR = 3
+# Each node runs under a uid of its own when this process may (root, with iptables), so
+# that the network partition schedule can drop one node's traffic to the others.
+NODE_UID_BASE = 47000
+
+
+def can_partition():
+    return os.geteuid() == 0 and shutil.which("iptables") is not None and shutil.which("setpriv") is not None
 
 
 class Node:
     def __init__(self, node_id, voters, cluster_port, kafka_port, data_dir):
         self.node_id, self.voters = node_id, voters
         self.cluster_port, self.kafka_port, self.data_dir = cluster_port, kafka_port, data_dir
+        self.uid = NODE_UID_BASE + node_id if can_partition() else None
         self.server = None
 
     def start(self):
         config = (f'node_id = {self.node_id}\nvoters = "{self.voters}"\n'
                   f'cluster_listen = "127.0.0.1:{self.cluster_port}"\n'
                   f'broker_session_timeout_ms = {SESSION_MS}\nbroker_heartbeat_interval_ms = 500\n'
+                  f'replica_lag_time_max_ms = {SESSION_MS * 2}\n'
                   'offsets_topic_num_partitions = 6\n')
-        self.server = Server(config=config, kafka_port=self.kafka_port, data_dir=self.data_dir)
+        prefix = ()
+        if self.uid is not None:
+            os.makedirs(self.data_dir, exist_ok=True)
+            os.chmod(os.path.dirname(self.data_dir), 0o755)
+            for root, dirs, files in os.walk(self.data_dir):
+                for name in [root] + [os.path.join(root, f) for f in dirs + files]:
+                    os.chown(name, self.uid, self.uid)
+            prefix = ("setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups")
+        self.server = Server(config=config, kafka_port=self.kafka_port, data_dir=self.data_dir, prefix=prefix)
 
     @property
     def pid(self):
@@ -130,6 +150,43 @@ def kill_partition_leader(c):
     return f"kill -9 node {victim} (leader of jepsen-0), restart after {SESSION_MS / 1000 + 1:.0f} s"
 
 
+def kill_follower(c):
+    leader = c.partition_leader("jepsen", 0)
+    victim = next(n.node_id for n in c.nodes if n.node_id != leader)
+    c.node(victim).kill()
+    time.sleep(SESSION_MS / 1000 + 1)
+    c.restart(victim)
+    return f"kill -9 node {victim} (a follower of jepsen-0), restart after {SESSION_MS / 1000 + 1:.0f} s"
+
+
+def iptables(action, rule):
+    subprocess.run(["iptables", action, "OUTPUT", *rule], check=True, capture_output=True)
+
+
+def partition_leader(c):
+    """Cuts the leader of jepsen-0 off the two other nodes, both ways (its clients
+    still reach it: a zombie leader must not acknowledge), for twice the session."""
+    victim = c.partition_leader("jepsen", 0)
+    v = c.node(victim)
+    rules = []
+    for o in c.nodes:
+        if o.node_id == victim:
+            continue
+        for port in (o.cluster_port, o.kafka_port):
+            rules.append(["-p", "tcp", "--dport", str(port), "-m", "owner", "--uid-owner", str(v.uid), "-j", "DROP"])
+        for port in (v.cluster_port, v.kafka_port):
+            rules.append(["-p", "tcp", "--dport", str(port), "-m", "owner", "--uid-owner", str(o.uid), "-j", "DROP"])
+    for r in rules:
+        iptables("-I", r)
+    try:
+        time.sleep(SESSION_MS / 1000 * 2)
+    finally:
+        for r in rules:
+            iptables("-D", r)
+    c.await_healthy(v)
+    return f"network partition: node {victim} (leader of jepsen-0) cut off the others for {SESSION_MS * 2 / 1000:.0f} s, then healed"
+
+
 def kill_raft_leader(c):
     victim = c.raft_leader()
     c.node(victim).kill()
@@ -157,10 +214,13 @@ def rolling_restart(c):
 
 SCHEDULES = {
     "kill_partition_leader": kill_partition_leader,
+    "kill_follower": kill_follower,
     "kill_raft_leader": kill_raft_leader,
     "pause_beyond_session": pause_beyond_session,
     "rolling_restart": rolling_restart,
 }
+if can_partition():
+    SCHEDULES["partition_leader"] = partition_leader
 
 
 def run(tmp, schedule, seconds_before=2, seconds_after=2):
@@ -168,7 +228,7 @@ def run(tmp, schedule, seconds_before=2, seconds_after=2):
     c = Cluster(tmp)
     try:
         admin = AdminClient({"bootstrap.servers": c.bootstrap})
-        for f in admin.create_topics([NewTopic("jepsen", PARTITIONS, 1)]).values():
+        for f in admin.create_topics([NewTopic("jepsen", PARTITIONS, REPLICATION_FACTOR)]).values():
             f.result(timeout=30)
         acked, lock, stop = {}, threading.Lock(), threading.Event()
 

@@ -44,15 +44,18 @@ class Server:
     """The real binary. `config` is TOML text; `kafka_port` pins the Kafka port so a
     restarted server is reachable at the address clients already know."""
 
-    def __init__(self, config="", kafka_port=0, data_dir=None, pipelines=None, cwd=None, env=None):
+    def __init__(self, config="", kafka_port=0, data_dir=None, pipelines=None, cwd=None, env=None,
+                 prefix=()):
         self.owned_dir = data_dir is None
         self.dir = tempfile.TemporaryDirectory() if data_dir is None else None
         self.data = self.dir.name if data_dir is None else data_dir
         self.config_path = os.path.join(self.data + "-config.toml")
         with open(self.config_path, "w") as f:
             f.write(config)
+        # `prefix` runs the binary through another command (the cluster checker runs
+        # each node under its own uid, so iptables can cut one node off the others).
         self.proc = subprocess.Popen(
-            [binary(), "serve", "--data-dir", self.data, "--config", self.config_path,
+            [*prefix, binary(), "serve", "--data-dir", self.data, "--config", self.config_path,
              "--kafka-listen", f"127.0.0.1:{kafka_port}", "--http-listen", "127.0.0.1:0",
              "--beats-listen", "127.0.0.1:0",
              # The repository's ./pipelines must not run inside every test server.
