@@ -13,12 +13,12 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 # Debian packages: kcat for the client tests; a C toolchain and cmake for the rdkafka
 # crate, which builds librdkafka from source.
 need_apt=""
-for tool in kcat make g++ cmake pkg-config node npm; do
+for tool in kcat make g++ cmake pkg-config node npm iptables; do
     command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
 if [ -n "$need_apt" ]; then
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat build-essential cmake pkg-config zlib1g-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat build-essential cmake pkg-config zlib1g-dev iptables >/dev/null
     command -v npm >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
 

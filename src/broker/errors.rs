@@ -114,6 +114,22 @@ pub fn offsets_write_code(e: &crate::group::offsets::OffsetsError) -> i16 {
     }
 }
 
+/// A commit appended to `__consumer_offsets` but not replicated in time, as Kafka's
+/// coordinator maps it: leadership lost is NOT_COORDINATOR (the client finds the new
+/// coordinator), too few in-sync replicas or a timeout COORDINATOR_NOT_AVAILABLE (it
+/// retries).
+pub fn offsets_replication_code(e: &ReplicaError) -> i16 {
+    match e {
+        ReplicaError::NotLeader { .. }
+        | ReplicaError::FencedLeaderEpoch { .. }
+        | ReplicaError::UnknownLeaderEpoch { .. }
+        | ReplicaError::Storage(_) => code(ResponseError::NotCoordinator),
+        ReplicaError::NotEnoughReplicas { .. }
+        | ReplicaError::NotEnoughReplicasAfterAppend { .. }
+        | ReplicaError::ReplicationTimeout(_) => code(ResponseError::CoordinatorNotAvailable),
+    }
+}
+
 /// An old-format message set that could not be up-converted.
 pub fn legacy_code(e: &super::legacy::LegacyError) -> i16 {
     use super::legacy::LegacyError;

@@ -337,7 +337,7 @@ impl Broker {
             RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r, v)),
             RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, v)),
             RequestKind::OffsetCommit(r) => {
-                ResponseKind::OffsetCommit(offset_commit::handle(self, r, v))
+                ResponseKind::OffsetCommit(offset_commit::handle(self, r, v).await)
             }
             RequestKind::OffsetFetch(r) => {
                 ResponseKind::OffsetFetch(offset_fetch::handle(self, r, v))

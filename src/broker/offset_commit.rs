@@ -1,5 +1,7 @@
 //! OffsetCommit: checks the member and generation (or allows a standalone commit for a
-//! group without members), then makes the offsets durable in `__consumer_offsets`.
+//! group without members), then makes the offsets durable in `__consumer_offsets` —
+//! appended, and held by the ISR of the group's partition before the answer (in a
+//! cluster of one at once).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -7,12 +9,20 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::errors::{code, offsets_write_code};
+use super::errors::{code, offsets_replication_code, offsets_write_code};
 use super::Broker;
 use crate::group::offsets::Committed;
 use crate::storage::segment::now_ms;
 
-pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+/// How long a commit waits for the followers of its `__consumer_offsets` partition
+/// (Kafka's `offsets.commit.timeout.ms`).
+const COMMIT_REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub async fn handle(
+    broker: &Broker,
+    req: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
     // v0 commits are "simple" (ZooKeeper-era) commits without a generation.
@@ -85,10 +95,30 @@ pub fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Offset
         );
     }
     if !to_write.is_empty() {
-        if let Err(e) = broker.groups.commit(&group, to_write) {
-            tracing::error!(group, error = %e, "cannot persist committed offsets");
-            // Nothing was applied: the previous commit stands.
-            let failed = offsets_write_code(&e);
+        let failed = match broker.groups.commit(&group, to_write) {
+            Err(e) => {
+                tracing::error!(group, error = %e, "cannot persist committed offsets");
+                // Nothing was applied: the previous commit stands.
+                Some(offsets_write_code(&e))
+            }
+            // As Kafka's coordinator appends with acks=all: answered once the
+            // partition's ISR holds the commit, so it survives the coordinator's death.
+            Ok(()) => match broker.groups.offsets_partition(&group) {
+                Some(replica) => {
+                    let (end, epoch) = (replica.offsets().log_end, replica.leader_epoch());
+                    replica
+                        .await_replicated(end, epoch, COMMIT_REPLICATION_TIMEOUT)
+                        .await
+                        .err()
+                        .map(|e| {
+                            tracing::warn!(group, error = %e, "a commit not replicated in time");
+                            offsets_replication_code(&e)
+                        })
+                }
+                None => None,
+            },
+        };
+        if let Some(failed) = failed {
             for t in &mut topics {
                 for p in &mut t.partitions {
                     if p.error_code == 0 {

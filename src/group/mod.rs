@@ -408,6 +408,14 @@ impl GroupCoordinator {
         }
     }
 
+    /// The replica of `group_id`'s partition of the offsets topic held here, if any.
+    pub fn offsets_partition(
+        &self,
+        group_id: &str,
+    ) -> Option<Arc<crate::replication::replica::Replica>> {
+        self.offsets.partition_of(group_id)
+    }
+
     pub fn commit(
         &self,
         group_id: &str,

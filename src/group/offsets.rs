@@ -380,6 +380,12 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// The replica of `group`'s partition held here, if any.
+    pub fn partition_of(&self, group: &str) -> Option<Arc<crate::replication::replica::Replica>> {
+        self.topic
+            .partition(partition_for_group(group, self.topic.partition_count()))
+    }
+
     /// The offsets topic's partition count.
     pub fn partition_count(&self) -> i32 {
         self.topic.partition_count()

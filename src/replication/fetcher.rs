@@ -136,7 +136,11 @@ async fn fetch_from(
         let applied = match decode_response(ApiKey::Fetch, FETCH_VERSION, bytes) {
             Ok((got, ResponseKind::Fetch(resp))) if got == correlation_id => {
                 // Appends and truncations write files: off the async workers.
-                tokio::task::block_in_place(|| apply(&target, resp))
+                if tokio::task::block_in_place(|| apply_answer(&target, resp)) {
+                    Applied::Progress
+                } else {
+                    Applied::Retry
+                }
             }
             Ok(_) => {
                 tracing::warn!(leader, "an answer to a follower fetch that does not match it");
@@ -205,7 +209,13 @@ enum Applied {
     Retry,
 }
 
-/// Applies a leader's answer to the replicas the request named.
+/// Applies a leader's answer to the replicas the request named; false when nothing
+/// could be applied (the fetcher pauses before asking again). Public for the
+/// `replica_fetch_answers` fuzz target.
+pub fn apply_answer(target: &FetchTarget, resp: kafka_protocol::messages::FetchResponse) -> bool {
+    apply(target, resp) == Applied::Progress
+}
+
 fn apply(target: &FetchTarget, resp: kafka_protocol::messages::FetchResponse) -> Applied {
     if resp.error_code != 0 {
         tracing::debug!(code = resp.error_code, "the leader refused a follower fetch");
