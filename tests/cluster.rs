@@ -779,3 +779,33 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
     }
     assert_eq!(common::produce_raw_acks(&mut raw, "strict", records(), 1).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_majority_acks_all_is_never_acknowledged() {
+    let mut cluster = Cluster::start(3);
+    create_replicated_topic(&cluster.node(1).kafka, "lonely", 1, 3, &[]).await;
+    let leader = placement(&cluster.node(1).kafka, "lonely")[&0].0 as usize;
+    let records = || {
+        logbridge::protocol::records::encode_batch(
+            vec![(None, Some(bytes::Bytes::from_static(b"x")))],
+            0,
+            kafka_protocol::records::Compression::None,
+        )
+        .unwrap()
+        .freeze()
+    };
+    let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka)
+        .await
+        .unwrap();
+    assert_eq!(common::produce_raw_acks(&mut raw, "lonely", records(), -1).await, 0);
+    // Both followers die: no majority fences them, so they stay in the ISR, and the
+    // leader cannot have the record replicated — it is never acknowledged.
+    for other in (1..=3).filter(|i| *i != leader) {
+        cluster.kill(other);
+    }
+    let code = common::produce_raw_acks(&mut raw, "lonely", records(), -1).await;
+    assert!(
+        code == 7 || code == 19,
+        "acks=all without a majority answered {code} (REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS expected)"
+    );
+}

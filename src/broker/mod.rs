@@ -90,7 +90,8 @@ pub struct Broker {
     disk_state: parking_lot::Mutex<DiskState>,
     /// The partitions of `__consumer_offsets` this node leads, whose groups it
     /// coordinates (in a cluster).
-    coordinated: parking_lot::Mutex<std::collections::BTreeSet<i32>>,
+    /// None until the first metadata image.
+    coordinated: parking_lot::Mutex<Option<std::collections::BTreeSet<i32>>>,
     /// When the high watermarks were last checkpointed (ms).
     last_hw_checkpoint: parking_lot::Mutex<i64>,
     /// Appends the ingest doors forward to leaders on other nodes.

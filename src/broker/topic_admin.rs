@@ -118,7 +118,9 @@ impl Broker {
 
     /// The group coordinator moves with the leadership of `__consumer_offsets`: for
     /// every partition of it this node has just come to lead, its groups are loaded
-    /// from the replicated log (committed offsets survive the move).
+    /// from the replicated log (committed offsets survive the move); for every one it
+    /// no longer leads — at the first image, every one it does not lead — its groups
+    /// are dropped here.
     fn take_over_coordination(&self) {
         let Some(offsets) = self.registry.get(OFFSETS_TOPIC) else {
             return;
@@ -130,12 +132,22 @@ impl Broker {
             .map(|r| r.index)
             .collect();
         let mut held = self.coordinated.lock();
-        for p in led.difference(&held) {
-            if let Err(e) = self.groups.take_over_partition(*p) {
+        let before = held
+            .clone()
+            .unwrap_or_else(|| (0..offsets.partition_count()).collect());
+        for p in before.difference(&led) {
+            self.groups.release_partition(*p);
+        }
+        let newly: Vec<i32> = match held.as_ref() {
+            Some(h) => led.difference(h).copied().collect(),
+            None => led.iter().copied().collect(),
+        };
+        for p in newly {
+            if let Err(e) = self.groups.take_over_partition(p) {
                 tracing::error!(partition = p, error = %e, "cannot load the groups of an offsets partition");
             }
         }
-        *held = led;
+        *held = Some(led);
     }
 
     /// Waits (bounded) until this node's image satisfies `done`, then applies it here

@@ -149,6 +149,18 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// This node no longer leads partition `index` of the offsets topic: the groups of
+    /// that partition and their offsets are dropped here (the new coordinator has
+    /// them), so nothing here expires or records them in a log it cannot write.
+    pub fn release_partition(&self, index: i32) {
+        let count = self.offsets.partition_count();
+        let ours = |id: &str| crate::group::offsets::partition_for_group(id, count) == index;
+        self.offsets.forget_partition(index);
+        let mut inner = self.inner.lock();
+        inner.groups.retain(|id, _| !ours(id));
+        inner.recorded.retain(|id, _| !ours(id));
+    }
+
     /// Writes the group's metadata record when its state is one Kafka records and it
     /// has changed since the last record (after a rebalance completes; when it
     /// empties; when a static member is replaced). The append goes to the page cache

@@ -380,6 +380,15 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// Drops the offsets of partition `index`'s groups from the table (this node no
+    /// longer coordinates them).
+    pub fn forget_partition(&self, index: i32) {
+        let count = self.topic.partition_count();
+        self.table
+            .lock()
+            .retain(|group, _| partition_for_group(group, count) != index);
+    }
+
     /// The replica of `group`'s partition held here, if any.
     pub fn partition_of(&self, group: &str) -> Option<Arc<crate::replication::replica::Replica>> {
         self.topic

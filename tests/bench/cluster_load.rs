@@ -5,7 +5,7 @@
 //! produce the new leader acknowledges.
 //!
 //! Run: `cargo bench --bench cluster_load` (optionally `-- RECORDS FAILOVERS`, default
-//! 300,000 records and 3 failovers). The three nodes and the client share this
+//! 1,000,000 records and 3 failovers). The three nodes and the client share this
 //! machine's cores: the CPU each process used is printed so the figure can be read
 //! per core.
 
@@ -173,8 +173,10 @@ fn leader_of(bootstrap: &str, topic: &str) -> i32 {
     md.topics()[0].partitions()[0].leader()
 }
 
-/// From `kill -9` of the partition's leader to the first acks=all produce acknowledged.
-fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, i32) {
+/// From `kill -9` of the partition's leader to the first acks=all produce acknowledged;
+/// also when a survivor's `/cluster` first showed the dead broker fenced (the part of
+/// the time the session timeout sets).
+fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, Option<Duration>, i32) {
     let bootstrap = nodes.iter().map(|n| n.served.kafka.clone()).collect::<Vec<_>>().join(",");
     let leader = leader_of(&bootstrap, topic);
     let at = nodes.iter().position(|n| n.id as i32 == leader).unwrap();
@@ -192,16 +194,30 @@ fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, i32) {
     let _ = dead.served.child.kill();
     let _ = dead.served.child.wait();
     let killed = Instant::now();
+    let http = nodes[0].served.http.clone();
+    let fenced = std::thread::spawn(move || {
+        while killed.elapsed() < Duration::from_secs(60) {
+            let s = common::get_json(&http, "/cluster");
+            let gone = s["brokers"].as_array().into_iter().flatten().any(|b| {
+                b["id"] == leader as i64 && b["state"] == "fenced"
+            });
+            if gone {
+                return Some(killed.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    });
     producer
         .send::<(), _>(BaseRecord::to(topic).payload(b"after the kill"))
         .map_err(|(e, _)| e)
         .unwrap();
     producer.flush(Duration::from_secs(60)).expect("acknowledged after failover");
-    (killed.elapsed(), leader)
+    (killed.elapsed(), fenced.join().unwrap(), leader)
 }
 
 fn main() {
-    let (records, failovers) = common::two_args((300_000, 3));
+    let (records, failovers) = common::two_args((1_000_000, 3));
     let size = 1024;
     println!(
         "logbridge replication benchmark: librdkafka {}, {records} × {size} B, one partition, no compression",
@@ -252,8 +268,13 @@ fn main() {
     for round in 0..failovers {
         let topic = format!("failover-{round}");
         create_topic(&bootstrap, &topic, 3);
-        let (took, leader) = failover(&mut nodes, &topic);
-        println!("  round {}: leader {leader} killed, first acks=all produce acknowledged after {:.2} s", round + 1, took.as_secs_f64());
+        let (took, fenced, leader) = failover(&mut nodes, &topic);
+        println!(
+            "  round {}: leader {leader} killed; fenced (a new leader named) after {}, first acks=all produce acknowledged after {:.2} s",
+            round + 1,
+            fenced.map_or("-".to_string(), |f| format!("{:.2} s", f.as_secs_f64())),
+            took.as_secs_f64()
+        );
         // Bring the killed node back for the next round.
         let restarted = restart(dir.path(), leader as usize);
         nodes.push(restarted);
