@@ -693,6 +693,12 @@ async fn a_replicated_partition_fails_over_without_losing_an_acknowledged_record
     let described = common::cli_stdout(&common::cli(&["topics", "describe", "rep"], &cluster.node(3).kafka, None));
     assert!(described.contains("Partition: 0\tLeader: "), "{described}");
     assert!(described.lines().filter(|l| l.contains("\tReplicas: ") && l.matches(',').count() == 4).count() == 3, "{described}");
+    // Without a replication factor: the default, 3 copies, and min.insync.replicas 2.
+    common::cli_stdout(&common::cli(&["topics", "create", "rep-default"], &cluster.node(2).kafka, None));
+    let default = placement(&cluster.node(1).kafka, "rep-default");
+    assert_eq!(default[&0].1.len(), 3, "{default:?}");
+    let described = common::cli_stdout(&common::cli(&["topics", "describe", "rep-default"], &cluster.node(1).kafka, None));
+    assert!(described.contains("ReplicationFactor: 3\tConfigs: min.insync.replicas=2"), "{described}");
     produce_keyed(&cluster.bootstrap(), "rep", "before", 300).await;
     // Groups work from the start (the offsets topic, replicated three times too, is
     // created at the first group's request once three brokers are up, as in Kafka).

@@ -53,6 +53,7 @@ pub fn replica_code(e: &ReplicaError) -> i16 {
             code(ResponseError::NotEnoughReplicasAfterAppend)
         }
         ReplicaError::ReplicationTimeout(_) => code(ResponseError::RequestTimedOut),
+        ReplicaError::StaleLeader { .. } => code(ResponseError::NotLeaderOrFollower),
         ReplicaError::Storage(s) => storage_code(s),
     }
 }
@@ -123,6 +124,7 @@ pub fn offsets_replication_code(e: &ReplicaError) -> i16 {
         ReplicaError::NotLeader { .. }
         | ReplicaError::FencedLeaderEpoch { .. }
         | ReplicaError::UnknownLeaderEpoch { .. }
+        | ReplicaError::StaleLeader { .. }
         | ReplicaError::Storage(_) => code(ResponseError::NotCoordinator),
         ReplicaError::NotEnoughReplicas { .. }
         | ReplicaError::NotEnoughReplicasAfterAppend { .. }

@@ -233,7 +233,7 @@ impl Broker {
         }
         self.data_arrived.notify_waiters();
         for (partition, end, epoch) in awaiting {
-            if partition.high_watermark() < end {
+            if !partition.is_replicated(end, epoch) {
                 tokio::runtime::Handle::current().block_on(partition.await_replicated(
                     end,
                     epoch,

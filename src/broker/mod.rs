@@ -460,7 +460,9 @@ impl Broker {
     pub fn enforce_retention(&self) {
         let now = now_ms();
         for (topic, p) in self.registry.all_partitions() {
+            let hw = p.high_watermark();
             p.maintain(|log| {
+            log.set_clean_limit(hw);
             match log.enforce_retention(now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(

@@ -95,6 +95,9 @@ pub async fn handle(
         );
     }
     if !to_write.is_empty() {
+        // The epoch the commit is written in, read before: a commit written in an
+        // epoch this node then lost is never reported replicated.
+        let written_in = broker.groups.offsets_partition(&group).map(|r| r.leader_epoch());
         let failed = match broker.groups.commit(&group, to_write) {
             Err(e) => {
                 tracing::error!(group, error = %e, "cannot persist committed offsets");
@@ -103,9 +106,9 @@ pub async fn handle(
             }
             // As Kafka's coordinator appends with acks=all: answered once the
             // partition's ISR holds the commit, so it survives the coordinator's death.
-            Ok(()) => match broker.groups.offsets_partition(&group) {
-                Some(replica) => {
-                    let (end, epoch) = (replica.offsets().log_end, replica.leader_epoch());
+            Ok(()) => match (broker.groups.offsets_partition(&group), written_in) {
+                (Some(replica), Some(epoch)) => {
+                    let end = replica.offsets().log_end;
                     replica
                         .await_replicated(end, epoch, COMMIT_REPLICATION_TIMEOUT)
                         .await
@@ -115,7 +118,7 @@ pub async fn handle(
                             offsets_replication_code(&e)
                         })
                 }
-                None => None,
+                _ => None,
             },
         };
         if let Some(failed) = failed {

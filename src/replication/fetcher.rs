@@ -12,7 +12,8 @@
 //!
 //! Invariants: one request in flight per leader; every exchange has a deadline; an
 //! answer is matched by correlation id and applied only to the replicas the request
-//! named; a fetcher ends when its leader leaves the plan or the node stops.
+//! named, and only while each still follows that leader in the epoch it asked in; a
+//! fetcher ends when its leader leaves the plan or the node stops.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -106,7 +107,15 @@ async fn fetch_from(
             return;
         };
         correlation_id = correlation_id.wrapping_add(1);
-        let frame = match encode_request(&header(correlation_id), &request(node_id, &target)) {
+        let asked = asked_of(leader, &target);
+        if asked.is_empty() {
+            // The plan still names this leader, but no replica follows it any more.
+            if !pause(BACKOFF, &mut stop).await {
+                return;
+            }
+            continue;
+        }
+        let frame = match encode_request(&header(correlation_id), &request(node_id, &asked)) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(leader, error = %e, "cannot encode a follower fetch");
@@ -136,7 +145,7 @@ async fn fetch_from(
         let applied = match decode_response(ApiKey::Fetch, FETCH_VERSION, bytes) {
             Ok((got, ResponseKind::Fetch(resp))) if got == correlation_id => {
                 // Appends and truncations write files: off the async workers.
-                if tokio::task::block_in_place(|| apply_answer(&target, resp)) {
+                if tokio::task::block_in_place(|| apply_answer(&asked, leader, resp)) {
                     Applied::Progress
                 } else {
                     Applied::Retry
@@ -167,15 +176,32 @@ fn header(correlation_id: i32) -> RequestHeader {
         .with_client_id(Some(StrBytes::from_static_str("logbridge-replica-fetcher")))
 }
 
-/// One Fetch for every partition followed from the target, each from its log end.
-fn request(node_id: i32, target: &FetchTarget) -> RequestKind {
+/// A partition asked for in one fetch: its topic, replica, and the leader epoch it
+/// was asked in — the answer is applied only while the replica still follows that
+/// leader in that epoch (a late answer from a deposed leader is dropped).
+pub type Asked = (String, Arc<Replica>, i32);
+
+/// The target's partitions whose replicas follow `leader` now, with their epochs.
+fn asked_of(leader: i32, target: &FetchTarget) -> Vec<Asked> {
+    target
+        .partitions
+        .iter()
+        .filter_map(|(topic, replica)| {
+            let l = replica.leadership();
+            (l.leader == leader).then(|| (topic.clone(), replica.clone(), l.leader_epoch))
+        })
+        .collect()
+}
+
+/// One Fetch for every partition asked, each from its log end.
+fn request(node_id: i32, asked: &[Asked]) -> RequestKind {
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for (topic, replica) in &target.partitions {
+    for (topic, replica, epoch) in asked {
         let (log_end, last_epoch, log_start) = replica.fetch_position();
         topics.entry(topic).or_default().push(
             FetchPartition::default()
                 .with_partition(replica.index)
-                .with_current_leader_epoch(replica.leader_epoch())
+                .with_current_leader_epoch(*epoch)
                 .with_fetch_offset(log_end)
                 .with_last_fetched_epoch(last_epoch)
                 .with_log_start_offset(log_start)
@@ -209,14 +235,18 @@ enum Applied {
     Retry,
 }
 
-/// Applies a leader's answer to the replicas the request named; false when nothing
+/// Applies `leader`'s answer to the replicas the request named; false when nothing
 /// could be applied (the fetcher pauses before asking again). Public for the
 /// `replica_fetch_answers` fuzz target.
-pub fn apply_answer(target: &FetchTarget, resp: kafka_protocol::messages::FetchResponse) -> bool {
-    apply(target, resp) == Applied::Progress
+pub fn apply_answer(
+    asked: &[Asked],
+    leader: i32,
+    resp: kafka_protocol::messages::FetchResponse,
+) -> bool {
+    apply(asked, leader, resp) == Applied::Progress
 }
 
-fn apply(target: &FetchTarget, resp: kafka_protocol::messages::FetchResponse) -> Applied {
+fn apply(asked: &[Asked], leader: i32, resp: kafka_protocol::messages::FetchResponse) -> Applied {
     if resp.error_code != 0 {
         tracing::debug!(code = resp.error_code, "the leader refused a follower fetch");
         return Applied::Retry;
@@ -224,14 +254,13 @@ fn apply(target: &FetchTarget, resp: kafka_protocol::messages::FetchResponse) ->
     let mut outcome = Applied::Progress;
     for topic in resp.responses {
         for pd in topic.partitions {
-            let Some((name, replica)) = target
-                .partitions
+            let Some((name, replica, epoch)) = asked
                 .iter()
-                .find(|(t, r)| *t == topic.topic.0.as_str() && r.index == pd.partition_index)
+                .find(|(t, r, _)| *t == topic.topic.0.as_str() && r.index == pd.partition_index)
             else {
                 continue;
             };
-            if let Err(e) = apply_partition(replica, &pd) {
+            if let Err(e) = apply_partition(replica, (leader, *epoch), &pd) {
                 tracing::warn!(topic = %name, partition = pd.partition_index, error = %e, "cannot apply what the leader sent");
                 outcome = Applied::Retry;
             } else if pd.error_code != 0 {
@@ -244,13 +273,14 @@ fn apply(target: &FetchTarget, resp: kafka_protocol::messages::FetchResponse) ->
 
 fn apply_partition(
     replica: &Replica,
+    from: (i32, i32),
     pd: &kafka_protocol::messages::fetch_response::PartitionData,
 ) -> Result<(), super::replica::ReplicaError> {
     if pd.error_code == ResponseError::OffsetOutOfRange.code() {
         let (log_end, _, _) = replica.fetch_position();
         if pd.log_start_offset > log_end {
             // Retention on the leader deleted what this replica would fetch next.
-            replica.restart_at(pd.log_start_offset)?;
+            replica.restart_at(pd.log_start_offset, from)?;
         } else {
             tracing::warn!(partition = pd.partition_index, log_end, leader_log_start = pd.log_start_offset, "the leader refused this replica's fetch offset");
         }
@@ -262,13 +292,13 @@ fn apply_partition(
     }
     let diverging = &pd.diverging_epoch;
     if diverging.epoch >= 0 || diverging.end_offset >= 0 {
-        return replica.truncate_diverging(diverging.epoch, diverging.end_offset);
+        return replica.truncate_diverging(diverging.epoch, diverging.end_offset, from);
     }
     match pd.records.as_ref().filter(|r| !r.is_empty()) {
         Some(records) => {
-            replica.append_replicated(BytesMut::from(&records[..]), pd.high_watermark)?;
+            replica.append_replicated(BytesMut::from(&records[..]), pd.high_watermark, from)?;
         }
-        None => replica.update_follower_high_watermark(pd.high_watermark),
+        None => replica.update_follower_high_watermark(pd.high_watermark, from)?,
     }
     Ok(())
 }

@@ -54,6 +54,8 @@ pub enum ReplicaError {
     NotEnoughReplicasAfterAppend { min: usize },
     #[error("not replicated to the in-sync replicas within {0:?}")]
     ReplicationTimeout(Duration),
+    #[error("an answer from leader {leader} in epoch {epoch}, which this replica no longer follows")]
+    StaleLeader { leader: i32, epoch: i32 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -154,6 +156,9 @@ struct LeaderState {
     progress: LeaderProgress,
     /// The partition epoch an ISR change was proposed at, and when.
     pending_isr: Option<(i32, i64)>,
+    /// Followers proposed to join the ISR, until the image answers: they count for the
+    /// high watermark from the proposal on.
+    joining: Vec<i32>,
 }
 
 pub struct Replica {
@@ -212,13 +217,15 @@ impl Replica {
     }
 
     fn publish(&self, l: &Leadership) {
-        let p = Progress {
-            high_watermark: self.high_watermark(),
-            leading: l.leader == self.local_node,
-            leader_epoch: l.leader_epoch,
-            isr: l.isr.len(),
-        };
         self.progress.send_if_modified(|held| {
+            // Read under the channel's lock: of two publishes racing, the later one
+            // carries the newer high watermark.
+            let p = Progress {
+                high_watermark: self.high_watermark(),
+                leading: l.leader == self.local_node,
+                leader_epoch: l.leader_epoch,
+                isr: l.isr.len(),
+            };
             let changed = *held != p;
             *held = p;
             changed
@@ -246,10 +253,15 @@ impl Replica {
                 *state = Some(LeaderState {
                     progress: LeaderProgress::new(&next.replicas, self.local_node, now),
                     pending_isr: None,
+                    joining: Vec::new(),
                 });
             } else if leads {
                 if let Some(s) = state.as_mut() {
                     s.progress.set_replicas(&next.replicas, self.local_node, now);
+                    if next.partition_epoch != held.partition_epoch {
+                        // The quorum answered (or moved on): the committed ISR stands.
+                        s.joining.clear();
+                    }
                 }
             } else {
                 *state = None;
@@ -264,18 +276,23 @@ impl Replica {
     }
 
     /// Moves the high watermark as the ISR allows, never backwards; true when it moved.
+    /// Followers whose joining is proposed but not yet committed count already (Kafka's
+    /// "maximal ISR"): a member the quorum may elect must hold what is acknowledged.
     fn advance_high_watermark(&self, l: &Leadership, leader_end: i64) -> bool {
         let min_isr = self.min_isr.load(Ordering::Relaxed);
         let candidate = {
             let state = self.leader_state.lock();
             match state.as_ref() {
-                Some(s) => s.progress.high_watermark(&l.isr, self.local_node, leader_end, min_isr),
-                None => None,
+                Some(s) if l.isr.len() >= min_isr => {
+                    let mut members = l.isr.clone();
+                    members.extend(s.joining.iter().filter(|j| !l.isr.contains(j)));
+                    s.progress.high_watermark(&members, self.local_node, leader_end, min_isr)
+                }
+                _ => None,
             }
         };
         match candidate {
-            Some(hw) if hw > self.high_watermark() => {
-                self.high_watermark.store(hw, Ordering::SeqCst);
+            Some(hw) if self.high_watermark.fetch_max(hw, Ordering::SeqCst) < hw => {
                 self.publish(l);
                 true
             }
@@ -346,24 +363,30 @@ impl Replica {
         self.leadership.read().leader_epoch
     }
 
+    /// Whether records up to `end`, appended in `epoch`, are held by the ISR now (this
+    /// node still leading in that epoch, its high watermark past them).
+    pub fn is_replicated(&self, end: i64, epoch: i32) -> bool {
+        let l = self.leadership.read();
+        l.leader == self.local_node && l.leader_epoch == epoch && self.high_watermark() >= end
+    }
+
     /// Waits until the high watermark reaches `end` (an `acks=all` append is then held
     /// by every ISR member), at most `timeout`. Fails at once when this replica stops
     /// leading in `epoch` or the ISR falls below `min.insync.replicas`.
     pub async fn await_replicated(&self, end: i64, epoch: i32, timeout: Duration) -> Result<(), ReplicaError> {
-        if self.high_watermark() >= end {
-            return Ok(());
-        }
         let min = self.min_isr.load(Ordering::Relaxed);
         let mut rx = self.progress.subscribe();
-        let done = |p: &Progress| {
-            p.high_watermark >= end || !p.leading || p.leader_epoch != epoch || p.isr < min
-        };
+        // Replicated only while this node still leads in the epoch the records were
+        // written in: a high watermark reached after losing the lead (as a follower,
+        // possibly over other records) says nothing about them.
+        let replicated = |p: &Progress| p.leading && p.leader_epoch == epoch && p.high_watermark >= end;
+        let done = |p: &Progress| replicated(p) || !p.leading || p.leader_epoch != epoch || p.isr < min;
         let outcome = match tokio::time::timeout(timeout, rx.wait_for(done)).await {
             Err(_) => return Err(ReplicaError::ReplicationTimeout(timeout)),
             Ok(Err(_)) => return Err(ReplicaError::NotLeader { leader: -1 }),
             Ok(Ok(p)) => *p,
         };
-        if outcome.high_watermark >= end {
+        if replicated(&outcome) {
             Ok(())
         } else if !outcome.leading || outcome.leader_epoch != epoch {
             Err(ReplicaError::NotLeader {
@@ -430,6 +453,10 @@ impl Replica {
         max_bytes: u64,
     ) -> Result<FollowerRead, ReplicaError> {
         let l = self.lead()?;
+        if follower == self.local_node || !l.replicas.contains(&follower) {
+            // Only a follower of this partition reads past the high watermark.
+            return Err(ReplicaError::NotLeader { leader: l.leader });
+        }
         if current_leader_epoch >= 0 && current_leader_epoch < l.leader_epoch {
             return Err(ReplicaError::FencedLeaderEpoch {
                 asked: current_leader_epoch,
@@ -488,6 +515,22 @@ impl Replica {
         })
     }
 
+    /// The leadership, held for reading, if this replica still follows `from` (leader,
+    /// epoch): what a fetch answer from that leader may change.
+    fn following(
+        &self,
+        from: (i32, i32),
+    ) -> Result<parking_lot::RwLockReadGuard<'_, Leadership>, ReplicaError> {
+        let l = self.leadership.read();
+        if l.leader == self.local_node || (l.leader, l.leader_epoch) != from {
+            return Err(ReplicaError::StaleLeader {
+                leader: from.0,
+                epoch: from.1,
+            });
+        }
+        Ok(l)
+    }
+
     /// Where a follower fetches from: its log end and the epoch of its last batch.
     pub fn fetch_position(&self) -> (i64, i32, i64) {
         let log = self.log.lock();
@@ -496,11 +539,13 @@ impl Replica {
 
     /// A follower's append of batches fetched from the leader, and the leader's high
     /// watermark, which this replica takes up to its own log end.
-    pub fn append_replicated(&self, bytes: BytesMut, leader_high_watermark: i64) -> Result<AppendInfo, ReplicaError> {
-        let l = self.leadership.read();
-        if l.leader == self.local_node {
-            return Err(ReplicaError::NotLeader { leader: l.leader });
-        }
+    pub fn append_replicated(
+        &self,
+        bytes: BytesMut,
+        leader_high_watermark: i64,
+        from: (i32, i32),
+    ) -> Result<AppendInfo, ReplicaError> {
+        let _following = self.following(from)?;
         let mut log = self.log.lock();
         let info = log.append_replicated(bytes, now_ms())?;
         self.follow_high_watermark(&log, leader_high_watermark);
@@ -508,13 +553,15 @@ impl Replica {
     }
 
     /// A follower takes the leader's high watermark, capped at its own log end.
-    pub fn update_follower_high_watermark(&self, leader_high_watermark: i64) {
-        let l = self.leadership.read();
-        if l.leader == self.local_node {
-            return;
-        }
+    pub fn update_follower_high_watermark(
+        &self,
+        leader_high_watermark: i64,
+        from: (i32, i32),
+    ) -> Result<(), ReplicaError> {
+        let _following = self.following(from)?;
         let log = self.log.lock();
         self.follow_high_watermark(&log, leader_high_watermark);
+        Ok(())
     }
 
     /// Called with the leadership held for reading and seen not to be this node's
@@ -529,11 +576,13 @@ impl Replica {
     /// this log's end of it — never a cut to the high watermark. Where this log does
     /// not have the leader's epoch, it cuts to the end of the largest epoch below it and
     /// asks again, as Kafka's fetcher does.
-    pub fn truncate_diverging(&self, epoch: i32, end_offset: i64) -> Result<(), ReplicaError> {
-        let l = self.leadership.read();
-        if l.leader == self.local_node {
-            return Err(ReplicaError::NotLeader { leader: l.leader });
-        }
+    pub fn truncate_diverging(
+        &self,
+        epoch: i32,
+        end_offset: i64,
+        from: (i32, i32),
+    ) -> Result<(), ReplicaError> {
+        let _following = self.following(from)?;
         let mut log = self.log.lock();
         let (mine, my_end) = log.end_offset_for_epoch(epoch);
         let to = if mine < 0 {
@@ -551,7 +600,8 @@ impl Replica {
 
     /// A follower whose fetch offset lies before the leader's log start: start again
     /// there.
-    pub fn restart_at(&self, leader_log_start: i64) -> Result<(), ReplicaError> {
+    pub fn restart_at(&self, leader_log_start: i64, from: (i32, i32)) -> Result<(), ReplicaError> {
+        let _following = self.following(from)?;
         let mut log = self.log.lock();
         log.truncate_fully_and_start_at(leader_log_start)?;
         self.high_watermark.store(leader_log_start, Ordering::SeqCst);
@@ -587,6 +637,7 @@ impl Replica {
             return None;
         }
         s.pending_isr = Some((l.partition_epoch, now));
+        s.joining = join.clone();
         Some(IsrChange {
             leader_epoch: l.leader_epoch,
             partition_epoch: l.partition_epoch,

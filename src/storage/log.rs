@@ -105,6 +105,9 @@ pub struct PartitionLog {
     compacted_through: Option<i64>,
     /// Set when the topic is deleted (`release`): appends are refused.
     released: bool,
+    /// Offsets at or past this (the replica's high watermark) may still be truncated:
+    /// retention and compaction leave the segments holding them alone, as Kafka's do.
+    clean_limit: i64,
 }
 
 impl PartitionLog {
@@ -140,6 +143,7 @@ impl PartitionLog {
             checkpointed_hw: read_hw_checkpoint(dir),
             compacted_through: None,
             released: false,
+            clean_limit: i64::MAX,
         };
         let mut tail_headers = Vec::new();
         let count = bases.len();
@@ -644,6 +648,21 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Retention and compaction touch only segments wholly below `limit` (the replica's
+    /// high watermark): what lies above it may still be truncated by a new leader.
+    pub fn set_clean_limit(&mut self, limit: i64) {
+        self.clean_limit = limit;
+    }
+
+    /// Whether the sealed segment at `base` lies wholly below the clean limit (the
+    /// next segment starts at or below it).
+    fn below_clean_limit(&self, base: i64) -> bool {
+        self.segments
+            .range(base + 1..)
+            .next()
+            .is_some_and(|(next, _)| *next <= self.clean_limit)
+    }
+
     /// Flushes if `flush.ms` has passed with unflushed messages.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, StorageError> {
         if self.unflushed_messages > 0
@@ -692,6 +711,9 @@ impl PartitionLog {
         let mut total = self.size_bytes() as i64;
         while self.segments.len() > 1 {
             let (&base, seg) = self.segments.iter().next().expect("non-empty");
+            if !self.below_clean_limit(base) {
+                break;
+            }
             let too_old = retention_ms >= 0 && now_ms - seg.retention_timestamp() > retention_ms;
             let too_big = retention_bytes >= 0 && total - seg.size() as i64 >= retention_bytes;
             if !(too_old || too_big) {
@@ -718,7 +740,8 @@ impl PartitionLog {
             .into_iter()
             .take_while(|base| {
                 let seg = &self.segments[base];
-                seg.is_empty() || now_ms.saturating_sub(seg.retention_timestamp()) >= lag
+                self.below_clean_limit(*base)
+                    && (seg.is_empty() || now_ms.saturating_sub(seg.retention_timestamp()) >= lag)
             })
             .collect()
     }

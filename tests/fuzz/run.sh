@@ -6,7 +6,7 @@
 # corpus folder (tests/fuzz/corpus/<target>, kept between runs, not committed). Exits
 # non-zero on the first target that finds a failure; the input is kept in
 # tests/fuzz/artifacts/. The test command runs this within five minutes: the build
-# (its own, instrumented), then 15 targets × 8 s.
+# (its own, instrumented), then 16 targets × 8 s.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-8}"

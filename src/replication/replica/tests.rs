@@ -39,6 +39,8 @@ fn leads(leader: i32, epoch: i32, partition_epoch: i32, isr: &[i32]) -> Leadersh
 /// One fetch round of `follower` from `leader`; returns whether it truncated.
 fn fetch_once(leader: &Replica, follower: &Replica, node: i32) -> bool {
     let (offset, last_epoch, _) = follower.fetch_position();
+    let l = follower.leadership();
+    let from = (l.leader, l.leader_epoch);
     match leader
         .read_for_follower(node, follower.leader_epoch(), offset, last_epoch, 1 << 20)
         .unwrap()
@@ -46,7 +48,7 @@ fn fetch_once(leader: &Replica, follower: &Replica, node: i32) -> bool {
         FollowerRead::Diverging {
             epoch, end_offset, ..
         } => {
-            follower.truncate_diverging(epoch, end_offset).unwrap();
+            follower.truncate_diverging(epoch, end_offset, from).unwrap();
             true
         }
         FollowerRead::Records { plan, offsets, .. } => {
@@ -54,10 +56,10 @@ fn fetch_once(leader: &Replica, follower: &Replica, node: i32) -> bool {
                 Some(p) => {
                     let bytes = p.read().unwrap();
                     follower
-                        .append_replicated(BytesMut::from(&bytes[..]), offsets.high_watermark)
+                        .append_replicated(BytesMut::from(&bytes[..]), offsets.high_watermark, from)
                         .unwrap();
                 }
-                None => follower.update_follower_high_watermark(offsets.high_watermark),
+                None => follower.update_follower_high_watermark(offsets.high_watermark, from).unwrap(),
             }
             false
         }
@@ -220,4 +222,49 @@ fn the_leader_proposes_dropping_a_silent_member_and_adding_a_caught_up_one() {
     std::thread::sleep(Duration::from_millis(5));
     let change = leader.isr_change(1, |id| id != 3).unwrap();
     assert_eq!(change.isr, vec![1]);
+}
+
+#[test]
+fn answers_from_a_deposed_leader_and_fetches_from_strangers_are_refused() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (n1, n2) = (replica(d1.path(), 1, 1), replica(d2.path(), 2, 1));
+    for r in [&n1, &n2] {
+        r.set_leadership(leads(1, 1, 0, &[1, 2]));
+    }
+    n1.append_batches(one_record(b"a"), 0).unwrap();
+    // Node 9 is no replica: it may not read past the high watermark as a "follower".
+    assert!(matches!(n1.read_for_follower(9, 1, 0, -1, 1 << 20), Err(ReplicaError::NotLeader { .. })));
+    let Ok(FollowerRead::Records { plan: Some(plan), .. }) = n1.read_for_follower(2, 1, 0, -1, 1 << 20) else {
+        panic!("records for the follower");
+    };
+    let bytes = plan.read().unwrap();
+    // Leadership moves on before the answer is applied: it is dropped, whole.
+    n2.set_leadership(leads(3, 2, 1, &[2, 3]));
+    assert!(matches!(
+        n2.append_replicated(BytesMut::from(&bytes[..]), 1, (1, 1)),
+        Err(ReplicaError::StaleLeader { leader: 1, epoch: 1 })
+    ));
+    assert!(n2.truncate_diverging(0, 0, (1, 1)).is_err());
+    assert!(n2.restart_at(0, (1, 1)).is_err());
+    assert_eq!(n2.fetch_position().0, 0);
+}
+
+#[tokio::test]
+async fn a_wait_never_succeeds_for_an_epoch_this_replica_no_longer_leads() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (n1, n2) = (replica(d1.path(), 1, 1), replica(d2.path(), 2, 1));
+    for r in [&n1, &n2] {
+        r.set_leadership(leads(1, 1, 0, &[1, 2]));
+    }
+    let info = n1.append_batches(one_record(b"a"), 0).unwrap();
+    let end = info.base_offset + info.records;
+    // Deposed, then leading again in a later epoch with its high watermark past `end`.
+    n1.set_leadership(leads(1, 3, 1, &[1]));
+    n1.append_batches(one_record(b"b"), 0).unwrap();
+    assert!(n1.high_watermark() >= end);
+    assert!(matches!(
+        n1.await_replicated(end, 1, Duration::from_millis(50)).await,
+        Err(ReplicaError::NotLeader { .. })
+    ));
+    let _ = n2;
 }

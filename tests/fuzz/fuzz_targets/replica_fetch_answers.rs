@@ -9,13 +9,14 @@ use std::sync::OnceLock;
 
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use libfuzzer_sys::fuzz_target;
-use logbridge::replication::fetcher::{apply_answer, FetchTarget};
+use logbridge::replication::fetcher::{apply_answer, Asked};
 use logbridge::replication::replica::{Leadership, Replica};
 use logbridge::storage::config::LogConfig;
 use logbridge::storage::log::PartitionLog;
 
-fn target() -> &'static FetchTarget {
-    static TARGET: OnceLock<FetchTarget> = OnceLock::new();
+/// One follower replica (node 2) of leader 1 in epoch 5, asked for in every answer.
+fn asked() -> &'static [Asked] {
+    static TARGET: OnceLock<Vec<Asked>> = OnceLock::new();
     TARGET.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("logbridge-fuzz-replica-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -27,22 +28,19 @@ fn target() -> &'static FetchTarget {
             replicas: vec![1, 2],
             isr: vec![1, 2],
         };
-        FetchTarget {
-            addr: String::new(),
-            partitions: vec![("t".to_string(), std::sync::Arc::new(Replica::new(0, 2, log, leadership)))],
-        }
+        vec![("t".to_string(), std::sync::Arc::new(Replica::new(0, 2, log, leadership)), 5)]
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let target = target();
-    let replica = &target.partitions[0].1;
+    let asked = asked();
+    let replica = &asked[0].1;
     let Ok((_, ResponseKind::Fetch(resp))) =
         logbridge::protocol::codec::decode_response(ApiKey::Fetch, 12, bytes::Bytes::copy_from_slice(data))
     else {
         return;
     };
-    apply_answer(target, resp);
+    apply_answer(asked, 1, resp);
     let (end, _, start) = replica.fetch_position();
     assert!(start <= end, "log start {start} past its end {end}");
     let mut from = start;
@@ -54,6 +52,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(from.max(start), end);
     // Keep the log small across a long run.
     if end > 100_000 {
-        replica.restart_at(0).unwrap();
+        replica.restart_at(0, (1, 5)).unwrap();
     }
 });
