@@ -58,7 +58,7 @@ pub async fn handle(
             Ok(()) => {
                 if version >= 5 {
                     r.num_partitions = partitions;
-                    r.replication_factor = replication;
+                    r.replication_factor = broker.replication_factor_for(replication);
                     if let Some(topic) = broker.topic_view(&name) {
                         if version >= 7 {
                             r.topic_id = topic.id;
@@ -127,12 +127,8 @@ fn topic_shape(
         } else {
             t.num_partitions
         };
-        let rf = if t.replication_factor == -1 {
-            1
-        } else {
-            t.replication_factor
-        };
-        return Ok((partitions, rf, None));
+        // -1 stays -1: the broker's default, decided where topics are made.
+        return Ok((partitions, t.replication_factor, None));
     }
     if t.num_partitions != -1 || t.replication_factor != -1 {
         return Err((

@@ -183,6 +183,19 @@ impl Broker {
         }
     }
 
+    /// The replication factor a topic asked with `asked` (-1: the default) gets here.
+    pub fn replication_factor_for(&self, asked: i16) -> i16 {
+        match (asked, self.quorum()) {
+            (-1, None) => 1,
+            (-1, Some(q)) => {
+                let live = q.image().live_brokers().len();
+                replication_factor(-1, self.settings.default_replication_factor, live)
+                    .map_or(1, |rf| rf as i16)
+            }
+            (n, _) => n,
+        }
+    }
+
     /// Whether `id` is a registered broker (for explicit replica assignments).
     pub fn is_registered(&self, id: i32) -> bool {
         match self.quorum() {
