@@ -1,7 +1,12 @@
 //! The Kafka TCP listener: accepts connections (bounded by `max_connections`), reads
 //! size-prefixed frames (bounded by `socket.request.max.bytes`), hands decoded requests
-//! to `Broker::handle` one at a time per connection — so responses leave in request
-//! order, as Kafka guarantees — and writes the responses back.
+//! to `Broker::handle_staged` one at a time per connection, in order, and writes the
+//! responses back in request order, as Kafka guarantees. A produce with `acks=all`
+//! is appended when it is read and answered once its ISR holds it: while it waits,
+//! the connection's next requests are read and handled (at most
+//! `MAX_WAITING_PER_CONNECTION` answers outstanding), so one partition's replication
+//! round trips do not leave the connection idle; a writer task sends the answers in
+//! order as each becomes ready.
 //!
 //! Peers are bounded: connections by `max_connections` (less where the descriptor
 //! limit says so, see `net::connection_caps`), frames by `socket_request_max_bytes`,
@@ -176,6 +181,14 @@ struct Limits {
     frame_timeout: Duration,
 }
 
+/// Answers a connection may have outstanding (written in order by its writer task)
+/// before the next request is read: librdkafka's default in-flight window.
+const MAX_WAITING_PER_CONNECTION: usize = 5;
+
+/// One answer on its way to the writer: the encoded response, none (`acks=0`), or
+/// Err when it cannot be encoded (the connection is closed).
+type Answer = tokio::sync::oneshot::Receiver<Result<Option<Bytes>, ()>>;
+
 async fn connection(
     broker: Arc<Broker>,
     memory: Arc<MemoryBudget>,
@@ -186,85 +199,116 @@ async fn connection(
 ) -> std::io::Result<()> {
     let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::new();
-    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    let (answers, mut queue) = tokio::sync::mpsc::channel::<Answer>(MAX_WAITING_PER_CONNECTION);
+    // The writer: answers in request order, flushed whenever it would wait — for the
+    // next answer to be ready or for the next request to be read.
+    let writer = tokio::spawn(async move {
+        let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+        while let Some(mut answer) = queue.recv().await {
+            let ready = match answer.try_recv() {
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    wr.flush().await?;
+                    answer.await
+                }
+                Ok(r) => Ok(r),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break,
+            };
+            match ready {
+                Ok(Ok(Some(bytes))) => wr.write_all(&bytes).await?,
+                Ok(Ok(None)) => {}
+                // Not encodable, or its handler gone: the connection ends here.
+                Ok(Err(())) | Err(_) => break,
+            }
+            if queue.is_empty() {
+                wr.flush().await?;
+            }
+        }
+        wr.flush().await
+    });
     let idle = Duration::from_millis(broker.settings.connections_max_idle_ms);
     let limits = Limits {
         max_frame: broker.settings.socket_request_max_bytes,
         idle,
         frame_timeout: Duration::from_millis(broker.settings.request_frame_timeout_ms).min(idle),
     };
-    loop {
-        let (frame, _permit) =
-            match read_frame(&mut rd, &mut buf, &limits, &memory, &mut shutdown).await {
-                Ok(f) => f,
-                Err(ReadEnd::Quiet) => {
-                    wr.flush().await?;
-                    return Ok(());
+    let read = async {
+        loop {
+            let (frame, _permit) =
+                match read_frame(&mut rd, &mut buf, &limits, &memory, &mut shutdown).await {
+                    Ok(f) => f,
+                    Err(ReadEnd::Quiet) => return,
+                    Err(ReadEnd::Refused(why)) => {
+                        tracing::warn!(%peer, reason = %why, "closing kafka connection");
+                        return;
+                    }
+                };
+            let (done, answer) = tokio::sync::oneshot::channel();
+            if answers.send(answer).await.is_err() {
+                // The writer stopped (the peer went away, or an answer failed).
+                return;
+            }
+            let request = match decode_request(frame) {
+                Ok(r) => r,
+                Err(DecodeError::UnsupportedVersion {
+                    api: ApiKey::ApiVersions,
+                    version,
+                    correlation_id,
+                }) => {
+                    // KIP-511: answer with UNSUPPORTED_VERSION and our table, encoded as v0.
+                    tracing::info!(%peer, version, "ApiVersions at an unsupported version: answering with v0");
+                    let body = ResponseKind::ApiVersions(
+                        ApiVersionsResponse::default()
+                            .with_error_code(code(
+                                kafka_protocol::error::ResponseError::UnsupportedVersion,
+                            ))
+                            .with_api_keys(super::api_versions::advertised()),
+                    );
+                    let bytes = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
+                        .map_err(|e| tracing::error!(%peer, error = %e, "cannot encode ApiVersions"))
+                        .map(Some);
+                    let _ = done.send(bytes);
+                    continue;
                 }
-                Err(ReadEnd::Refused(why)) => {
-                    tracing::warn!(%peer, reason = %why, "closing kafka connection");
-                    return Ok(());
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "closing connection: cannot decode request");
+                    let _ = done.send(Err(()));
+                    return;
                 }
             };
-        let request = match decode_request(frame) {
-            Ok(r) => r,
-            Err(DecodeError::UnsupportedVersion {
-                api: ApiKey::ApiVersions,
-                version,
-                correlation_id,
-            }) => {
-                // KIP-511: answer with UNSUPPORTED_VERSION and our table, encoded as v0.
-                tracing::info!(%peer, version, "ApiVersions at an unsupported version: answering with v0");
-                let body = ResponseKind::ApiVersions(
-                    ApiVersionsResponse::default()
-                        .with_error_code(code(
-                            kafka_protocol::error::ResponseError::UnsupportedVersion,
-                        ))
-                        .with_api_keys(super::api_versions::advertised()),
-                );
-                let bytes = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
-                    .map_err(std::io::Error::other)?;
-                wr.write_all(&bytes).await?;
-                wr.flush().await?;
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: cannot decode request");
-                return Ok(());
-            }
-        };
-        let api = request.api_key;
-        let version = request.wire_version;
-        let correlation_id = request.header.correlation_id;
-        tracing::trace!(%peer, ?api, version, correlation_id, "request");
-        if may_wait(api) {
-            // Earlier (pipelined) responses must not wait behind a request that parks.
-            wr.flush().await?;
-        }
-        if let Some(body) = broker.handle(request, peer, listener).await {
-            match encode_response(api, version, correlation_id, &body) {
-                Ok(bytes) => wr.write_all(&bytes).await?,
-                Err(e) => {
-                    tracing::error!(%peer, ?api, version, error = %e, "closing connection: cannot encode response");
-                    return Ok(());
+            let api = request.api_key;
+            let version = request.wire_version;
+            let correlation_id = request.header.correlation_id;
+            tracing::trace!(%peer, ?api, version, correlation_id, "request");
+            let encode = move |body: Option<ResponseKind>| -> Result<Option<Bytes>, ()> {
+                match body {
+                    None => Ok(None),
+                    Some(body) => encode_response(api, version, correlation_id, &body)
+                        .map(Some)
+                        .map_err(|e| {
+                            tracing::error!(%peer, ?api, version, error = %e, "closing connection: cannot encode response");
+                        }),
+                }
+            };
+            match broker.handle_staged(request, peer, listener).await {
+                super::Handled::Now(body) => {
+                    let encoded = encode(body);
+                    let failed = encoded.is_err();
+                    let _ = done.send(encoded);
+                    if failed {
+                        return;
+                    }
+                }
+                super::Handled::Later(waiting) => {
+                    tokio::spawn(async move {
+                        let _ = done.send(encode(Some(waiting.await)));
+                    });
                 }
             }
         }
-        // Pipelined requests that are already fully buffered share one flush; otherwise
-        // write out now, before waiting on the socket.
-        if !holds_whole_frame(&buf) {
-            wr.flush().await?;
-        }
-    }
+    };
+    read.await;
+    // No more requests: the writer sends what is outstanding, then ends.
+    drop(answers);
+    writer.await.map_err(std::io::Error::other)?
 }
 
-/// Requests whose handler may park for a long time: a long-polling Fetch, and
-/// JoinGroup/SyncGroup waiting for their rebalance.
-fn may_wait(api: ApiKey) -> bool {
-    matches!(api, ApiKey::Fetch | ApiKey::JoinGroup | ApiKey::SyncGroup)
-}
-
-/// Whether `buf` starts with a complete size-prefixed frame.
-fn holds_whole_frame(buf: &[u8]) -> bool {
-    matches!(framing::front(buf, usize::MAX), Ok(Front::Frame { size, have }) if size == have)
-}

@@ -56,6 +56,13 @@ use crate::storage::segment::now_ms;
 use producer_ids::ProducerIdAllocator;
 use registry::{Registry, RegistryError};
 
+/// A request's answer: ready now (None: no answer, `acks=0`), or once a produce's
+/// `acks=all` wait ends.
+pub enum Handled {
+    Now(Option<ResponseKind>),
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = ResponseKind> + Send>>),
+}
+
 /// How often a cluster node checkpoints its replicas' high watermarks (Kafka's
 /// `replica.high.watermark.checkpoint.interval.ms`).
 const HW_CHECKPOINT_INTERVAL_MS: i64 = 5_000;
@@ -272,6 +279,21 @@ impl Broker {
 
     pub fn node_id(&self) -> i32 {
         self.settings.node_id
+    }
+
+    /// Answers one request, as `handle`, except a produce with `acks=all`: its records
+    /// are appended now and its answer comes once its ISR holds them, so the listener
+    /// may read the connection's next requests meanwhile.
+    pub async fn handle_staged(&self, req: Request, peer: SocketAddr, listener: &str) -> Handled {
+        match req.body {
+            RequestKind::Produce(r) if r.acks == -1 => {
+                let staged = produce::stage(self, r, req.version);
+                Handled::Later(Box::pin(async move {
+                    ResponseKind::Produce(staged.finish().await)
+                }))
+            }
+            body => Handled::Now(self.handle(Request { body, ..req }, peer, listener).await),
+        }
     }
 
     /// Answers one request from `peer`. `None` means no response is sent (produce

@@ -35,6 +35,26 @@ use crate::storage::validate::{self, ValidationError};
 const MAX_REPLICATION_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
+    stage(broker, req, version).finish().await
+}
+
+/// A produce whose records are appended (or refused), waiting for what `acks` asks
+/// before it is answered: `finish` fsyncs under `fsync_before_ack` and waits for the
+/// ISR. Apart from the broker, so the listener can read a connection's next request
+/// while this one waits (the appends stay in request order; the answers too).
+pub struct StagedProduce {
+    responses: Vec<TopicProduceResponse>,
+    to_sync: Vec<std::sync::Arc<std::fs::File>>,
+    awaiting: Vec<(usize, usize, std::sync::Arc<Replica>, i64, i32)>,
+    acks: i16,
+    fsync_before_ack: bool,
+    replication_wait: Duration,
+    version: i16,
+}
+
+/// Validates and appends every partition's records now; the answer waits in the
+/// returned `StagedProduce`.
+pub fn stage(broker: &Broker, req: ProduceRequest, version: i16) -> StagedProduce {
     let acks = req.acks;
     let replication_wait =
         Duration::from_millis(req.timeout_ms.max(0) as u64).min(MAX_REPLICATION_WAIT);
@@ -135,33 +155,66 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
     if appended {
         broker.data_arrived.notify_waiters();
     }
-    // acks=all: each partition's records must be held by its whole ISR.
-    for (t, p, replica, end, epoch) in awaiting {
-        if let Err(e) = replica.await_replicated(end, epoch, replication_wait).await {
-            tracing::debug!(partition = replica.index, error = %e, "acks=all produce not replicated");
-            let r = &mut responses[t].partition_responses[p];
-            r.error_code = replica_code(&e);
-            if version >= 8 {
-                r.error_message = Some(StrBytes::from_string(e.to_string()));
+    StagedProduce {
+        responses,
+        to_sync,
+        awaiting,
+        acks,
+        fsync_before_ack: broker.settings.fsync_before_ack,
+        replication_wait,
+        version,
+    }
+}
+
+impl StagedProduce {
+    /// The answer, once what `acks` asks holds: fsync'd here (`fsync_before_ack`) and
+    /// held by each partition's ISR for `acks=all`.
+    pub async fn finish(self) -> ProduceResponse {
+        let StagedProduce {
+            mut responses,
+            to_sync,
+            awaiting,
+            acks,
+            fsync_before_ack,
+            replication_wait,
+            version,
+        } = self;
+        if acks == -1 && fsync_before_ack && !to_sync.is_empty() {
+            fsync_all(to_sync, &mut responses).await;
+        }
+        // acks=all: each partition's records must be held by its whole ISR.
+        for (t, p, replica, end, epoch) in awaiting {
+            if let Err(e) = replica.await_replicated(end, epoch, replication_wait).await {
+                tracing::debug!(partition = replica.index, error = %e, "acks=all produce not replicated");
+                let r = &mut responses[t].partition_responses[p];
+                r.error_code = replica_code(&e);
+                if version >= 8 {
+                    r.error_message = Some(StrBytes::from_string(e.to_string()));
+                }
             }
         }
+        ProduceResponse::default().with_responses(responses)
     }
-    if acks == -1 && broker.settings.fsync_before_ack && !to_sync.is_empty() {
-        let result =
-            tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|f| f.sync_data()))
-                .await;
-        if !matches!(result, Ok(Ok(()))) {
-            tracing::error!("fsync before acknowledging acks=all failed");
-            for t in &mut responses {
-                for p in &mut t.partition_responses {
-                    if p.error_code == NONE {
-                        p.error_code = code(ResponseError::KafkaStorageError);
-                    }
+}
+
+/// fsyncs the written segments before `acks=all` is answered; a failure turns every
+/// partition answered so far into KAFKA_STORAGE_ERROR.
+async fn fsync_all(
+    to_sync: Vec<std::sync::Arc<std::fs::File>>,
+    responses: &mut [TopicProduceResponse],
+) {
+    let result =
+        tokio::task::spawn_blocking(move || to_sync.iter().try_for_each(|f| f.sync_data())).await;
+    if !matches!(result, Ok(Ok(()))) {
+        tracing::error!("fsync before acknowledging acks=all failed");
+        for t in responses {
+            for p in &mut t.partition_responses {
+                if p.error_code == NONE {
+                    p.error_code = code(ResponseError::KafkaStorageError);
                 }
             }
         }
     }
-    ProduceResponse::default().with_responses(responses)
 }
 
 struct Outcome {
