@@ -291,7 +291,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if let Some(q) = &quorum {
         // Leaderships move before the listeners close, so clients find the new
         // leaders at once (Kafka's controlled shutdown).
-        q.controlled_shutdown(std::time::Duration::from_secs(5)).await;
+        q.controlled_shutdown(std::time::Duration::from_secs(5))
+            .await;
     }
     let _ = stop_tx.send(true);
     // Parked JoinGroup/SyncGroup requests are answered now rather than after their

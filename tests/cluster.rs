@@ -192,7 +192,11 @@ async fn create_replicated_topic(
     replication_factor: i32,
     configs: &[(&str, &str)],
 ) {
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication_factor));
+    let mut topic = NewTopic::new(
+        name,
+        partitions,
+        TopicReplication::Fixed(replication_factor),
+    );
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
@@ -220,7 +224,12 @@ fn placement(bootstrap: &str, topic: &str) -> BTreeMap<i32, (i32, Vec<i32>, Vec<
     md.topics()[0]
         .partitions()
         .iter()
-        .map(|p| (p.id(), (p.leader(), p.replicas().to_vec(), p.isr().to_vec())))
+        .map(|p| {
+            (
+                p.id(),
+                (p.leader(), p.replicas().to_vec(), p.isr().to_vec()),
+            )
+        })
         .collect()
 }
 
@@ -661,7 +670,12 @@ async fn a_node_outside_the_voters_joins_as_a_broker_only() {
 }
 
 /// One record to partition `partition` with acks=all: the error code.
-async fn produce_one_acks_all(bootstrap: &str, topic: &str, partition: i32, value: &str) -> Result<(), String> {
+async fn produce_one_acks_all(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    value: &str,
+) -> Result<(), String> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
@@ -671,7 +685,9 @@ async fn produce_one_acks_all(bootstrap: &str, topic: &str, partition: i32, valu
         .unwrap();
     producer
         .send(
-            FutureRecord::<(), _>::to(topic).partition(partition).payload(value),
+            FutureRecord::<(), _>::to(topic)
+                .partition(partition)
+                .payload(value),
             Duration::from_secs(5),
         )
         .await
@@ -690,19 +706,44 @@ async fn a_replicated_partition_fails_over_without_losing_an_acknowledged_record
         assert!(isr.contains(leader));
     }
     // The operator sees it as kafka-topics.sh prints it, and the safer default.
-    let described = common::cli_stdout(&common::cli(&["topics", "describe", "rep"], &cluster.node(3).kafka, None));
+    let described = common::cli_stdout(&common::cli(
+        &["topics", "describe", "rep"],
+        &cluster.node(3).kafka,
+        None,
+    ));
     assert!(described.contains("Partition: 0\tLeader: "), "{described}");
-    assert!(described.lines().filter(|l| l.contains("\tReplicas: ") && l.matches(',').count() == 4).count() == 3, "{described}");
+    assert!(
+        described
+            .lines()
+            .filter(|l| l.contains("\tReplicas: ") && l.matches(',').count() == 4)
+            .count()
+            == 3,
+        "{described}"
+    );
     // Without a replication factor: the default, 3 copies, and min.insync.replicas 2.
-    common::cli_stdout(&common::cli(&["topics", "create", "rep-default"], &cluster.node(2).kafka, None));
+    common::cli_stdout(&common::cli(
+        &["topics", "create", "rep-default"],
+        &cluster.node(2).kafka,
+        None,
+    ));
     let default = placement(&cluster.node(1).kafka, "rep-default");
     assert_eq!(default[&0].1.len(), 3, "{default:?}");
-    let described = common::cli_stdout(&common::cli(&["topics", "describe", "rep-default"], &cluster.node(1).kafka, None));
-    assert!(described.contains("ReplicationFactor: 3\tConfigs: min.insync.replicas=2"), "{described}");
+    let described = common::cli_stdout(&common::cli(
+        &["topics", "describe", "rep-default"],
+        &cluster.node(1).kafka,
+        None,
+    ));
+    assert!(
+        described.contains("ReplicationFactor: 3\tConfigs: min.insync.replicas=2"),
+        "{described}"
+    );
     produce_keyed(&cluster.bootstrap(), "rep", "before", 300).await;
     // Groups work from the start (the offsets topic, replicated three times too, is
     // created at the first group's request once three brokers are up, as in Kafka).
-    assert_eq!(consume_all(&cluster.bootstrap(), "g-rep-0", "rep", 300).len(), 300);
+    assert_eq!(
+        consume_all(&cluster.bootstrap(), "g-rep-0", "rep", 300).len(),
+        300
+    );
 
     // The leader of partition 0 dies: an ISR member takes over once it is fenced, and
     // the first acks=all produce to the partition succeeds on the new leader.
@@ -710,49 +751,90 @@ async fn a_replicated_partition_fails_over_without_losing_an_acknowledged_record
     cluster.kill(dead);
     let started = Instant::now();
     let alive: Vec<usize> = (1..=3).filter(|i| *i != dead).collect();
-    let survivors = alive.iter().map(|i| cluster.node(*i).kafka.clone()).collect::<Vec<_>>().join(",");
+    let survivors = alive
+        .iter()
+        .map(|i| cluster.node(*i).kafka.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut attempts = 0;
     loop {
         attempts += 1;
         match produce_one_acks_all(&survivors, "rep", 0, &format!("failover-{attempts}")).await {
             Ok(()) => break,
-            Err(e) => assert!(started.elapsed() < Duration::from_secs(40), "no acks=all produce after {:?}: {e}", started.elapsed()),
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "no acks=all produce after {:?}: {e}",
+                started.elapsed()
+            ),
         }
     }
-    eprintln!("first acks=all produce to partition 0 acknowledged {:?} after its leader's death", started.elapsed());
+    eprintln!(
+        "first acks=all produce to partition 0 acknowledged {:?} after its leader's death",
+        started.elapsed()
+    );
     let after = placement(&survivors, "rep");
     assert_ne!(after[&0].0, dead as i32);
-    assert!(!after[&0].2.contains(&(dead as i32)), "the dead node left the ISR: {after:?}");
+    assert!(
+        !after[&0].2.contains(&(dead as i32)),
+        "the dead node left the ISR: {after:?}"
+    );
     produce_keyed(&survivors, "rep", "during", 300).await;
 
     // Every acknowledged record is there on the survivors.
-    let acked = |n: usize| move |read: &[String]| {
-        read.iter().filter(|v| !v.starts_with("failover-")).collect::<BTreeSet<_>>().len() >= n
+    let acked = |n: usize| {
+        move |read: &[String]| {
+            read.iter()
+                .filter(|v| !v.starts_with("failover-"))
+                .collect::<BTreeSet<_>>()
+                .len()
+                >= n
+        }
     };
     let read = consume_until(&survivors, "g-rep-1", "rep", acked(600));
-    let distinct: BTreeSet<_> = read.iter().filter(|v| !v.starts_with("failover-")).collect();
+    let distinct: BTreeSet<_> = read
+        .iter()
+        .filter(|v| !v.starts_with("failover-"))
+        .collect();
     assert_eq!(distinct.len(), 600);
 
     // The dead node comes back, catches up and rejoins every ISR; then another node
     // dies and the returned one serves what it missed while it was down.
     cluster.restart(dead);
     cluster.await_status(alive[0], "every ISR full again", |s| {
-        s["under_replicated"].as_array().unwrap().iter().all(|p| p["topic"] != "rep")
+        s["under_replicated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["topic"] != "rep")
     });
     let full = placement(&cluster.node(dead).kafka, "rep");
     assert!(full.values().all(|(_, _, isr)| isr.len() == 3), "{full:?}");
     cluster.kill(alive[0]);
-    let remaining = [dead, alive[1]].iter().map(|i| cluster.node(*i).kafka.clone()).collect::<Vec<_>>().join(",");
+    let remaining = [dead, alive[1]]
+        .iter()
+        .map(|i| cluster.node(*i).kafka.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     produce_keyed(&remaining, "rep", "after", 100).await;
     let read = consume_until(&remaining, "g-rep-2", "rep", acked(700));
-    let distinct: BTreeSet<_> = read.iter().filter(|v| !v.starts_with("failover-")).collect();
+    let distinct: BTreeSet<_> = read
+        .iter()
+        .filter(|v| !v.starts_with("failover-"))
+        .collect();
     assert_eq!(distinct.len(), 700);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
     let mut cluster = Cluster::start(3);
-    create_replicated_topic(&cluster.node(1).kafka, "strict", 1, 2, &[("min.insync.replicas", "2")]).await;
+    create_replicated_topic(
+        &cluster.node(1).kafka,
+        "strict",
+        1,
+        2,
+        &[("min.insync.replicas", "2")],
+    )
+    .await;
     let (leader, replicas, _) = placement(&cluster.node(1).kafka, "strict")[&0].clone();
     let follower = *replicas.iter().find(|r| **r != leader).unwrap() as usize;
     let leader = leader as usize;
@@ -765,14 +847,23 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
         .unwrap()
         .freeze()
     };
-    let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka).await.unwrap();
-    assert_eq!(common::produce_raw_acks(&mut raw, "strict", records(), -1).await, 0);
+    let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka)
+        .await
+        .unwrap();
+    assert_eq!(
+        common::produce_raw_acks(&mut raw, "strict", records(), -1).await,
+        0
+    );
     cluster.kill(follower);
     // Once the follower is fenced it leaves the ISR, and acks=all is refused before
     // anything is written; acks=1 is still taken.
     let other = (1..=3).find(|i| *i != leader && *i != follower).unwrap();
     cluster.await_status(other, "the ISR shrinking", |s| {
-        s["under_min_isr"].as_array().unwrap().iter().any(|p| p["topic"] == "strict")
+        s["under_min_isr"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["topic"] == "strict")
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -783,7 +874,10 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
         assert!(Instant::now() < deadline, "acks=all still answered {code}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(common::produce_raw_acks(&mut raw, "strict", records(), 1).await, 0);
+    assert_eq!(
+        common::produce_raw_acks(&mut raw, "strict", records(), 1).await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -803,7 +897,10 @@ async fn without_a_majority_acks_all_is_never_acknowledged() {
     let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka)
         .await
         .unwrap();
-    assert_eq!(common::produce_raw_acks(&mut raw, "lonely", records(), -1).await, 0);
+    assert_eq!(
+        common::produce_raw_acks(&mut raw, "lonely", records(), -1).await,
+        0
+    );
     // Both followers die: no majority fences them, so they stay in the ISR, and the
     // leader cannot have the record replicated — it is never acknowledged.
     for other in (1..=3).filter(|i| *i != leader) {

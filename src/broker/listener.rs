@@ -264,7 +264,9 @@ async fn connection(
                             .with_api_keys(super::api_versions::advertised()),
                     );
                     let bytes = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
-                        .map_err(|e| tracing::error!(%peer, error = %e, "cannot encode ApiVersions"))
+                        .map_err(
+                            |e| tracing::error!(%peer, error = %e, "cannot encode ApiVersions"),
+                        )
                         .map(Some);
                     let _ = done.send(bytes);
                     continue;
@@ -311,4 +313,3 @@ async fn connection(
     drop(answers);
     writer.await.map_err(std::io::Error::other)?
 }
-

@@ -96,9 +96,9 @@ pub struct Broker {
     /// The disk state last logged, so each change is logged once.
     disk_state: parking_lot::Mutex<DiskState>,
     /// The partitions of `__consumer_offsets` this node leads, whose groups it
-    /// coordinates (in a cluster).
-    /// None until the first metadata image.
-    coordinated: parking_lot::Mutex<Option<std::collections::BTreeSet<i32>>>,
+    /// coordinates (in a cluster), with the leader epoch it took each over in.
+    /// Partition → the leader epoch it is led in here; None until the first image.
+    coordinated: parking_lot::Mutex<Option<std::collections::BTreeMap<i32, i32>>>,
     /// When the high watermarks were last checkpointed (ms).
     last_hw_checkpoint: parking_lot::Mutex<i64>,
     /// Appends the ingest doors forward to leaders on other nodes.

@@ -97,7 +97,10 @@ pub async fn handle(
     if !to_write.is_empty() {
         // The epoch the commit is written in, read before: a commit written in an
         // epoch this node then lost is never reported replicated.
-        let written_in = broker.groups.offsets_partition(&group).map(|r| r.leader_epoch());
+        let written_in = broker
+            .groups
+            .offsets_partition(&group)
+            .map(|r| r.leader_epoch());
         let failed = match broker.groups.commit(&group, to_write) {
             Err(e) => {
                 tracing::error!(group, error = %e, "cannot persist committed offsets");

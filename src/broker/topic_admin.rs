@@ -125,26 +125,28 @@ impl Broker {
         let Some(offsets) = self.registry.get(OFFSETS_TOPIC) else {
             return;
         };
-        let led: std::collections::BTreeSet<i32> = offsets
+        // Partition → the leader epoch this node leads it in: leading it again in a
+        // later epoch (images may be skipped) is a new takeover, as the groups may have
+        // moved on under another coordinator meanwhile.
+        let led: std::collections::BTreeMap<i32, i32> = offsets
             .local_replicas()
             .iter()
             .filter(|r| r.is_leader())
-            .map(|r| r.index)
+            .map(|r| (r.index, r.leader_epoch()))
             .collect();
         let mut held = self.coordinated.lock();
-        let before = held
+        let before: std::collections::BTreeMap<i32, i32> = held
             .clone()
-            .unwrap_or_else(|| (0..offsets.partition_count()).collect());
-        for p in before.difference(&led) {
+            .unwrap_or_else(|| (0..offsets.partition_count()).map(|p| (p, -1)).collect());
+        for p in before.keys().filter(|p| !led.contains_key(p)) {
             self.groups.release_partition(*p);
         }
-        let newly: Vec<i32> = match held.as_ref() {
-            Some(h) => led.difference(h).copied().collect(),
-            None => led.iter().copied().collect(),
-        };
-        for p in newly {
-            if let Err(e) = self.groups.take_over_partition(p) {
-                tracing::error!(partition = p, error = %e, "cannot load the groups of an offsets partition");
+        for (p, epoch) in &led {
+            let known = held.as_ref().and_then(|h| h.get(p));
+            if known != Some(epoch) {
+                if let Err(e) = self.groups.take_over_partition(*p) {
+                    tracing::error!(partition = p, error = %e, "cannot load the groups of an offsets partition");
+                }
             }
         }
         *held = Some(led);
@@ -388,10 +390,15 @@ impl Broker {
         // As Kafka: not before `offsets.topic.replication.factor` brokers are alive
         // (capped at the voters, so a smaller cluster is not kept waiting forever).
         let voters = self.settings.parsed_voters().map(|v| v.len()).unwrap_or(1);
-        let rf = (self.settings.offsets_topic_replication_factor.max(1) as usize).min(voters.max(1));
+        let rf =
+            (self.settings.offsets_topic_replication_factor.max(1) as usize).min(voters.max(1));
         let live = q.image().live_brokers().len();
         if live < rf {
-            tracing::debug!(live, needed = rf, "the offsets topic waits for more brokers");
+            tracing::debug!(
+                live,
+                needed = rf,
+                "the offsets topic waits for more brokers"
+            );
             return Ok(());
         }
         let spec = TopicSpec {

@@ -298,7 +298,14 @@ impl MetadataImage {
                 leader_epoch,
                 partition_epoch,
                 isr,
-            } => self.alter_partition(topic, *partition, *leader, *leader_epoch, *partition_epoch, isr),
+            } => self.alter_partition(
+                topic,
+                *partition,
+                *leader,
+                *leader_epoch,
+                *partition_epoch,
+                isr,
+            ),
             MetadataCommand::ShutdownBroker { id, epoch } => {
                 match self.brokers.get_mut(id) {
                     Some(b) if b.epoch == *epoch => b.fenced = true,
@@ -349,14 +356,17 @@ impl MetadataImage {
                 why: why.to_string(),
             })
         };
-        let Some(p) = self
-            .topics
-            .get_mut(topic)
-            .and_then(|t| usize::try_from(partition).ok().and_then(|i| t.partitions.get_mut(i)))
-        else {
+        let Some(p) = self.topics.get_mut(topic).and_then(|t| {
+            usize::try_from(partition)
+                .ok()
+                .and_then(|i| t.partitions.get_mut(i))
+        }) else {
             return stale();
         };
-        if p.leader != leader || p.leader_epoch != leader_epoch || p.partition_epoch != partition_epoch {
+        if p.leader != leader
+            || p.leader_epoch != leader_epoch
+            || p.partition_epoch != partition_epoch
+        {
             return stale();
         }
         if !isr.contains(&leader) {
@@ -369,7 +379,12 @@ impl MetadataImage {
         if isr.iter().any(|r| !p.isr.contains(r) && !live.contains(r)) {
             return invalid("a fenced broker cannot join");
         }
-        p.isr = p.replicas.iter().copied().filter(|r| isr.contains(r)).collect();
+        p.isr = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| isr.contains(r))
+            .collect();
         p.partition_epoch += 1;
         ApplyResult::Applied
     }
@@ -637,26 +652,51 @@ mod tests {
     fn an_isr_change_applies_only_at_the_epochs_it_was_proposed_in() {
         let (mut image, epochs) = three_brokers();
         create(&mut image, "t", vec![vec![1, 2, 3]]);
-        let alter = |isr: Vec<i32>, leader_epoch, partition_epoch| MetadataCommand::AlterPartition {
-            topic: "t".into(),
-            partition: 0,
-            leader: 1,
-            leader_epoch,
-            partition_epoch,
-            isr,
-        };
-        assert_eq!(image.apply(11, &alter(vec![1, 2], 0, 0)), ApplyResult::Applied);
+        let alter =
+            |isr: Vec<i32>, leader_epoch, partition_epoch| MetadataCommand::AlterPartition {
+                topic: "t".into(),
+                partition: 0,
+                leader: 1,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            };
+        assert_eq!(
+            image.apply(11, &alter(vec![1, 2], 0, 0)),
+            ApplyResult::Applied
+        );
         let p = image.partition("t", 0).unwrap();
         assert_eq!((p.isr.clone(), p.partition_epoch), (vec![1, 2], 1));
         // Proposed at the old partition epoch: stale, nothing changes.
-        assert!(matches!(image.apply(12, &alter(vec![1], 0, 0)), ApplyResult::Rejected(_)));
+        assert!(matches!(
+            image.apply(12, &alter(vec![1], 0, 0)),
+            ApplyResult::Rejected(_)
+        ));
         // Without the leader, or with a stranger: refused.
-        assert!(matches!(image.apply(13, &alter(vec![2], 0, 1)), ApplyResult::Rejected(_)));
-        assert!(matches!(image.apply(14, &alter(vec![1, 9], 0, 1)), ApplyResult::Rejected(_)));
+        assert!(matches!(
+            image.apply(13, &alter(vec![2], 0, 1)),
+            ApplyResult::Rejected(_)
+        ));
+        assert!(matches!(
+            image.apply(14, &alter(vec![1, 9], 0, 1)),
+            ApplyResult::Rejected(_)
+        ));
         // A fenced broker does not rejoin.
-        image.apply(15, &MetadataCommand::FenceBroker { id: 3, epoch: epochs[2] });
-        assert!(matches!(image.apply(16, &alter(vec![1, 2, 3], 0, 1)), ApplyResult::Rejected(_)));
-        assert_eq!(image.apply(17, &alter(vec![2, 1], 0, 1)), ApplyResult::Applied);
+        image.apply(
+            15,
+            &MetadataCommand::FenceBroker {
+                id: 3,
+                epoch: epochs[2],
+            },
+        );
+        assert!(matches!(
+            image.apply(16, &alter(vec![1, 2, 3], 0, 1)),
+            ApplyResult::Rejected(_)
+        ));
+        assert_eq!(
+            image.apply(17, &alter(vec![2, 1], 0, 1)),
+            ApplyResult::Applied
+        );
         assert_eq!(image.partition("t", 0).unwrap().isr, vec![1, 2]);
     }
 
@@ -665,11 +705,20 @@ mod tests {
         let (mut image, epochs) = three_brokers();
         create(&mut image, "t", vec![vec![2, 3, 1]]);
         assert_eq!(
-            image.apply(11, &MetadataCommand::ShutdownBroker { id: 2, epoch: epochs[1] }),
+            image.apply(
+                11,
+                &MetadataCommand::ShutdownBroker {
+                    id: 2,
+                    epoch: epochs[1]
+                }
+            ),
             ApplyResult::Applied
         );
         let p = image.partition("t", 0).unwrap();
-        assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (3, vec![3, 1], 1));
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (3, vec![3, 1], 1)
+        );
         assert!(image.brokers[&2].fenced);
     }
 

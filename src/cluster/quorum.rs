@@ -633,10 +633,17 @@ impl Quorum {
                     i.applied_index > index_before && i.brokers.get(&me).is_some_and(|b| b.fenced)
                 });
                 let _ = tokio::time::timeout(timeout, moved).await;
-                tracing::info!(node = me, "controlled shutdown: leaderships moved to other replicas");
+                tracing::info!(
+                    node = me,
+                    "controlled shutdown: leaderships moved to other replicas"
+                );
             }
-            Ok(other) => tracing::warn!(result = ?other.map(|r| format!("{r:?}")), "controlled shutdown not applied: the session timeout will move leaderships"),
-            Err(_) => tracing::warn!("controlled shutdown timed out: the session timeout will move leaderships"),
+            Ok(other) => {
+                tracing::warn!(result = ?other.map(|r| format!("{r:?}")), "controlled shutdown not applied: the session timeout will move leaderships")
+            }
+            Err(_) => tracing::warn!(
+                "controlled shutdown timed out: the session timeout will move leaderships"
+            ),
         }
     }
 

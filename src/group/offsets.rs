@@ -269,7 +269,10 @@ impl OffsetStore {
     /// its leader): the offsets of that partition's groups are read again from the
     /// replica's log, to its end, replacing what an earlier term left here; returns
     /// the groups' metadata records, for the coordinator to restore.
-    pub fn reload_partition(&self, index: i32) -> Result<HashMap<String, StoredGroup>, OffsetsError> {
+    pub fn reload_partition(
+        &self,
+        index: i32,
+    ) -> Result<HashMap<String, StoredGroup>, OffsetsError> {
         let partition = self
             .topic
             .partition(index)
@@ -279,7 +282,12 @@ impl OffsetStore {
         let mut table = self.table.lock();
         table.retain(|group, _| partition_for_group(group, count) != index);
         table.extend(read.table);
-        tracing::info!(partition = index, records = read.records, groups = read.groups.len(), "took over a partition of the offsets topic");
+        tracing::info!(
+            partition = index,
+            records = read.records,
+            groups = read.groups.len(),
+            "took over a partition of the offsets topic"
+        );
         Ok(read.groups)
     }
 

@@ -152,7 +152,10 @@ async fn fetch_from(
                 }
             }
             Ok(_) => {
-                tracing::warn!(leader, "an answer to a follower fetch that does not match it");
+                tracing::warn!(
+                    leader,
+                    "an answer to a follower fetch that does not match it"
+                );
                 conn = None;
                 Applied::Retry
             }
@@ -248,7 +251,10 @@ pub fn apply_answer(
 
 fn apply(asked: &[Asked], leader: i32, resp: kafka_protocol::messages::FetchResponse) -> Applied {
     if resp.error_code != 0 {
-        tracing::debug!(code = resp.error_code, "the leader refused a follower fetch");
+        tracing::debug!(
+            code = resp.error_code,
+            "the leader refused a follower fetch"
+        );
         return Applied::Retry;
     }
     let mut outcome = Applied::Progress;
@@ -282,12 +288,21 @@ fn apply_partition(
             // Retention on the leader deleted what this replica would fetch next.
             replica.restart_at(pd.log_start_offset, from)?;
         } else {
-            tracing::warn!(partition = pd.partition_index, log_end, leader_log_start = pd.log_start_offset, "the leader refused this replica's fetch offset");
+            tracing::warn!(
+                partition = pd.partition_index,
+                log_end,
+                leader_log_start = pd.log_start_offset,
+                "the leader refused this replica's fetch offset"
+            );
         }
         return Ok(());
     }
     if pd.error_code != 0 {
-        tracing::debug!(partition = pd.partition_index, code = pd.error_code, "the leader refused a follower fetch of a partition");
+        tracing::debug!(
+            partition = pd.partition_index,
+            code = pd.error_code,
+            "the leader refused a follower fetch of a partition"
+        );
         return Ok(());
     }
     let diverging = &pd.diverging_epoch;

@@ -55,8 +55,12 @@ pub async fn run(
             tokio::spawn(async move {
                 match q.propose(cmd).await {
                     Ok(ApplyResult::Applied) => {}
-                    Ok(other) => tracing::info!(topic = %topic, partition = replica.index, result = ?other, "ISR change not applied"),
-                    Err(e) => tracing::warn!(topic = %topic, partition = replica.index, error = %e, "cannot propose an ISR change"),
+                    Ok(other) => {
+                        tracing::info!(topic = %topic, partition = replica.index, result = ?other, "ISR change not applied")
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %topic, partition = replica.index, error = %e, "cannot propose an ISR change")
+                    }
                 }
             });
         }

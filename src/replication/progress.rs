@@ -75,7 +75,13 @@ impl LeaderProgress {
 
     /// A fetch from `follower` at `fetch_offset` while the leader's log ends at
     /// `leader_end`. Returns false for a node that is not a follower of this partition.
-    pub fn on_fetch(&mut self, follower: i32, fetch_offset: i64, leader_end: i64, now_ms: i64) -> bool {
+    pub fn on_fetch(
+        &mut self,
+        follower: i32,
+        fetch_offset: i64,
+        leader_end: i64,
+        now_ms: i64,
+    ) -> bool {
         let Some(f) = self.followers.get_mut(&follower) else {
             return false;
         };
@@ -91,7 +97,13 @@ impl LeaderProgress {
     }
 
     /// The high watermark the ISR allows, or None while it may not move.
-    pub fn high_watermark(&self, isr: &[i32], leader: i32, leader_end: i64, min_isr: usize) -> Option<i64> {
+    pub fn high_watermark(
+        &self,
+        isr: &[i32],
+        leader: i32,
+        leader_end: i64,
+        min_isr: usize,
+    ) -> Option<i64> {
         if isr.len() < min_isr.max(1) || !isr.contains(&leader) {
             return None;
         }
@@ -124,7 +136,9 @@ impl LeaderProgress {
     pub fn ready_to_join(&self, isr: &[i32], hw: i64, epoch_start: i64) -> Vec<i32> {
         self.followers
             .iter()
-            .filter(|(id, f)| !isr.contains(id) && f.log_end >= 0 && f.log_end >= hw && f.log_end >= epoch_start)
+            .filter(|(id, f)| {
+                !isr.contains(id) && f.log_end >= 0 && f.log_end >= hw && f.log_end >= epoch_start
+            })
             .map(|(id, _)| *id)
             .collect()
     }
@@ -187,7 +201,10 @@ mod tests {
         assert_eq!(p.ready_to_join(&[1, 2], 50, 58), Vec::<i32>::new());
         assert_eq!(p.ready_to_join(&[1, 2], 50, 30), vec![3]);
         assert_eq!(next_isr(&[1, 2, 3], &[1, 2], 1, &[], &[3]), vec![1, 2, 3]);
-        assert_eq!(next_isr(&[3, 1, 2], &[3, 1, 2], 1, &[3, 1], &[]), vec![1, 2]);
+        assert_eq!(
+            next_isr(&[3, 1, 2], &[3, 1, 2], 1, &[3, 1], &[]),
+            vec![1, 2]
+        );
         // A fetch from a node that is not a replica changes nothing.
         assert!(!p.on_fetch(9, 0, 60, 30));
     }

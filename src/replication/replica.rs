@@ -54,7 +54,9 @@ pub enum ReplicaError {
     NotEnoughReplicasAfterAppend { min: usize },
     #[error("not replicated to the in-sync replicas within {0:?}")]
     ReplicationTimeout(Duration),
-    #[error("an answer from leader {leader} in epoch {epoch}, which this replica no longer follows")]
+    #[error(
+        "an answer from leader {leader} in epoch {epoch}, which this replica no longer follows"
+    )]
     StaleLeader { leader: i32, epoch: i32 },
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -257,7 +259,8 @@ impl Replica {
                 });
             } else if leads {
                 if let Some(s) = state.as_mut() {
-                    s.progress.set_replicas(&next.replicas, self.local_node, now);
+                    s.progress
+                        .set_replicas(&next.replicas, self.local_node, now);
                     if next.partition_epoch != held.partition_epoch {
                         // The quorum answered (or moved on): the committed ISR stands.
                         s.joining.clear();
@@ -286,7 +289,8 @@ impl Replica {
                 Some(s) if l.isr.len() >= min_isr => {
                     let mut members = l.isr.clone();
                     members.extend(s.joining.iter().filter(|j| !l.isr.contains(j)));
-                    s.progress.high_watermark(&members, self.local_node, leader_end, min_isr)
+                    s.progress
+                        .high_watermark(&members, self.local_node, leader_end, min_isr)
                 }
                 _ => None,
             }
@@ -373,14 +377,21 @@ impl Replica {
     /// Waits until the high watermark reaches `end` (an `acks=all` append is then held
     /// by every ISR member), at most `timeout`. Fails at once when this replica stops
     /// leading in `epoch` or the ISR falls below `min.insync.replicas`.
-    pub async fn await_replicated(&self, end: i64, epoch: i32, timeout: Duration) -> Result<(), ReplicaError> {
+    pub async fn await_replicated(
+        &self,
+        end: i64,
+        epoch: i32,
+        timeout: Duration,
+    ) -> Result<(), ReplicaError> {
         let min = self.min_isr.load(Ordering::Relaxed);
         let mut rx = self.progress.subscribe();
         // Replicated only while this node still leads in the epoch the records were
         // written in: a high watermark reached after losing the lead (as a follower,
         // possibly over other records) says nothing about them.
-        let replicated = |p: &Progress| p.leading && p.leader_epoch == epoch && p.high_watermark >= end;
-        let done = |p: &Progress| replicated(p) || !p.leading || p.leader_epoch != epoch || p.isr < min;
+        let replicated =
+            |p: &Progress| p.leading && p.leader_epoch == epoch && p.high_watermark >= end;
+        let done =
+            |p: &Progress| replicated(p) || !p.leading || p.leader_epoch != epoch || p.isr < min;
         let outcome = match tokio::time::timeout(timeout, rx.wait_for(done)).await {
             Err(_) => return Err(ReplicaError::ReplicationTimeout(timeout)),
             Ok(Err(_)) => return Err(ReplicaError::NotLeader { leader: -1 }),
@@ -433,13 +444,20 @@ impl Replica {
             high_watermark: hw.min(log.log_end_offset()),
             log_end: log.log_end_offset(),
         };
-        (log.read_until(offset, max_bytes, offsets.high_watermark), offsets)
+        (
+            log.read_until(offset, max_bytes, offsets.high_watermark),
+            offsets,
+        )
     }
 
     /// A read to the log end, past the high watermark: for the group coordinator
     /// loading `__consumer_offsets` as it takes the partition over (Kafka loads to
     /// the log end too).
-    pub fn read_to_log_end(&self, offset: i64, max_bytes: u64) -> Result<Option<ReadPlan>, StorageError> {
+    pub fn read_to_log_end(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<Option<ReadPlan>, StorageError> {
         self.log.lock().read(offset, max_bytes)
     }
 
@@ -498,11 +516,10 @@ impl Replica {
             }
             (log.read(fetch_offset, max_bytes)?, leader_end, log_start)
         };
-        let known = self
-            .leader_state
-            .lock()
-            .as_mut()
-            .is_some_and(|s| s.progress.on_fetch(follower, fetch_offset, leader_end, now_ms()));
+        let known = self.leader_state.lock().as_mut().is_some_and(|s| {
+            s.progress
+                .on_fetch(follower, fetch_offset, leader_end, now_ms())
+        });
         let moved = known && self.advance_high_watermark(&l, leader_end);
         Ok(FollowerRead::Records {
             plan,
@@ -534,7 +551,11 @@ impl Replica {
     /// Where a follower fetches from: its log end and the epoch of its last batch.
     pub fn fetch_position(&self) -> (i64, i32, i64) {
         let log = self.log.lock();
-        (log.log_end_offset(), log.latest_epoch(), log.log_start_offset())
+        (
+            log.log_end_offset(),
+            log.latest_epoch(),
+            log.log_start_offset(),
+        )
     }
 
     /// A follower's append of batches fetched from the leader, and the leader's high
@@ -567,7 +588,9 @@ impl Replica {
     /// Called with the leadership held for reading and seen not to be this node's
     /// (never read again here: a second read lock behind a waiting writer deadlocks).
     fn follow_high_watermark(&self, log: &PartitionLog, leader_hw: i64) {
-        let hw = leader_hw.min(log.log_end_offset()).max(log.log_start_offset());
+        let hw = leader_hw
+            .min(log.log_end_offset())
+            .max(log.log_start_offset());
         self.high_watermark.store(hw, Ordering::SeqCst);
     }
 
@@ -604,7 +627,8 @@ impl Replica {
         let _following = self.following(from)?;
         let mut log = self.log.lock();
         log.truncate_fully_and_start_at(leader_log_start)?;
-        self.high_watermark.store(leader_log_start, Ordering::SeqCst);
+        self.high_watermark
+            .store(leader_log_start, Ordering::SeqCst);
         Ok(())
     }
 
@@ -616,7 +640,11 @@ impl Replica {
         if l.leader != self.local_node {
             return None;
         }
-        let epoch_start = self.log.lock().epoch_start_offset(l.leader_epoch).unwrap_or(0);
+        let epoch_start = self
+            .log
+            .lock()
+            .epoch_start_offset(l.leader_epoch)
+            .unwrap_or(0);
         let now = now_ms();
         let hw = self.high_watermark();
         let mut state = self.leader_state.lock();

@@ -193,7 +193,11 @@ fn retention_by_bytes_and_time_deletes_old_segments_only() {
     // Nothing at or past the high watermark (the clean limit) is deleted: a replica's
     // segments above it may still be truncated and fetched again.
     log.set_clean_limit(log.sealed_segments()[1]);
-    assert_eq!(log.enforce_retention(0).unwrap(), 1, "only the segment wholly below the limit");
+    assert_eq!(
+        log.enforce_retention(0).unwrap(),
+        1,
+        "only the segment wholly below the limit"
+    );
     log.set_clean_limit(i64::MAX);
     let before = log.segment_count();
     let deleted = log.enforce_retention(0).unwrap();
@@ -397,7 +401,16 @@ fn truncation_keeps_whole_batches_below_the_cut_across_segments_and_restarts() {
                 .map(|i| (i * 2, i * 2 + 1, i as u8))
                 .collect();
             assert_eq!(read_all(&log, 0), expect, "cut {cut}");
-            assert_eq!(log.latest_epoch(), if kept_end > 6 { 1 } else if kept_end > 0 { 0 } else { -1 });
+            assert_eq!(
+                log.latest_epoch(),
+                if kept_end > 6 {
+                    1
+                } else if kept_end > 0 {
+                    0
+                } else {
+                    -1
+                }
+            );
             if !clean {
                 drop(log);
                 log = PartitionLog::open(dir.path(), small_config(400), false).unwrap();
@@ -414,11 +427,14 @@ fn truncation_keeps_whole_batches_below_the_cut_across_segments_and_restarts() {
             batch::set_leader_epoch(&mut next, 4);
             let crc = crc32c::crc32c(&next[21..]);
             next[17..21].copy_from_slice(&crc.to_be_bytes());
-            log.append_replicated(BytesMut::from(&next[..]), 1000).unwrap();
+            log.append_replicated(BytesMut::from(&next[..]), 1000)
+                .unwrap();
             assert_eq!(log.end_offset_for_epoch(4), (4, kept_end + 2));
             assert_eq!(log.latest_epoch(), 4);
             // One that does not continue the log is refused.
-            assert!(log.append_replicated(BytesMut::from(&next[..]), 1000).is_err());
+            assert!(log
+                .append_replicated(BytesMut::from(&next[..]), 1000)
+                .is_err());
         }
     }
 }

@@ -102,7 +102,11 @@ fn await_healthy(nodes: &[Node]) {
             if ok {
                 break;
             }
-            assert!(Instant::now() < deadline, "node {} never became healthy", n.id);
+            assert!(
+                Instant::now() < deadline,
+                "node {} never became healthy",
+                n.id
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -126,7 +130,13 @@ fn create_topic(bootstrap: &str, name: &str, rf: i32) {
 }
 
 /// Produces `records` × `size` bytes; returns (seconds, p50 ms, p99 ms).
-fn produce(bootstrap: &str, topic: &str, acks: &str, records: usize, size: usize) -> (f64, f64, f64) {
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    acks: &str,
+    records: usize,
+    size: usize,
+) -> (f64, f64, f64) {
     let ctx = LatencyContext {
         latencies_us: Mutex::new(Vec::with_capacity(records)),
     };
@@ -169,7 +179,9 @@ fn leader_of(bootstrap: &str, topic: &str) -> i32 {
         .set("bootstrap.servers", bootstrap)
         .create()
         .unwrap();
-    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
     md.topics()[0].partitions()[0].leader()
 }
 
@@ -177,11 +189,19 @@ fn leader_of(bootstrap: &str, topic: &str) -> i32 {
 /// also when a survivor's `/cluster` first showed the dead broker fenced (the part of
 /// the time the session timeout sets).
 fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, Option<Duration>, i32) {
-    let bootstrap = nodes.iter().map(|n| n.served.kafka.clone()).collect::<Vec<_>>().join(",");
+    let bootstrap = nodes
+        .iter()
+        .map(|n| n.served.kafka.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     let leader = leader_of(&bootstrap, topic);
     let at = nodes.iter().position(|n| n.id as i32 == leader).unwrap();
     let mut dead = nodes.remove(at);
-    let survivors = nodes.iter().map(|n| n.served.kafka.clone()).collect::<Vec<_>>().join(",");
+    let survivors = nodes
+        .iter()
+        .map(|n| n.served.kafka.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &survivors)
         .set("acks", "all")
@@ -190,7 +210,10 @@ fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, Option<Duration>, 
         .create()
         .unwrap();
     // Connected and with metadata before the kill, as a running producer is.
-    producer.client().fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
     let _ = dead.served.child.kill();
     let _ = dead.served.child.wait();
     let killed = Instant::now();
@@ -198,9 +221,11 @@ fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, Option<Duration>, 
     let fenced = std::thread::spawn(move || {
         while killed.elapsed() < Duration::from_secs(60) {
             let s = common::get_json(&http, "/cluster");
-            let gone = s["brokers"].as_array().into_iter().flatten().any(|b| {
-                b["id"] == leader as i64 && b["state"] == "fenced"
-            });
+            let gone = s["brokers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|b| b["id"] == leader as i64 && b["state"] == "fenced");
             if gone {
                 return Some(killed.elapsed());
             }
@@ -212,7 +237,9 @@ fn failover(nodes: &mut Vec<Node>, topic: &str) -> (Duration, Option<Duration>, 
         .send::<(), _>(BaseRecord::to(topic).payload(b"after the kill"))
         .map_err(|(e, _)| e)
         .unwrap();
-    producer.flush(Duration::from_secs(60)).expect("acknowledged after failover");
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("acknowledged after failover");
     (killed.elapsed(), fenced.join().unwrap(), leader)
 }
 
@@ -245,9 +272,16 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut nodes = start_cluster(dir.path(), 3);
     await_healthy(&nodes);
-    let bootstrap = nodes.iter().map(|n| n.served.kafka.clone()).collect::<Vec<_>>().join(",");
+    let bootstrap = nodes
+        .iter()
+        .map(|n| n.served.kafka.clone())
+        .collect::<Vec<_>>()
+        .join(",");
     create_topic(&bootstrap, "bench", 3);
-    let before: Vec<f64> = nodes.iter().map(|n| common::cpu_seconds(n.served.child.id())).collect();
+    let before: Vec<f64> = nodes
+        .iter()
+        .map(|n| common::cpu_seconds(n.served.child.id()))
+        .collect();
     let client_before = common::cpu_seconds(me);
     let (secs, p50, p99) = produce(&bootstrap, "bench", "all", records, size);
     let cpu: Vec<String> = nodes
@@ -264,7 +298,9 @@ fn main() {
     );
 
     println!();
-    println!("failover with the default timeouts (broker_session_timeout_ms 9000, heartbeat 2000):");
+    println!(
+        "failover with the default timeouts (broker_session_timeout_ms 9000, heartbeat 2000):"
+    );
     for round in 0..failovers {
         let topic = format!("failover-{round}");
         create_topic(&bootstrap, &topic, 3);

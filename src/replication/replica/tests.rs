@@ -48,7 +48,9 @@ fn fetch_once(leader: &Replica, follower: &Replica, node: i32) -> bool {
         FollowerRead::Diverging {
             epoch, end_offset, ..
         } => {
-            follower.truncate_diverging(epoch, end_offset, from).unwrap();
+            follower
+                .truncate_diverging(epoch, end_offset, from)
+                .unwrap();
             true
         }
         FollowerRead::Records { plan, offsets, .. } => {
@@ -59,7 +61,9 @@ fn fetch_once(leader: &Replica, follower: &Replica, node: i32) -> bool {
                         .append_replicated(BytesMut::from(&bytes[..]), offsets.high_watermark, from)
                         .unwrap();
                 }
-                None => follower.update_follower_high_watermark(offsets.high_watermark, from).unwrap(),
+                None => follower
+                    .update_follower_high_watermark(offsets.high_watermark, from)
+                    .unwrap(),
             }
             false
         }
@@ -100,8 +104,16 @@ fn only_the_leader_appends_and_its_batches_carry_its_epoch() {
 
 #[test]
 fn the_high_watermark_waits_for_every_isr_member_and_bounds_consumer_reads() {
-    let (d1, d2, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (leader, f2, f3) = (replica(d1.path(), 1, 2), replica(d2.path(), 2, 2), replica(d3.path(), 3, 2));
+    let (d1, d2, d3) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (leader, f2, f3) = (
+        replica(d1.path(), 1, 2),
+        replica(d2.path(), 2, 2),
+        replica(d3.path(), 3, 2),
+    );
     let l = leads(1, 1, 0, &[1, 2, 3]);
     for r in [&leader, &f2, &f3] {
         r.set_leadership(l.clone());
@@ -109,10 +121,17 @@ fn the_high_watermark_waits_for_every_isr_member_and_bounds_consumer_reads() {
     leader.append_batches(one_record(b"a"), 0).unwrap();
     leader.append_batches(one_record(b"b"), 0).unwrap();
     assert_eq!(leader.high_watermark(), 0, "no follower has fetched yet");
-    assert!(leader.read(0, 1 << 20).0.unwrap().is_none(), "a consumer reads nothing past the high watermark");
+    assert!(
+        leader.read(0, 1 << 20).0.unwrap().is_none(),
+        "a consumer reads nothing past the high watermark"
+    );
     fetch_once(&leader, &f2, 2);
     fetch_once(&leader, &f3, 3);
-    assert_eq!(leader.high_watermark(), 0, "the followers have the records but have not said so");
+    assert_eq!(
+        leader.high_watermark(),
+        0,
+        "the followers have the records but have not said so"
+    );
     fetch_once(&leader, &f2, 2);
     assert_eq!(leader.high_watermark(), 0, "node 3 has not confirmed");
     fetch_once(&leader, &f3, 3);
@@ -129,7 +148,10 @@ fn the_high_watermark_waits_for_every_isr_member_and_bounds_consumer_reads() {
     leader.set_leadership(leads(1, 1, 2, &[1]));
     leader.append_batches(one_record(b"d"), 0).unwrap();
     assert_eq!(leader.high_watermark(), 3);
-    assert!(matches!(leader.check_enough_replicas(), Err(ReplicaError::NotEnoughReplicas { isr: 1, min: 2 })));
+    assert!(matches!(
+        leader.check_enough_replicas(),
+        Err(ReplicaError::NotEnoughReplicas { isr: 1, min: 2 })
+    ));
 }
 
 #[test]
@@ -156,7 +178,10 @@ fn a_deposed_leader_truncates_by_diverging_epoch_not_to_its_high_watermark() {
     n2.append_batches(one_record(b"Y"), 0).unwrap();
     assert!(matches!(
         n2.read_for_follower(1, 1, 5, 1, 1 << 20),
-        Err(ReplicaError::FencedLeaderEpoch { asked: 1, current: 2 })
+        Err(ReplicaError::FencedLeaderEpoch {
+            asked: 1,
+            current: 2
+        })
     ));
     assert!(matches!(
         n2.read_for_follower(1, 3, 5, 1, 1 << 20),
@@ -164,7 +189,11 @@ fn a_deposed_leader_truncates_by_diverging_epoch_not_to_its_high_watermark() {
     ));
     // Node 1 asks from 5 with epoch 1: epoch 1 ends at 3 on the leader.
     assert!(fetch_once(&n2, &n1, 1), "the leader answers DivergingEpoch");
-    assert_eq!(n1.fetch_position().0, 3, "cut where the logs part, above its stale high watermark");
+    assert_eq!(
+        n1.fetch_position().0,
+        3,
+        "cut where the logs part, above its stale high watermark"
+    );
     while n1.fetch_position().0 < 5 {
         assert!(!fetch_once(&n2, &n1, 1));
     }
@@ -199,7 +228,10 @@ async fn an_acks_all_append_waits_for_the_isr_and_fails_when_it_shrinks() {
         leader.set_leadership(leads(1, 1, 1, &[1]));
     };
     let (result, ()) = tokio::join!(waiting, shrink);
-    assert!(matches!(result, Err(ReplicaError::NotEnoughReplicasAfterAppend { min: 2 })));
+    assert!(matches!(
+        result,
+        Err(ReplicaError::NotEnoughReplicasAfterAppend { min: 2 })
+    ));
 }
 
 #[test]
@@ -216,7 +248,10 @@ fn the_leader_proposes_dropping_a_silent_member_and_adding_a_caught_up_one() {
     let change = leader.isr_change(30_000, |_| true).unwrap();
     assert_eq!(change.isr, vec![1, 2, 3]);
     assert_eq!((change.leader_epoch, change.partition_epoch), (1, 0));
-    assert!(leader.isr_change(30_000, |_| true).is_none(), "one change in flight at a time");
+    assert!(
+        leader.isr_change(30_000, |_| true).is_none(),
+        "one change in flight at a time"
+    );
     // A fenced broker is not proposed; with no lag allowed, node 2 is dropped.
     leader.set_leadership(leads(1, 1, 1, &[1, 2]));
     std::thread::sleep(Duration::from_millis(5));
@@ -233,8 +268,14 @@ fn answers_from_a_deposed_leader_and_fetches_from_strangers_are_refused() {
     }
     n1.append_batches(one_record(b"a"), 0).unwrap();
     // Node 9 is no replica: it may not read past the high watermark as a "follower".
-    assert!(matches!(n1.read_for_follower(9, 1, 0, -1, 1 << 20), Err(ReplicaError::NotLeader { .. })));
-    let Ok(FollowerRead::Records { plan: Some(plan), .. }) = n1.read_for_follower(2, 1, 0, -1, 1 << 20) else {
+    assert!(matches!(
+        n1.read_for_follower(9, 1, 0, -1, 1 << 20),
+        Err(ReplicaError::NotLeader { .. })
+    ));
+    let Ok(FollowerRead::Records {
+        plan: Some(plan), ..
+    }) = n1.read_for_follower(2, 1, 0, -1, 1 << 20)
+    else {
         panic!("records for the follower");
     };
     let bytes = plan.read().unwrap();
@@ -242,7 +283,10 @@ fn answers_from_a_deposed_leader_and_fetches_from_strangers_are_refused() {
     n2.set_leadership(leads(3, 2, 1, &[2, 3]));
     assert!(matches!(
         n2.append_replicated(BytesMut::from(&bytes[..]), 1, (1, 1)),
-        Err(ReplicaError::StaleLeader { leader: 1, epoch: 1 })
+        Err(ReplicaError::StaleLeader {
+            leader: 1,
+            epoch: 1
+        })
     ));
     assert!(n2.truncate_diverging(0, 0, (1, 1)).is_err());
     assert!(n2.restart_at(0, (1, 1)).is_err());
