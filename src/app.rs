@@ -293,6 +293,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         // leaders at once (Kafka's controlled shutdown).
         q.controlled_shutdown(std::time::Duration::from_secs(5))
             .await;
+        // The image that moved them, applied here before the image follower stops.
+        let (b, image) = (broker.clone(), q.image());
+        let _ = tokio::task::spawn_blocking(move || b.apply_image(&image)).await;
+        // Whatever this node still leads, it leads no more: produces waiting for
+        // their ISR are answered NOT_LEADER_OR_FOLLOWER now, not at their timeout.
+        broker.stop_leading();
     }
     let _ = stop_tx.send(true);
     // Parked JoinGroup/SyncGroup requests are answered now rather than after their

@@ -669,6 +669,17 @@ async fn a_node_outside_the_voters_joins_as_a_broker_only() {
     assert_eq!(read.iter().collect::<BTreeSet<_>>().len(), 200);
 }
 
+/// A batch of one record, as a raw Produce carries it.
+fn one_record() -> bytes::Bytes {
+    logbridge::protocol::records::encode_batch(
+        vec![(None, Some(bytes::Bytes::from_static(b"x")))],
+        0,
+        kafka_protocol::records::Compression::None,
+    )
+    .unwrap()
+    .freeze()
+}
+
 /// One record to partition `partition` with acks=all: the error code.
 async fn produce_one_acks_all(
     bootstrap: &str,
@@ -838,20 +849,11 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
     let (leader, replicas, _) = placement(&cluster.node(1).kafka, "strict")[&0].clone();
     let follower = *replicas.iter().find(|r| **r != leader).unwrap() as usize;
     let leader = leader as usize;
-    let records = || {
-        logbridge::protocol::records::encode_batch(
-            vec![(None, Some(bytes::Bytes::from_static(b"x")))],
-            0,
-            kafka_protocol::records::Compression::None,
-        )
-        .unwrap()
-        .freeze()
-    };
     let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka)
         .await
         .unwrap();
     assert_eq!(
-        common::produce_raw_acks(&mut raw, "strict", records(), -1).await,
+        common::produce_raw_acks(&mut raw, "strict", one_record(), -1).await,
         0
     );
     cluster.kill(follower);
@@ -867,7 +869,7 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let code = common::produce_raw_acks(&mut raw, "strict", records(), -1).await;
+        let code = common::produce_raw_acks(&mut raw, "strict", one_record(), -1).await;
         if code == 19 {
             break; // NOT_ENOUGH_REPLICAS
         }
@@ -875,7 +877,7 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(
-        common::produce_raw_acks(&mut raw, "strict", records(), 1).await,
+        common::produce_raw_acks(&mut raw, "strict", one_record(), 1).await,
         0
     );
 }
@@ -885,20 +887,11 @@ async fn without_a_majority_acks_all_is_never_acknowledged() {
     let mut cluster = Cluster::start(3);
     create_replicated_topic(&cluster.node(1).kafka, "lonely", 1, 3, &[]).await;
     let leader = placement(&cluster.node(1).kafka, "lonely")[&0].0 as usize;
-    let records = || {
-        logbridge::protocol::records::encode_batch(
-            vec![(None, Some(bytes::Bytes::from_static(b"x")))],
-            0,
-            kafka_protocol::records::Compression::None,
-        )
-        .unwrap()
-        .freeze()
-    };
     let mut raw = logbridge::client::KafkaClient::connect(&cluster.node(leader).kafka)
         .await
         .unwrap();
     assert_eq!(
-        common::produce_raw_acks(&mut raw, "lonely", records(), -1).await,
+        common::produce_raw_acks(&mut raw, "lonely", one_record(), -1).await,
         0
     );
     // Both followers die: no majority fences them, so they stay in the ISR, and the
@@ -906,7 +899,7 @@ async fn without_a_majority_acks_all_is_never_acknowledged() {
     for other in (1..=3).filter(|i| *i != leader) {
         cluster.kill(other);
     }
-    let code = common::produce_raw_acks(&mut raw, "lonely", records(), -1).await;
+    let code = common::produce_raw_acks(&mut raw, "lonely", one_record(), -1).await;
     assert!(
         code == 7 || code == 19,
         "acks=all without a majority answered {code} (REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS expected)"

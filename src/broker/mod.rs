@@ -520,6 +520,14 @@ impl Broker {
         }
     }
 
+    /// At shutdown: every replica stops leading here (no append is taken after this),
+    /// which answers the produces waiting for their ISR at once.
+    pub fn stop_leading(&self) {
+        for (_, p) in self.registry.all_partitions() {
+            p.stop_leading();
+        }
+    }
+
     /// Flushes and closes every log and leaves the clean-shutdown marker.
     pub fn close(&self) {
         let mut ok = true;

@@ -224,19 +224,7 @@ impl MetadataImage {
                 self.elect_leaderless();
                 ApplyResult::Registered { epoch: index }
             }
-            MetadataCommand::FenceBroker { id, epoch } => {
-                match self.brokers.get_mut(id) {
-                    Some(b) if b.epoch == *epoch && !b.fenced => b.fenced = true,
-                    _ => {
-                        return ApplyResult::Rejected(Rejection::StaleBroker {
-                            id: *id,
-                            epoch: *epoch,
-                        })
-                    }
-                }
-                self.move_leadership_from(*id);
-                ApplyResult::Applied
-            }
+            MetadataCommand::FenceBroker { id, epoch } => self.fence(*id, *epoch, false),
             MetadataCommand::UnfenceBroker { id, epoch } => {
                 match self.brokers.get_mut(id) {
                     Some(b) if b.epoch == *epoch && b.fenced => b.fenced = false,
@@ -306,19 +294,7 @@ impl MetadataImage {
                 *partition_epoch,
                 isr,
             ),
-            MetadataCommand::ShutdownBroker { id, epoch } => {
-                match self.brokers.get_mut(id) {
-                    Some(b) if b.epoch == *epoch => b.fenced = true,
-                    _ => {
-                        return ApplyResult::Rejected(Rejection::StaleBroker {
-                            id: *id,
-                            epoch: *epoch,
-                        })
-                    }
-                }
-                self.move_leadership_from(*id);
-                ApplyResult::Applied
-            }
+            MetadataCommand::ShutdownBroker { id, epoch } => self.fence(*id, *epoch, true),
             MetadataCommand::AllocateProducerIds { count } => {
                 if *count <= 0 {
                     return ApplyResult::Rejected(Rejection::InvalidCount(*count));
@@ -331,6 +307,18 @@ impl MetadataImage {
                 }
             }
         }
+    }
+
+    /// Fences broker `id` at `epoch` (a missed session; or, `shutting_down`, its own
+    /// controlled shutdown, which may find it fenced already) and moves its
+    /// leaderships and ISR places.
+    fn fence(&mut self, id: i32, epoch: u64, shutting_down: bool) -> ApplyResult {
+        match self.brokers.get_mut(&id) {
+            Some(b) if b.epoch == epoch && (shutting_down || !b.fenced) => b.fenced = true,
+            _ => return ApplyResult::Rejected(Rejection::StaleBroker { id, epoch }),
+        }
+        self.move_leadership_from(id);
+        ApplyResult::Applied
     }
 
     fn alter_partition(

@@ -278,6 +278,18 @@ impl Replica {
         self.publish(&held);
     }
 
+    /// The node is stopping: it takes no append from now on, and produces waiting for
+    /// their ISR are told it does not lead (their records may or may not be kept by
+    /// the next leader, as after any leader change).
+    pub fn stop_leading(&self) {
+        let mut held = self.leadership.write();
+        if held.leader == self.local_node {
+            held.leader = -1;
+            *self.leader_state.lock() = None;
+            self.publish(&held);
+        }
+    }
+
     /// Moves the high watermark as the ISR allows, never backwards; true when it moved.
     /// Followers whose joining is proposed but not yet committed count already (Kafka's
     /// "maximal ISR"): a member the quorum may elect must hold what is acknowledged.

@@ -311,12 +311,23 @@ impl PartitionLog {
         for (_, h) in &stamped {
             self.producers.record(h);
         }
+        let log_append_time_ms = if log_append_time { now_ms } else { -1 };
+        self.appended(base_offset, records, log_append_time_ms)
+    }
+
+    /// After `records` were written from `base_offset`: `flush.messages` applied, and
+    /// what an append reports.
+    fn appended(
+        &mut self,
+        base_offset: i64,
+        records: i64,
+        log_append_time_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         self.unflushed_messages += records;
         let file = self.active().file();
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush()?;
         }
-        let log_append_time_ms = if log_append_time { now_ms } else { -1 };
         Ok(AppendInfo {
             base_offset,
             log_start_offset: self.log_start_offset,

@@ -20,27 +20,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-struct LatencyContext {
-    latencies_us: Mutex<Vec<u32>>,
-}
-
-impl ClientContext for LatencyContext {}
-
-impl ProducerContext for LatencyContext {
-    type DeliveryOpaque = Box<Instant>;
-    fn delivery(&self, result: &DeliveryResult<'_>, sent_at: Box<Instant>) {
-        if let Err((e, _)) = result {
-            panic!("delivery failed: {e}");
-        }
-        self.latencies_us
-            .lock()
-            .unwrap()
-            .push(sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32);
-    }
-}
+use common::LatencyContext;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -65,25 +47,31 @@ fn start_cluster(dir: &std::path::Path, n: usize) -> Vec<Node> {
         .collect::<Vec<_>>()
         .join(",");
     *VOTERS.lock().unwrap() = voters.clone();
-    (1..=n)
-        .map(|id| {
-            let cluster = format!("127.0.0.1:{}", ports[id - 1]);
-            let served = common::serve(
-                &dir.join(format!("n{id}")),
-                &[
-                    "--beats-listen",
-                    "",
-                    "--node-id",
-                    &id.to_string(),
-                    "--voters",
-                    &voters,
-                    "--cluster-listen",
-                    &cluster,
-                ],
-            );
-            Node { served, id }
-        })
-        .collect()
+    (1..=n).map(|id| serve_node(dir, id, &voters)).collect()
+}
+
+/// Starts node `id` of the cluster of `voters` on `dir/n<id>` (its cluster address is
+/// its entry in `voters`).
+fn serve_node(dir: &std::path::Path, id: usize, voters: &str) -> Node {
+    let cluster = voters
+        .split(',')
+        .find_map(|v| v.strip_prefix(&format!("{id}@")))
+        .expect("a voter")
+        .to_string();
+    let served = common::serve(
+        &dir.join(format!("n{id}")),
+        &[
+            "--beats-listen",
+            "",
+            "--node-id",
+            &id.to_string(),
+            "--voters",
+            voters,
+            "--cluster-listen",
+            &cluster,
+        ],
+    );
+    Node { served, id }
 }
 
 fn await_healthy(nodes: &[Node]) {
@@ -137,9 +125,7 @@ fn produce(
     records: usize,
     size: usize,
 ) -> (f64, f64, f64) {
-    let ctx = LatencyContext {
-        latencies_us: Mutex::new(Vec::with_capacity(records)),
-    };
+    let ctx = LatencyContext::with_capacity(records);
     let producer: BaseProducer<LatencyContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", acks)
@@ -325,26 +311,8 @@ fn main() {
 
 /// Starts node `id` again on its data directory and cluster address.
 fn restart(dir: &std::path::Path, id: usize) -> Node {
-    let addr = VOTERS.lock().unwrap().clone();
-    let cluster = addr
-        .split(',')
-        .find_map(|v| v.strip_prefix(&format!("{id}@")))
-        .unwrap()
-        .to_string();
-    let served = common::serve(
-        &dir.join(format!("n{id}")),
-        &[
-            "--beats-listen",
-            "",
-            "--node-id",
-            &id.to_string(),
-            "--voters",
-            &addr,
-            "--cluster-listen",
-            &cluster,
-        ],
-    );
-    Node { served, id }
+    let voters = VOTERS.lock().unwrap().clone();
+    serve_node(dir, id, &voters)
 }
 
 /// The voters of the cluster `start_cluster` started.

@@ -151,3 +151,37 @@ pub fn wait_ack(s: &mut std::net::TcpStream, last: u32) {
         }
     }
 }
+
+/// Produce latency as the application sees it: each record carries the instant it was
+/// enqueued, and its delivery report records the time since (a failed delivery ends
+/// the benchmark).
+pub struct LatencyContext {
+    pub latencies_us: std::sync::Mutex<Vec<u32>>,
+}
+
+impl LatencyContext {
+    pub fn with_capacity(records: usize) -> LatencyContext {
+        LatencyContext {
+            latencies_us: std::sync::Mutex::new(Vec::with_capacity(records)),
+        }
+    }
+}
+
+impl rdkafka::ClientContext for LatencyContext {}
+
+impl rdkafka::producer::ProducerContext for LatencyContext {
+    type DeliveryOpaque = Box<std::time::Instant>;
+    fn delivery(
+        &self,
+        result: &rdkafka::producer::DeliveryResult<'_>,
+        sent_at: Box<std::time::Instant>,
+    ) {
+        if let Err((e, _)) = result {
+            panic!("delivery failed: {e}");
+        }
+        self.latencies_us
+            .lock()
+            .unwrap()
+            .push(sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    }
+}

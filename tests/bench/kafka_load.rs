@@ -12,7 +12,6 @@
 //! dominate.
 
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[path = "common.rs"]
@@ -21,27 +20,10 @@ mod common;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
-struct LatencyContext {
-    latencies_us: Mutex<Vec<u32>>,
-}
-
-impl ClientContext for LatencyContext {}
-
-impl ProducerContext for LatencyContext {
-    type DeliveryOpaque = Box<Instant>;
-    fn delivery(&self, result: &DeliveryResult<'_>, sent_at: Box<Instant>) {
-        if let Err((e, _)) = result {
-            panic!("delivery failed: {e}");
-        }
-        self.latencies_us
-            .lock()
-            .unwrap()
-            .push(sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32);
-    }
-}
+use common::LatencyContext;
 
 struct Figures {
     records: usize,
@@ -53,9 +35,7 @@ struct Figures {
 }
 
 fn run(bootstrap: &str, topic: &str, records: usize, size: usize) -> Figures {
-    let ctx = LatencyContext {
-        latencies_us: Mutex::new(Vec::with_capacity(records)),
-    };
+    let ctx = LatencyContext::with_capacity(records);
     let producer: BaseProducer<LatencyContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "1")
@@ -133,9 +113,7 @@ fn run(bootstrap: &str, topic: &str, records: usize, size: usize) -> Figures {
 /// Produce latency below saturation: `records` 100-byte records at `rate` per second,
 /// linger.ms=0, acks=1. Returns (p50 ms, p99 ms) from enqueue to delivery report.
 fn paced_latency(bootstrap: &str, topic: &str, records: usize, rate: u64) -> (f64, f64) {
-    let ctx = LatencyContext {
-        latencies_us: Mutex::new(Vec::with_capacity(records)),
-    };
+    let ctx = LatencyContext::with_capacity(records);
     let producer: BaseProducer<LatencyContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "1")

@@ -153,19 +153,7 @@ impl PartitionLog {
             self.producers.record(h);
             records += h.last_offset_delta as i64 + 1;
         }
-        self.unflushed_messages += records;
-        let file = self.active().file();
-        if self.unflushed_messages >= self.config.flush_messages {
-            self.flush()?;
-        }
-        Ok(AppendInfo {
-            base_offset,
-            log_start_offset: self.log_start_offset,
-            duplicate: false,
-            file: Some(file),
-            records,
-            log_append_time_ms: -1,
-        })
+        self.appended(base_offset, records, -1)
     }
 
     /// A follower's truncation after a leader change (KIP-101/279): removes every batch
