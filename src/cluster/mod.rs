@@ -4,5 +4,6 @@
 
 pub mod image;
 pub mod quorum;
+pub mod raft_network;
 pub mod raft_store;
 pub mod transport;

@@ -19,16 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::error::{
-    ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
-    Unreachable,
-};
-use openraft::network::RPCOption;
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
-use openraft::{BasicNode, Raft, RaftNetwork, RaftNetworkFactory, ServerState};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft, ServerState};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -205,9 +197,7 @@ impl Quorum {
         let raft = Raft::new(
             config.node_id as NodeId,
             raft_cfg,
-            NetworkFactory {
-                peers: peers.clone(),
-            },
+            super::raft_network::NetworkFactory::new(peers.clone()),
             log,
             machine,
         )
@@ -697,92 +687,6 @@ impl PeerHandler for Arc<Quorum> {
             PeerRequest::Heartbeat { broker, epoch } => {
                 PeerResponse::Heartbeat(self.heartbeat(broker, epoch))
             }
-        }
-    }
-}
-
-/// openraft's network: one `PeerClient` per target, shared with the quorum's own calls.
-struct NetworkFactory {
-    peers: Arc<Peers>,
-}
-
-impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
-    type Network = Network;
-
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Network {
-        Network {
-            target,
-            client: self.peers.client(target, &node.addr),
-        }
-    }
-}
-
-struct Network {
-    target: NodeId,
-    client: Arc<PeerClient>,
-}
-
-type RpcResult<T, E = openraft::error::Infallible> =
-    Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
-
-impl Network {
-    async fn call(
-        &self,
-        req: PeerRequest,
-        option: &RPCOption,
-    ) -> Result<PeerResponse, Unreachable> {
-        self.client
-            .call(&req, option.hard_ttl())
-            .await
-            .map_err(|e| Unreachable::new(&e))
-    }
-}
-
-fn unexpected<E: std::error::Error>(resp: PeerResponse) -> RPCError<NodeId, BasicNode, E> {
-    let e = TransportError::Decode(format!("unexpected answer {resp:?}"));
-    RPCError::Network(NetworkError::new(&e))
-}
-
-impl RaftNetwork<TypeConfig> for Network {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        match self.call(PeerRequest::AppendEntries(rpc), &option).await? {
-            PeerResponse::AppendEntries(r) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
-        match self
-            .call(PeerRequest::InstallSnapshot(rpc), &option)
-            .await?
-        {
-            PeerResponse::InstallSnapshot(r) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        option: RPCOption,
-    ) -> RpcResult<VoteResponse<NodeId>> {
-        match self.call(PeerRequest::Vote(rpc), &option).await? {
-            PeerResponse::Vote(r) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(unexpected(other)),
         }
     }
 }
