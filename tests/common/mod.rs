@@ -1,6 +1,8 @@
 //! Starts the real `logbridge` binary for integration tests and waits for its ready line.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
