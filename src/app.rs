@@ -98,6 +98,20 @@ fn local_addresses(
     out
 }
 
+/// This node's first Kafka listener (the one the nodes share) as this host reaches it.
+fn own_listener(bound: &[(String, std::net::SocketAddr)]) -> String {
+    bound
+        .first()
+        .map(|(_, addr)| {
+            let mut addr = *addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            addr.to_string()
+        })
+        .unwrap_or_else(|| "127.0.0.1:9092".into())
+}
+
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     settings.validate()?;
     // TLS material is read before anything starts, so a bad path fails fast.
@@ -162,6 +176,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let ctx = crate::pipeline::context::Context {
         local: Some(std::sync::Arc::new(crate::client::local::LocalAccess::new(
             broker.clone(),
+            &own_listener(&bound),
         ))),
         local_addresses: local_addresses(&bound, &broker.endpoints()),
         beats_port: beats
@@ -174,26 +189,12 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         vars: settings.pipeline_vars.clone(),
         ..Default::default()
     };
-    // On a cluster node a pipeline would read only the partitions led here and commit
-    // as a simple consumer to a coordinator that may be elsewhere: until pipelines join
-    // their group as members, they do not run in a cluster. Nothing is lost: the events
-    // wait in their topics.
-    let pipelines = if quorum.is_some() {
-        let configured = std::fs::read_dir(&settings.pipelines_dir)
-            .map(|d| d.count())
-            .unwrap_or(0);
-        if configured > 0 {
-            tracing::warn!(dir = %settings.pipelines_dir.display(), "pipelines do not run on cluster nodes yet (they need consumer-group membership); events stay in their topics");
-        }
-        crate::pipeline::service::PipelineSet::empty()
-    } else {
-        crate::pipeline::service::PipelineSet::start(
-            &settings.pipelines_dir,
-            &ctx,
-            settings.pipeline_workers,
-            settings.pipeline_batch_size,
-        )?
-    };
+    let pipelines = crate::pipeline::service::PipelineSet::start(
+        &settings.pipelines_dir,
+        &ctx,
+        settings.pipeline_workers,
+        settings.pipeline_batch_size,
+    )?;
     let pipeline_names = pipelines.names();
     let pipelines = std::sync::Arc::new(tokio::sync::Mutex::new(pipelines));
 

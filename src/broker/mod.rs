@@ -208,10 +208,16 @@ impl Broker {
         let Some(q) = self.quorum().cloned() else {
             return;
         };
+        let woken = Arc::downgrade(self);
         tokio::spawn(crate::replication::fetcher::run(
             self.node_id(),
             self.fetch_plan.subscribe(),
             stop.clone(),
+            Arc::new(move || {
+                if let Some(b) = woken.upgrade() {
+                    b.data_arrived.notify_waiters()
+                }
+            }),
         ));
         let me = self.clone();
         tokio::spawn(crate::replication::isr::run(

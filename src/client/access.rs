@@ -3,8 +3,8 @@
 //! hop, no re-encoding), `RemoteAccess` speaks the Kafka protocol to another cluster.
 //! Pipelines hold an `Arc<dyn TopicAccess>` and never learn which one they have.
 //!
-//! Offsets are committed as a "simple consumer": generation -1, no group membership
-//! (Kafka accepts such commits while the group has no live members).
+//! Offsets are committed by the pipeline's group session as a member of its group
+//! (`pipeline::group_session`), through the Kafka listener `bootstrap` names.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -76,13 +76,9 @@ pub trait TopicAccess: Send + Sync {
         topic: &'a str,
         partition: i32,
     ) -> AccessFuture<'a, Option<i64>>;
-    /// Commits next-offsets for partitions of one topic.
-    fn commit<'a>(
-        &'a self,
-        group: &'a str,
-        topic: &'a str,
-        offsets: Vec<(i32, i64)>,
-    ) -> AccessFuture<'a, ()>;
+    /// A Kafka listener of the cluster (`host:port`): group membership speaks the
+    /// protocol to the group's coordinator through it.
+    fn bootstrap(&self) -> String;
     /// Appends records to a topic (keyed records by Kafka's murmur2 partitioner) and
     /// returns once they are acknowledged with acks=all.
     fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()>;

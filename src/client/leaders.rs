@@ -64,6 +64,16 @@ impl LeaderClient {
         Err(last.unwrap_or_else(|| ClientError::Protocol("no bootstrap server given".into())))
     }
 
+    /// The bootstrap connection, for requests any broker answers.
+    pub fn bootstrap(&mut self) -> &mut KafkaClient {
+        &mut self.bootstrap
+    }
+
+    /// Whether a leader of `topic`-`partition` is known (from an earlier Metadata).
+    pub fn knows_leader(&self, topic: &str, partition: i32) -> bool {
+        self.leaders.contains_key(&(topic.to_string(), partition))
+    }
+
     /// Refreshes brokers and `topic`'s leaders; returns its partition count.
     pub async fn partitions(&mut self, topic: &str, auto_create: bool) -> Result<i32, ClientError> {
         let md = self

@@ -1,15 +1,21 @@
 //! `TopicAccess` on this appliance's own broker, in-process: fetches read the segment
-//! files through the partition log, commits go to the group coordinator, produces go
-//! through the same ingest path as Beats and HTTP (durable under the flush policy
-//! before they return). No sockets, no request encoding.
+//! files through the partition's replica on this node (a follower's reads stop at the
+//! high watermark it learned, so they never show what a new leader could truncate),
+//! produces go through the same ingest path as Beats and HTTP (which forwards to the
+//! leader in a cluster). No sockets, no request encoding.
+//!
+//! What this node cannot answer from its own replicas goes over the Kafka protocol
+//! through its own listener (`remote`): partitions it holds no replica of, and
+//! committed offsets, which the group's coordinator keeps (in a cluster, maybe
+//! another node).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::access::{AccessFuture, FetchOutcome, Fetched, TopicAccess};
+use super::remote::RemoteAccess;
 use super::ClientError;
 use crate::broker::Broker;
-use crate::group::offsets::Committed;
 use crate::protocol::records::OutRecord;
 use crate::replication::replica::Replica;
 use crate::storage::records::{decode_full_records, ReadLimits};
@@ -17,18 +23,29 @@ use crate::storage::StorageError;
 
 pub struct LocalAccess {
     broker: Arc<Broker>,
+    /// This node's Kafka listener, spoken to over the protocol.
+    remote: RemoteAccess,
 }
 
 impl LocalAccess {
-    pub fn new(broker: Arc<Broker>) -> LocalAccess {
-        LocalAccess { broker }
+    /// `listener`: this node's Kafka listener as this host reaches it.
+    pub fn new(broker: Arc<Broker>, listener: &str) -> LocalAccess {
+        LocalAccess {
+            broker,
+            remote: RemoteAccess::new(listener),
+        }
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Replica>, ClientError> {
+    /// This node's replica of the partition, if it holds one.
+    fn replica(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
         self.broker
             .registry
             .get(topic)
             .and_then(|t| t.partition(partition))
+    }
+
+    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Replica>, ClientError> {
+        self.replica(topic, partition)
             .ok_or_else(|| ClientError::Protocol(format!("no partition {topic}-{partition}")))
     }
 
@@ -96,7 +113,9 @@ impl TopicAccess for LocalAccess {
 
     fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
         Box::pin(async move {
-            let p = self.partition(topic, partition)?;
+            let Some(p) = self.replica(topic, partition) else {
+                return self.remote.offset_bounds(topic, partition).await;
+            };
             let o = p.offsets();
             Ok((o.log_start, o.high_watermark))
         })
@@ -111,6 +130,12 @@ impl TopicAccess for LocalAccess {
         max_wait_ms: u64,
     ) -> AccessFuture<'a, FetchOutcome> {
         Box::pin(async move {
+            if self.replica(topic, partition).is_none() {
+                return self
+                    .remote
+                    .fetch(topic, partition, offset, max_bytes, max_wait_ms)
+                    .await;
+            }
             let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms);
             loop {
                 // Registered before reading, so an append between the read and the
@@ -134,55 +159,11 @@ impl TopicAccess for LocalAccess {
         topic: &'a str,
         partition: i32,
     ) -> AccessFuture<'a, Option<i64>> {
-        Box::pin(async move {
-            Ok(self
-                .broker
-                .groups
-                .offsets
-                .get(group, topic, partition)
-                .map(|c| c.offset))
-        })
+        self.remote.committed(group, topic, partition)
     }
 
-    fn commit<'a>(
-        &'a self,
-        group: &'a str,
-        topic: &'a str,
-        offsets: Vec<(i32, i64)>,
-    ) -> AccessFuture<'a, ()> {
-        Box::pin(async move {
-            let groups = &self.broker.groups;
-            groups
-                .check_commit(group, "", &None, -1)
-                .map_err(|refused| {
-                    crate::client::kafka_err(
-                        format!("cannot commit offsets of group '{group}'"),
-                        refused.0,
-                        None,
-                    )
-                })?;
-            let now = crate::storage::segment::now_ms();
-            let commits = offsets
-                .into_iter()
-                .map(|(p, offset)| {
-                    (
-                        (topic.to_string(), p),
-                        Committed {
-                            offset,
-                            leader_epoch: -1,
-                            metadata: String::new(),
-                            commit_timestamp: now,
-                        },
-                    )
-                })
-                .collect();
-            let broker = self.broker.clone();
-            let group = group.to_string();
-            tokio::task::spawn_blocking(move || broker.groups.commit(&group, commits))
-                .await
-                .map_err(|e| ClientError::Protocol(e.to_string()))?
-                .map_err(|e| ClientError::Protocol(format!("commit: {e}")))
-        })
+    fn bootstrap(&self) -> String {
+        self.remote.bootstrap()
     }
 
     fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()> {

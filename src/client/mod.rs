@@ -3,7 +3,8 @@
 //! pipelines use and `local` its in-process implementation on this appliance's broker.
 //! `KafkaClient` speaks to one broker and sends every request there (admin and group
 //! requests: any node forwards them); `leaders::LeaderClient` sends produce, fetch and
-//! offset lookups to each partition's leader.
+//! offset lookups to each partition's leader; `membership::GroupMember` is a consumer
+//! group member (join, sync, heartbeat, commit, leave) at the group's coordinator.
 //!
 //! Invariant: one request in flight per connection; a response whose correlation id
 //! does not match the request is an error, never silently accepted.
@@ -12,6 +13,7 @@ pub mod access;
 mod groups;
 pub mod leaders;
 pub mod local;
+pub mod membership;
 pub mod remote;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,9 @@
 //! `TopicAccess` over the Kafka protocol, for pipelines whose `bootstrap_servers`
-//! name another cluster. One connection, one request at a time; a failed request drops
-//! the connection and the next call reconnects. Like the rest of this client it talks
-//! to the bootstrap server only (a single broker, or one that leads every partition).
+//! name another cluster (and for this appliance's partitions led by another node).
+//! Produces, fetches and offset lookups go to each partition's leader
+//! (`leaders::LeaderClient`), committed offsets to the group's coordinator. One
+//! request at a time; a failed request drops the connections and the next call
+//! reconnects.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +12,7 @@ use kafka_protocol::records::Compression;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::access::{AccessFuture, FetchOutcome, TopicAccess};
+use super::leaders::LeaderClient;
 use super::{ClientError, KafkaClient};
 use crate::protocol::partitioner::partition_for_key;
 use crate::protocol::records::OutRecord;
@@ -19,7 +22,7 @@ const OFFSET_OUT_OF_RANGE: i16 = 1;
 
 pub struct RemoteAccess {
     address: String,
-    connection: Mutex<Option<KafkaClient>>,
+    connection: Mutex<Option<LeaderClient>>,
     round_robin: AtomicU32,
 }
 
@@ -33,10 +36,10 @@ impl RemoteAccess {
     }
 
     /// The connection, made on first use.
-    async fn connection(&self) -> Result<MutexGuard<'_, Option<KafkaClient>>, ClientError> {
+    async fn connection(&self) -> Result<MutexGuard<'_, Option<LeaderClient>>, ClientError> {
         let mut guard = self.connection.lock().await;
         if guard.is_none() {
-            *guard = Some(KafkaClient::connect(&self.address).await?);
+            *guard = Some(LeaderClient::connect(&self.address).await?);
         }
         Ok(guard)
     }
@@ -47,8 +50,8 @@ impl RemoteAccess {
 /// call whose future is dropped half-way (a pipeline stopping during a long-poll
 /// fetch) drops the connection with it instead of leaving an unread response behind.
 fn settle<T>(
-    guard: &mut MutexGuard<'_, Option<KafkaClient>>,
-    client: KafkaClient,
+    guard: &mut MutexGuard<'_, Option<LeaderClient>>,
+    client: LeaderClient,
     result: Result<T, ClientError>,
 ) -> Result<T, ClientError> {
     if !matches!(
@@ -83,7 +86,7 @@ impl TopicAccess for RemoteAccess {
     fn topics(&self) -> AccessFuture<'_, Vec<String>> {
         Box::pin(async move {
             on_connection!(self, c, {
-                let md = c.metadata(None, false).await?;
+                let md = c.bootstrap().metadata(None, false).await?;
                 Ok(md
                     .topics
                     .into_iter()
@@ -126,6 +129,9 @@ impl TopicAccess for RemoteAccess {
         Box::pin(async move {
             on_connection!(self, c, {
                 let positions = BTreeMap::from([(partition, offset)]);
+                if !c.knows_leader(topic, partition) {
+                    c.partitions(topic, false).await?;
+                }
                 match c
                     .fetch(topic, &positions, max_wait_ms.min(i32::MAX as u64) as i32)
                     .await
@@ -149,26 +155,19 @@ impl TopicAccess for RemoteAccess {
         partition: i32,
     ) -> AccessFuture<'a, Option<i64>> {
         Box::pin(async move {
-            on_connection!(self, c, {
-                let got = c
-                    .committed(group, Some(vec![(topic.to_string(), vec![partition])]))
-                    .await?;
-                Ok(got.first().map(|(_, _, o)| *o).filter(|o| *o >= 0))
-            })
+            let mut c = KafkaClient::connect(&self.address)
+                .await?
+                .to_coordinator(group)
+                .await?;
+            let got = c
+                .committed(group, Some(vec![(topic.to_string(), vec![partition])]))
+                .await?;
+            Ok(got.first().map(|(_, _, o)| *o).filter(|o| *o >= 0))
         })
     }
 
-    fn commit<'a>(
-        &'a self,
-        group: &'a str,
-        topic: &'a str,
-        offsets: Vec<(i32, i64)>,
-    ) -> AccessFuture<'a, ()> {
-        Box::pin(async move {
-            on_connection!(self, c, {
-                c.commit_standalone(group, topic, &offsets).await
-            })
-        })
+    fn bootstrap(&self) -> String {
+        self.address.clone()
     }
 
     fn produce<'a>(&'a self, topic: &'a str, records: Vec<OutRecord>) -> AccessFuture<'a, ()> {

@@ -2,8 +2,9 @@
 //! event model (`event`), sprintf (`sprintf`, `time`), conditions (`eval`), typed
 //! plugin settings (`settings`), codecs (`codec`), input, filter and output plugins
 //! (`inputs`, `filters`, `outputs`), the filter walk (`runtime`), ordered commits
-//! (`progress`), a running pipeline (`runner`) and the set of pipelines `serve` runs
-//! from a directory (`service`).
+//! (`progress`) as members of the inputs' consumer groups (`group_session`), a
+//! running pipeline (`runner`) and the set of pipelines `serve` runs from a directory
+//! (`service`).
 //!
 //! Data flows one way: input → filters → outputs → commit. Plugins reach topics only
 //! through `client::access::TopicAccess` (see `context`).
@@ -14,6 +15,7 @@ pub mod context;
 pub mod eval;
 pub mod event;
 pub mod filters;
+pub mod group_session;
 pub mod inputs;
 pub mod outputs;
 pub mod parser;

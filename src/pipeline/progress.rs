@@ -3,18 +3,25 @@
 //! be committed is the one after the last batch of an unbroken run of finished
 //! batches. So a commit never passes an event some output has not acknowledged, even
 //! with several workers (`pipeline.workers`) — Logstash's at-least-once rule.
+//!
+//! Commits go through the input's group session, as a member of the current
+//! generation. A partition leaves the set when the group takes it away (after one
+//! last commit): batches of it still in flight then go uncommitted, and the
+//! partition's next owner reads them again (at least once, never lost).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::group_session::GroupSession;
 use crate::client::access::TopicAccess;
 
 pub struct PartitionProgress {
-    pub group: String,
     pub topic: String,
     pub partition: i32,
+    pub session: Arc<GroupSession>,
+    /// Where the partition is read from (the pipeline views ask it for the log end).
     pub access: Arc<dyn TopicAccess>,
     state: Mutex<State>,
 }
@@ -37,22 +44,64 @@ struct State {
     start: i64,
 }
 
-/// Every partition a pipeline consumes.
-pub type ProgressSet = Arc<Mutex<Vec<Arc<PartitionProgress>>>>;
+/// Every partition a pipeline consumes now, and the group sessions of its inputs.
+#[derive(Default)]
+pub struct Progress {
+    partitions: Mutex<Vec<Arc<PartitionProgress>>>,
+    sessions: Mutex<Vec<Arc<GroupSession>>>,
+}
+
+pub type ProgressSet = Arc<Progress>;
+
+impl Progress {
+    pub fn add(&self, p: Arc<PartitionProgress>) {
+        self.partitions.lock().push(p);
+    }
+
+    /// Takes a partition of `session` out of the set (the group took it away).
+    pub fn remove(
+        &self,
+        session: &Arc<GroupSession>,
+        topic: &str,
+        partition: i32,
+    ) -> Option<Arc<PartitionProgress>> {
+        let mut parts = self.partitions.lock();
+        let at = parts.iter().position(|p| {
+            Arc::ptr_eq(&p.session, session) && p.topic == topic && p.partition == partition
+        })?;
+        Some(parts.remove(at))
+    }
+
+    pub fn partitions(&self) -> Vec<Arc<PartitionProgress>> {
+        self.partitions.lock().clone()
+    }
+
+    pub fn add_session(&self, s: Arc<GroupSession>) {
+        self.sessions.lock().push(s);
+    }
+
+    /// Every input leaves its group (after the last commit, at pipeline stop).
+    pub async fn leave_groups(&self) {
+        let sessions: Vec<_> = self.sessions.lock().clone();
+        for s in sessions {
+            s.leave().await;
+        }
+    }
+}
 
 impl PartitionProgress {
     pub fn new(
-        group: &str,
+        session: Arc<GroupSession>,
+        access: Arc<dyn TopicAccess>,
         topic: &str,
         partition: i32,
-        access: Arc<dyn TopicAccess>,
         start: i64,
         committed: Option<i64>,
     ) -> PartitionProgress {
         PartitionProgress {
-            group: group.to_string(),
             topic: topic.to_string(),
             partition,
+            session,
             access,
             state: Mutex::new(State {
                 position: start,
@@ -118,22 +167,43 @@ impl PartitionProgress {
     }
 }
 
-/// Commits every partition whose delivered offset moved; failures are logged and
-/// retried at the next call.
+/// Commits every partition whose delivered offset moved, one request per group
+/// session; failures are logged and retried at the next call.
 pub async fn commit_all(set: &ProgressSet) {
-    let parts: Vec<_> = set.lock().clone();
+    commit(&set.partitions()).await
+}
+
+/// Partitions with an offset to commit.
+type Due = Vec<(Arc<PartitionProgress>, i64)>;
+
+/// Commits the moved offsets of `parts`.
+pub async fn commit(parts: &[Arc<PartitionProgress>]) {
+    let mut by_session: Vec<(Arc<GroupSession>, Due)> = Vec::new();
     for p in parts {
-        let due = p.to_commit();
-        if let Some(offset) = due {
-            match p
-                .access
-                .commit(&p.group, &p.topic, vec![(p.partition, offset)])
-                .await
-            {
-                Ok(()) => p.committed(offset),
-                Err(e) => {
-                    tracing::warn!(group = %p.group, topic = %p.topic, partition = p.partition, error = %e, "cannot commit pipeline offsets; will retry")
+        let Some(offset) = p.to_commit() else {
+            continue;
+        };
+        match by_session
+            .iter_mut()
+            .find(|(s, _)| Arc::ptr_eq(s, &p.session))
+        {
+            Some((_, due)) => due.push((p.clone(), offset)),
+            None => by_session.push((p.session.clone(), vec![(p.clone(), offset)])),
+        }
+    }
+    for (session, due) in by_session {
+        let offsets: Vec<_> = due
+            .iter()
+            .map(|(p, o)| (p.topic.clone(), p.partition, *o))
+            .collect();
+        match session.commit(&offsets).await {
+            Ok(()) => {
+                for (p, o) in due {
+                    p.committed(o)
                 }
+            }
+            Err(e) => {
+                tracing::warn!(group = %session.group, error = %e, "cannot commit pipeline offsets; will retry")
             }
         }
     }
@@ -142,11 +212,17 @@ pub async fn commit_all(set: &ProgressSet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::remote::RemoteAccess;
 
     #[test]
     fn commits_only_an_unbroken_run_of_finished_batches() {
-        let p = PartitionProgress::new("g", "t", 0, Arc::new(RemoteAccess::new("x:1")), 0, None);
+        let p = PartitionProgress::new(
+            GroupSession::new("x:1", "g"),
+            Arc::new(crate::client::remote::RemoteAccess::new("x:1")),
+            "t",
+            0,
+            0,
+            None,
+        );
         let (a, b, c) = (p.next_batch(10), p.next_batch(20), p.next_batch(30));
         p.finish(b, 20);
         assert_eq!(p.to_commit(), None, "batch 0 is still out");

@@ -160,6 +160,7 @@ impl Running {
         .await;
         let _ = self.committer.await;
         commit_all(&self.shared.progress).await;
+        self.shared.progress.leave_groups().await;
         tracing::info!(pipeline = %self.shared.name, "pipeline stopped");
     }
 }

@@ -114,7 +114,7 @@ impl PipelineSet {
                 .collect();
             let mut partitions = Vec::new();
             let mut total_lag = 0i64;
-            let progress: Vec<_> = s.progress.lock().clone();
+            let progress = s.progress.partitions();
             for p in progress {
                 let (position, committed) = p.positions();
                 let end = p
@@ -127,7 +127,7 @@ impl PipelineSet {
                 let lag = end.map(|e| (e - p.delivered_floor()).max(0));
                 total_lag += lag.unwrap_or(0);
                 partitions.push(json!({
-                    "group": p.group,
+                    "group": p.session.group,
                     "topic": p.topic,
                     "partition": p.partition,
                     "position": position,

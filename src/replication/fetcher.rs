@@ -59,10 +59,16 @@ pub struct FetchTarget {
 pub type FetchPlan = BTreeMap<i32, FetchTarget>;
 
 /// Runs one fetcher per leader of `plan`, until `stop`.
+/// Called after an answer was applied: the broker wakes its local readers (long-poll
+/// fetches, pipelines reading this node's replicas), whose high watermark may have
+/// moved.
+pub type OnApplied = Arc<dyn Fn() + Send + Sync>;
+
 pub async fn run(
     node_id: i32,
     mut plan: watch::Receiver<Arc<FetchPlan>>,
     mut stop: watch::Receiver<bool>,
+    applied: OnApplied,
 ) {
     let mut running: HashMap<i32, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
@@ -70,7 +76,13 @@ pub async fn run(
         running.retain(|_, task| !task.is_finished());
         for leader in current.keys() {
             running.entry(*leader).or_insert_with(|| {
-                tokio::spawn(fetch_from(node_id, *leader, plan.clone(), stop.clone()))
+                tokio::spawn(fetch_from(
+                    node_id,
+                    *leader,
+                    plan.clone(),
+                    stop.clone(),
+                    applied.clone(),
+                ))
             });
         }
         tokio::select! {
@@ -96,6 +108,7 @@ async fn fetch_from(
     leader: i32,
     plan: watch::Receiver<Arc<FetchPlan>>,
     mut stop: watch::Receiver<bool>,
+    on_applied: OnApplied,
 ) {
     let mut conn: Option<TcpStream> = None;
     let mut correlation_id = 0i32;
@@ -146,6 +159,7 @@ async fn fetch_from(
             Ok((got, ResponseKind::Fetch(resp))) if got == correlation_id => {
                 // Appends and truncations write files: off the async workers.
                 if tokio::task::block_in_place(|| apply_answer(&asked, leader, resp)) {
+                    on_applied();
                     Applied::Progress
                 } else {
                     Applied::Retry

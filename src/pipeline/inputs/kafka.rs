@@ -5,14 +5,18 @@
 //! (`[@metadata][kafka]` topic, partition, offset, key, timestamp, consumer_group; with
 //! `extended` also headers) and `codec` (`plain` by default).
 //!
-//! Each partition has its own fetch task that starts at the group's committed offset
-//! (or the reset position) and numbers its batches for ordered commits. The pipeline
-//! consumes every partition itself and commits as a simple consumer: it does not join
-//! the group's membership, so two appliances sharing a `group_id` would both read
-//! everything. Topics that do not exist yet (or appear later and match
-//! `topics_pattern`) are picked up when they do.
+//! The input is a member of its consumer group (`pipeline::group_session`), as
+//! Logstash's Java consumer is: the same pipeline on several nodes, or beside other
+//! consumers of the group, shares the partitions by the range assignor, and takes over
+//! the share of a member that leaves or dies. Each assigned partition has its own
+//! fetch task that starts at the group's committed offset (or the reset position) and
+//! numbers its batches for ordered commits. After a rebalance, tasks of partitions
+//! still assigned go on; those taken away stop (their last delivered offsets
+//! committed). Topics that do not exist yet (or appear later and match
+//! `topics_pattern`), and new partitions, make the input join again, so the group's
+//! leader assigns them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +29,7 @@ use crate::pipeline::ast::Plugin;
 use crate::pipeline::codec::Decoder;
 use crate::pipeline::context::Context;
 use crate::pipeline::event::{Event, Origin};
+use crate::pipeline::group_session::GroupSession;
 use crate::pipeline::progress::{PartitionProgress, ProgressSet};
 use crate::pipeline::settings::{PluginError, Settings};
 use crate::pipeline::stop::StopFlag;
@@ -194,51 +199,101 @@ impl KafkaInput {
     ) {
         let me = Arc::new(self);
         let permits = Arc::new(Semaphore::new(me.threads));
-        let mut started: BTreeSet<(String, i32)> = BTreeSet::new();
+        let session = GroupSession::new(&me.access.bootstrap(), &me.group);
+        session.start_heartbeats();
+        progress.add_session(session.clone());
+        let mut running: BTreeMap<(String, i32), tokio::task::AbortHandle> = BTreeMap::new();
         let mut tasks = tokio::task::JoinSet::new();
-        loop {
+        // The subscription (topic → partition count) of the last join; None before one.
+        let mut joined_with: Option<BTreeMap<String, i32>> = None;
+        while !stop.is_set() {
             // A named topic that does not exist yet is looked for twice a second (it
             // appears with the first event shipped to it); otherwise new topics and
             // partitions are looked for every few seconds.
-            let mut waiting_for_a_topic = false;
-            match me.wanted_partitions().await {
-                Ok(wanted) => {
-                    waiting_for_a_topic = me
-                        .topics
-                        .iter()
-                        .any(|t| !wanted.iter().any(|(w, _)| w == t));
-                    for (topic, partition) in wanted {
-                        if started.insert((topic.clone(), partition)) {
-                            tasks.spawn(me.clone().consume_partition(
-                                pipeline.clone(),
-                                topic,
-                                partition,
-                                batch_size,
-                                out.clone(),
-                                stop.clone(),
-                                progress.clone(),
-                                permits.clone(),
-                            ));
-                        }
-                    }
-                }
+            let subscription = match me.subscription().await {
+                Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(pipeline = %pipeline, input = %me.common.id, error = %e, "kafka input: cannot list partitions; retrying")
+                    tracing::warn!(pipeline = %pipeline, input = %me.common.id, error = %e, "kafka input: cannot list partitions; retrying");
+                    if !stop.pause(Duration::from_secs(1)).await {
+                        break;
+                    }
+                    continue;
                 }
-            }
-            let pause = if waiting_for_a_topic {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(3)
             };
-            if !stop.pause(pause).await {
-                break;
+            if joined_with.as_ref() != Some(&subscription) {
+                session.request_rejoin();
             }
+            let rejoin = tokio::select! {
+                _ = session.rejoin_needed() => true,
+                _ = stop.stopped() => break,
+                _ = tokio::time::sleep(if subscription.values().any(|n| *n == 0) {
+                    Duration::from_millis(500)
+                } else {
+                    Duration::from_secs(3)
+                }) => false,
+            };
+            if !rejoin {
+                continue;
+            }
+            // Before joining, what was delivered is committed: a partition that moves
+            // to another member is read again from there, not from further back.
+            crate::pipeline::progress::commit_all(&progress).await;
+            let topics: Vec<String> = subscription.keys().cloned().collect();
+            let assigned = tokio::select! {
+                a = session.join(&topics) => a,
+                _ = stop.stopped() => break,
+            };
+            let assigned: BTreeSet<(String, i32)> = match assigned {
+                Ok(a) => a.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(pipeline = %pipeline, input = %me.common.id, group = %me.group, error = %e, "kafka input: cannot join the consumer group; retrying");
+                    if !stop.pause(Duration::from_secs(1)).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            joined_with = Some(subscription);
+            tracing::info!(pipeline = %pipeline, input = %me.common.id, group = %me.group, partitions = ?assigned, "kafka input: partitions assigned");
+            let revoked: Vec<(String, i32)> = running
+                .keys()
+                .filter(|k| !assigned.contains(*k))
+                .cloned()
+                .collect();
+            let mut last_commits = Vec::new();
+            for key in revoked {
+                if let Some(task) = running.remove(&key) {
+                    task.abort();
+                }
+                last_commits.extend(progress.remove(&session, &key.0, key.1));
+            }
+            crate::pipeline::progress::commit(&last_commits).await;
+            for (topic, partition) in assigned {
+                if running.contains_key(&(topic.clone(), partition)) {
+                    continue;
+                }
+                let task = tasks.spawn(me.clone().consume_partition(
+                    pipeline.clone(),
+                    session.clone(),
+                    topic.clone(),
+                    partition,
+                    batch_size,
+                    out.clone(),
+                    stop.clone(),
+                    progress.clone(),
+                    permits.clone(),
+                ));
+                running.insert((topic, partition), task);
+            }
+            // Finished (aborted) tasks are reaped so the set does not grow.
+            while tasks.try_join_next().is_some() {}
         }
         while tasks.join_next().await.is_some() {}
     }
 
-    async fn wanted_partitions(&self) -> Result<Vec<(String, i32)>, crate::client::ClientError> {
+    /// The topics this input subscribes to now, with their partition counts (0 for a
+    /// named topic that does not exist yet).
+    async fn subscription(&self) -> Result<BTreeMap<String, i32>, crate::client::ClientError> {
         let mut names = self.topics.clone();
         if let Some(p) = &self.pattern {
             names.extend(
@@ -249,10 +304,10 @@ impl KafkaInput {
                     .filter(|t| p.is_match(t) && !t.starts_with("__")),
             );
         }
-        let mut out = Vec::new();
+        let mut out = BTreeMap::new();
         for t in names {
             let n = self.access.partition_count(&t).await?;
-            out.extend((0..n).map(|p| (t.clone(), p)));
+            out.insert(t, n);
         }
         Ok(out)
     }
@@ -289,6 +344,7 @@ impl KafkaInput {
     async fn consume_partition(
         self: Arc<Self>,
         pipeline: String,
+        session: Arc<GroupSession>,
         topic: String,
         partition: i32,
         batch_size: usize,
@@ -308,14 +364,14 @@ impl KafkaInput {
             }
         };
         let progress = Arc::new(PartitionProgress::new(
-            &self.group,
+            session,
+            self.access.clone(),
             &topic,
             partition,
-            self.access.clone(),
             offset,
             committed,
         ));
-        set.lock().push(progress.clone());
+        set.add(progress.clone());
         let topic_name: Arc<str> = Arc::from(topic.as_str());
         while !stop.is_set() {
             let fetched = {
