@@ -82,6 +82,13 @@ struct ServeArgs {
     /// This node's inter-node (Raft) listener.
     #[arg(long)]
     cluster_listen: Option<String>,
+    /// Named Kafka listeners, NAME://host:port,… (Kafka's `listeners`).
+    #[arg(long)]
+    listeners: Option<String>,
+    /// What each named listener tells clients to connect to, NAME://host:port,…
+    /// (Kafka's `advertised.listeners`).
+    #[arg(long)]
+    advertised_listeners: Option<String>,
     /// Lumberjack (Beats) listener address; "" disables it.
     #[arg(long)]
     beats_listen: Option<String>,
@@ -386,6 +393,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(c) = args.cluster_listen {
         settings.cluster_listen = c;
+    }
+    if let Some(l) = args.listeners {
+        settings.listeners = l;
+    }
+    if let Some(a) = args.advertised_listeners {
+        settings.advertised_listeners = a;
     }
     if let Some(h) = args.advertised_host {
         settings.advertised_host = Some(h);
