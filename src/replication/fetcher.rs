@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
@@ -281,7 +280,13 @@ fn apply(asked: &[Asked], leader: i32, resp: kafka_protocol::messages::FetchResp
                 continue;
             };
             if let Err(e) = apply_partition(replica, (leader, *epoch), &pd) {
-                tracing::warn!(topic = %name, partition = pd.partition_index, error = %e, "cannot apply what the leader sent");
+                if matches!(e, super::replica::ReplicaError::StaleLeader { .. }) {
+                    // Expected around every leader change: the answer was asked of a
+                    // leader this replica no longer follows.
+                    tracing::debug!(topic = %name, partition = pd.partition_index, error = %e, "dropped an answer of a former leader");
+                } else {
+                    tracing::warn!(topic = %name, partition = pd.partition_index, error = %e, "cannot apply what the leader sent");
+                }
                 outcome = Applied::Retry;
             } else if pd.error_code != 0 {
                 outcome = Applied::Retry;
@@ -325,7 +330,7 @@ fn apply_partition(
     }
     match pd.records.as_ref().filter(|r| !r.is_empty()) {
         Some(records) => {
-            replica.append_replicated(BytesMut::from(&records[..]), pd.high_watermark, from)?;
+            replica.append_replicated(records, pd.high_watermark, from)?;
         }
         None => replica.update_follower_high_watermark(pd.high_watermark, from)?,
     }

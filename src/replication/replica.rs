@@ -574,7 +574,7 @@ impl Replica {
     /// watermark, which this replica takes up to its own log end.
     pub fn append_replicated(
         &self,
-        bytes: BytesMut,
+        bytes: &[u8],
         leader_high_watermark: i64,
         from: (i32, i32),
     ) -> Result<AppendInfo, ReplicaError> {

@@ -58,7 +58,7 @@ fn fetch_once(leader: &Replica, follower: &Replica, node: i32) -> bool {
                 Some(p) => {
                     let bytes = p.read().unwrap();
                     follower
-                        .append_replicated(BytesMut::from(&bytes[..]), offsets.high_watermark, from)
+                        .append_replicated(&bytes, offsets.high_watermark, from)
                         .unwrap();
                 }
                 None => follower
@@ -282,7 +282,7 @@ fn answers_from_a_deposed_leader_and_fetches_from_strangers_are_refused() {
     // Leadership moves on before the answer is applied: it is dropped, whole.
     n2.set_leadership(leads(3, 2, 1, &[2, 3]));
     assert!(matches!(
-        n2.append_replicated(BytesMut::from(&bytes[..]), 1, (1, 1)),
+        n2.append_replicated(&bytes, 1, (1, 1)),
         Err(ReplicaError::StaleLeader {
             leader: 1,
             epoch: 1

@@ -12,7 +12,6 @@
 use std::fs;
 use std::path::Path;
 
-use bytes::BytesMut;
 
 use super::{AppendInfo, PartitionLog};
 use crate::storage::batch::{self, BatchHeader};
@@ -115,7 +114,7 @@ impl PartitionLog {
     /// follows, so idempotence holds when this replica leads later.
     pub fn append_replicated(
         &mut self,
-        bytes: BytesMut,
+        bytes: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         if self.released {
