@@ -415,12 +415,30 @@ impl Broker {
     }
 
     /// Whether this node coordinates `group`: it leads the group's partition of
-    /// `__consumer_offsets` (always, in a cluster of one).
+    /// `__consumer_offsets` and has loaded that partition's groups in its current
+    /// leader epoch (always, in a cluster of one). Between the image naming it leader
+    /// and the load, the group's requests are answered NOT_COORDINATOR, never from
+    /// what an earlier term held (an OffsetFetch would answer "nothing committed").
     pub fn coordinates(&self, group: &str) -> bool {
         if self.quorum().is_none() {
             return true;
         }
-        self.coordinator_of(group) == Some(self.node_id())
+        if self.coordinator_of(group) != Some(self.node_id()) {
+            return false;
+        }
+        let Some(offsets) = self.registry.get(OFFSETS_TOPIC) else {
+            return false;
+        };
+        let index = crate::group::offsets::partition_for_group(group, offsets.partition_count());
+        let Some(replica) = offsets.partition(index) else {
+            return false;
+        };
+        let loaded_in = self
+            .coordinated
+            .lock()
+            .as_ref()
+            .and_then(|held| held.get(&index).copied());
+        replica.is_leader() && loaded_in == Some(replica.leader_epoch())
     }
 
     /// The node leading `group`'s partition of the offsets topic, if it has a leader.

@@ -4,8 +4,9 @@
 //! leaders are spread over the nodes; on a single node it is the bootstrap node.
 //!
 //! Invariant: a request refused with NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE or
-//! UNKNOWN_TOPIC_OR_PARTITION (metadata not yet applied there) is retried on the leader
-//! fresh metadata names, a bounded number of times; any other error is the caller's.
+//! UNKNOWN_TOPIC_OR_PARTITION (metadata not yet applied there), or whose leader cannot
+//! be reached (a dead node), is retried on the leader fresh metadata names, a bounded
+//! number of times; any other error is the caller's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -22,7 +23,10 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(300);
 /// Whether `e` says to find the leader again and retry: it moved, or its connection
 /// failed.
 fn retriable(e: &ClientError) -> bool {
-    matches!(e, ClientError::Io(_)) || leader_moved(e)
+    matches!(
+        e,
+        ClientError::Io(_) | ClientError::Connect { .. } | ClientError::Timeout
+    ) || leader_moved(e)
 }
 
 fn leader_moved(e: &ClientError) -> bool {
@@ -143,11 +147,14 @@ impl LeaderClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let c = self.leader(topic, partition).await?;
-            match c
-                .produce(topic, partition, records.clone(), compression)
-                .await
-            {
+            let produced = match self.leader(topic, partition).await {
+                Ok(c) => {
+                    c.produce(topic, partition, records.clone(), compression)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match produced {
                 Err(e) if attempt < ATTEMPTS && retriable(&e) => {
                     self.rediscover(topic, partition).await
                 }
@@ -166,8 +173,11 @@ impl LeaderClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let c = self.leader(topic, partition).await?;
-            match c.list_offset(topic, partition, timestamp).await {
+            let listed = match self.leader(topic, partition).await {
+                Ok(c) => c.list_offset(topic, partition, timestamp).await,
+                Err(e) => Err(e),
+            };
+            match listed {
                 Err(e) if attempt < ATTEMPTS && retriable(&e) => {
                     self.rediscover(topic, partition).await
                 }
@@ -198,8 +208,11 @@ impl LeaderClient {
         let mut out = Vec::new();
         for part in by_leader.values() {
             let first = *part.keys().next().expect("a group is never empty");
-            let c = self.leader(topic, first).await?;
-            match c.fetch(topic, part, wait).await {
+            let fetched = match self.leader(topic, first).await {
+                Ok(c) => c.fetch(topic, part, wait).await,
+                Err(e) => Err(e),
+            };
+            match fetched {
                 Ok(records) => out.extend(records),
                 Err(e) if retriable(&e) => self.rediscover(topic, first).await,
                 Err(e) => return Err(e),

@@ -113,11 +113,15 @@ impl TopicAccess for LocalAccess {
 
     fn offset_bounds<'a>(&'a self, topic: &'a str, partition: i32) -> AccessFuture<'a, (i64, i64)> {
         Box::pin(async move {
-            let Some(p) = self.replica(topic, partition) else {
-                return self.remote.offset_bounds(topic, partition).await;
-            };
-            let o = p.offsets();
-            Ok((o.log_start, o.high_watermark))
+            // Only the leader's bounds count: a follower's log may start later or end
+            // earlier (it is catching up), and a reset to them would skip or repeat.
+            match self.replica(topic, partition).filter(|p| p.is_leader()) {
+                Some(p) => {
+                    let o = p.offsets();
+                    Ok((o.log_start, o.high_watermark))
+                }
+                None => self.remote.offset_bounds(topic, partition).await,
+            }
         })
     }
 
@@ -143,8 +147,21 @@ impl TopicAccess for LocalAccess {
                 let arrived = self.broker.data_arrived.notified();
                 tokio::pin!(arrived);
                 arrived.as_mut().enable();
-                if let Some(outcome) = self.read(topic, partition, offset, max_bytes)? {
-                    return Ok(outcome);
+                match self.read(topic, partition, offset, max_bytes)? {
+                    // A follower's log may not reach the offset yet (it is catching
+                    // up, or just came back): only the leader says it is out of range.
+                    Some(FetchOutcome::OutOfRange)
+                        if !self
+                            .replica(topic, partition)
+                            .is_some_and(|p| p.is_leader()) =>
+                    {
+                        return self
+                            .remote
+                            .fetch(topic, partition, offset, max_bytes, max_wait_ms)
+                            .await;
+                    }
+                    Some(outcome) => return Ok(outcome),
+                    None => {}
                 }
                 if tokio::time::timeout_at(deadline, arrived).await.is_err() {
                     return Ok(FetchOutcome::Records(Vec::new()));

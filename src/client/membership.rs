@@ -103,17 +103,21 @@ impl GroupMember {
         Ok(self.coordinator.as_mut().expect("connected above"))
     }
 
-    /// Sends one request to the coordinator; a failed exchange drops the connection.
+    /// Sends one request to the coordinator. The connection is out of its slot while
+    /// the request is outstanding and put back only once answered: a failed exchange,
+    /// or a call dropped half-way (the pipeline stopping during a parked join), leaves
+    /// no unread answer behind for the next request.
     async fn send(
         &mut self,
         api: ApiKey,
         version: i16,
         body: RequestKind,
     ) -> Result<ResponseKind, ClientError> {
-        let c = self.coordinator().await?;
+        self.coordinator().await?;
+        let mut c = self.coordinator.take().expect("connected above");
         let result = c.send(api, version, body).await;
-        if result.is_err() {
-            self.coordinator = None;
+        if result.is_ok() {
+            self.coordinator = Some(c);
         }
         result
     }

@@ -56,7 +56,10 @@ fn settle<T>(
 ) -> Result<T, ClientError> {
     if !matches!(
         result,
-        Err(ClientError::Io(_) | ClientError::Protocol(_) | ClientError::Timeout)
+        Err(ClientError::Io(_)
+            | ClientError::Protocol(_)
+            | ClientError::Timeout
+            | ClientError::Connect { .. })
     ) {
         **guard = Some(client);
     }

@@ -21,6 +21,9 @@ pub struct GroupSession {
     pub group: String,
     member: Mutex<GroupMember>,
     rejoin: watch::Sender<bool>,
+    /// Set while a join is parked at the coordinator (up to the rebalance timeout):
+    /// commits do not queue behind it (the coordinator would refuse them anyway).
+    joining: AtomicBool,
     left: AtomicBool,
     leaving: tokio::sync::Notify,
 }
@@ -33,6 +36,7 @@ impl GroupSession {
             group: group.to_string(),
             member: Mutex::new(GroupMember::new(bootstrap, group)),
             rejoin: watch::channel(false).0,
+            joining: AtomicBool::new(false),
             left: AtomicBool::new(false),
             leaving: tokio::sync::Notify::new(),
         })
@@ -72,6 +76,9 @@ impl GroupSession {
     pub async fn join(&self, topics: &[String]) -> Result<Vec<(String, i32)>, ClientError> {
         let mut member = self.member.lock().await;
         self.rejoin.send_replace(false);
+        self.joining.store(true, Ordering::SeqCst);
+        // Cleared however the join ends, a dropped future included.
+        let _joined = ClearOnDrop(&self.joining);
         let assigned = member.join(topics).await;
         if assigned.is_err() {
             self.request_rejoin();
@@ -90,9 +97,27 @@ impl GroupSession {
         let _ = rx.wait_for(|needed| *needed).await;
     }
 
-    /// Commits next-offsets (topic, partition, offset) as the current member.
+    /// Commits next-offsets (topic, partition, offset) as the current member. Refused
+    /// at once while a join is under way; a commit the coordinator refuses because
+    /// this member's generation is over asks for a new join.
     pub async fn commit(&self, offsets: &[(String, i32, i64)]) -> Result<(), ClientError> {
-        self.member.lock().await.commit(offsets).await
+        if self.joining.load(Ordering::SeqCst) {
+            return Err(ClientError::Protocol(format!(
+                "group '{}' is rebalancing",
+                self.group
+            )));
+        }
+        let result = self.member.lock().await.commit(offsets).await;
+        if let Err(ClientError::Kafka { code: c, .. }) = &result {
+            use kafka_protocol::error::ResponseError::*;
+            if [IllegalGeneration, UnknownMemberId, RebalanceInProgress]
+                .iter()
+                .any(|e| crate::broker::errors::code(*e) == *c)
+            {
+                self.request_rejoin();
+            }
+        }
+        result
     }
 
     /// Leaves the group and ends the heartbeats; later calls do nothing.
@@ -102,5 +127,13 @@ impl GroupSession {
         }
         self.leaving.notify_waiters();
         self.member.lock().await.leave().await;
+    }
+}
+
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }

@@ -53,27 +53,45 @@ pub struct Progress {
 
 pub type ProgressSet = Arc<Progress>;
 
-impl Progress {
-    pub fn add(&self, p: Arc<PartitionProgress>) {
-        self.partitions.lock().push(p);
-    }
+/// A partition's place in the set, held by the task that reads it: dropped with the
+/// task (the group took the partition away, or the pipeline stopped), it takes the
+/// partition out, so nothing commits it any more.
+pub struct Registration {
+    set: ProgressSet,
+    progress: Arc<PartitionProgress>,
+}
 
-    /// Takes a partition of `session` out of the set (the group took it away).
-    pub fn remove(
-        &self,
-        session: &Arc<GroupSession>,
-        topic: &str,
-        partition: i32,
-    ) -> Option<Arc<PartitionProgress>> {
-        let mut parts = self.partitions.lock();
-        let at = parts.iter().position(|p| {
-            Arc::ptr_eq(&p.session, session) && p.topic == topic && p.partition == partition
-        })?;
-        Some(parts.remove(at))
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.set
+            .partitions
+            .lock()
+            .retain(|p| !Arc::ptr_eq(p, &self.progress));
+    }
+}
+
+impl Progress {
+    /// Adds a partition for as long as the returned registration lives.
+    pub fn add(self: &Arc<Self>, p: Arc<PartitionProgress>) -> Registration {
+        self.partitions.lock().push(p.clone());
+        Registration {
+            set: self.clone(),
+            progress: p,
+        }
     }
 
     pub fn partitions(&self) -> Vec<Arc<PartitionProgress>> {
         self.partitions.lock().clone()
+    }
+
+    /// The partitions `session`'s input reads.
+    pub fn partitions_of(&self, session: &Arc<GroupSession>) -> Vec<Arc<PartitionProgress>> {
+        self.partitions
+            .lock()
+            .iter()
+            .filter(|p| Arc::ptr_eq(&p.session, session))
+            .cloned()
+            .collect()
     }
 
     pub fn add_session(&self, s: Arc<GroupSession>) {
@@ -107,6 +125,11 @@ impl PartitionProgress {
                 position: start,
                 start,
                 committed,
+                // Without a committed offset, the start (the reset position) is due:
+                // committed at once, a partition that moves to another member before
+                // anything is delivered is read from here, not reset again past what
+                // arrived meanwhile (as the Java consumer commits its position).
+                delivered: committed.is_none().then_some(start),
                 ..State::default()
             }),
         }
@@ -127,6 +150,10 @@ impl PartitionProgress {
         s.position = offset;
         if s.committed.is_none() {
             s.start = offset;
+        }
+        if s.first_unfinished == s.next_seq {
+            // Nothing in flight: the new position is what is delivered.
+            s.delivered = Some(offset);
         }
     }
 
@@ -223,6 +250,12 @@ mod tests {
             0,
             None,
         );
+        assert_eq!(
+            p.to_commit(),
+            Some(0),
+            "without a committed offset the start position is due first"
+        );
+        p.committed(0);
         let (a, b, c) = (p.next_batch(10), p.next_batch(20), p.next_batch(30));
         p.finish(b, 20);
         assert_eq!(p.to_commit(), None, "batch 0 is still out");

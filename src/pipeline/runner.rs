@@ -65,6 +65,9 @@ pub struct Running {
     committer: tokio::task::JoinHandle<()>,
 }
 
+/// How long a stopping pipeline tries its last commit and leaving its groups.
+const FINAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Starts a built pipeline on the current runtime.
 pub fn start(built: Built, workers: usize, batch_size: usize) -> Running {
     let workers = if workers == 0 {
@@ -159,8 +162,18 @@ impl Running {
         })
         .await;
         let _ = self.committer.await;
-        commit_all(&self.shared.progress).await;
-        self.shared.progress.leave_groups().await;
+        // Bounded: with the group's coordinator out of reach the pipeline still stops
+        // (what was not committed is read again at the next start).
+        let last = async {
+            commit_all(&self.shared.progress).await;
+            self.shared.progress.leave_groups().await;
+        };
+        if tokio::time::timeout(FINAL_COMMIT_TIMEOUT, last)
+            .await
+            .is_err()
+        {
+            tracing::warn!(pipeline = %self.shared.name, "the last offset commit or leaving the group timed out");
+        }
         tracing::info!(pipeline = %self.shared.name, "pipeline stopped");
     }
 }

@@ -146,13 +146,14 @@ fn capacity_for(body: &ResponseKind) -> usize {
     const FIXED: usize = 64;
     const PER_PARTITION: usize = 64;
     match body {
-        ResponseKind::Fetch(r) => r
-            .responses
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .map(|p| PER_PARTITION + p.records.as_ref().map_or(0, |r| r.len()))
-            .sum::<usize>()
-            + FIXED,
+        ResponseKind::Fetch(r) => {
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| PER_PARTITION + p.records.as_ref().map_or(0, |r| r.len()))
+                .sum::<usize>()
+                + FIXED
+        }
         _ => FIXED,
     }
 }

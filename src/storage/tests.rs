@@ -427,14 +427,11 @@ fn truncation_keeps_whole_batches_below_the_cut_across_segments_and_restarts() {
             batch::set_leader_epoch(&mut next, 4);
             let crc = crc32c::crc32c(&next[21..]);
             next[17..21].copy_from_slice(&crc.to_be_bytes());
-            log.append_replicated(&next, 1000)
-                .unwrap();
+            log.append_replicated(&next, 1000).unwrap();
             assert_eq!(log.end_offset_for_epoch(4), (4, kept_end + 2));
             assert_eq!(log.latest_epoch(), 4);
             // One that does not continue the log is refused.
-            assert!(log
-                .append_replicated(&next, 1000)
-                .is_err());
+            assert!(log.append_replicated(&next, 1000).is_err());
         }
     }
 }

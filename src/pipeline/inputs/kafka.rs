@@ -235,9 +235,13 @@ impl KafkaInput {
             if !rejoin {
                 continue;
             }
-            // Before joining, what was delivered is committed: a partition that moves
-            // to another member is read again from there, not from further back.
-            crate::pipeline::progress::commit_all(&progress).await;
+            // Before joining, what this input delivered is committed: a partition that
+            // moves to another member is read again from there, not from further back.
+            let delivered = progress.partitions_of(&session);
+            tokio::select! {
+                _ = crate::pipeline::progress::commit(&delivered) => {}
+                _ = stop.stopped() => break,
+            }
             let topics: Vec<String> = subscription.keys().cloned().collect();
             let assigned = tokio::select! {
                 a = session.join(&topics) => a,
@@ -260,14 +264,13 @@ impl KafkaInput {
                 .filter(|k| !assigned.contains(*k))
                 .cloned()
                 .collect();
-            let mut last_commits = Vec::new();
             for key in revoked {
+                // The task's registration leaves the commit set with it; what it had
+                // delivered was committed before the join.
                 if let Some(task) = running.remove(&key) {
                     task.abort();
                 }
-                last_commits.extend(progress.remove(&session, &key.0, key.1));
             }
-            crate::pipeline::progress::commit(&last_commits).await;
             for (topic, partition) in assigned {
                 if running.contains_key(&(topic.clone(), partition)) {
                     continue;
@@ -355,7 +358,11 @@ impl KafkaInput {
     ) {
         let log_error = |e: &str| tracing::warn!(pipeline = %pipeline, topic = %topic, partition, error = %e, "kafka input");
         let (mut offset, committed) = loop {
-            match self.start_offset(&topic, partition).await {
+            let found = tokio::select! {
+                found = self.start_offset(&topic, partition) => found,
+                _ = stop.stopped() => return,
+            };
+            match found {
                 Ok(o) => break o,
                 Err(e) => log_error(&e),
             }
@@ -371,7 +378,7 @@ impl KafkaInput {
             offset,
             committed,
         ));
-        set.add(progress.clone());
+        let _registered = set.add(progress.clone());
         let topic_name: Arc<str> = Arc::from(topic.as_str());
         while !stop.is_set() {
             let fetched = {

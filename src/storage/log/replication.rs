@@ -12,7 +12,6 @@
 use std::fs;
 use std::path::Path;
 
-
 use super::{AppendInfo, PartitionLog};
 use crate::storage::batch::{self, BatchHeader};
 use crate::storage::segment::{self, Segment};
