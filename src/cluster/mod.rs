@@ -3,6 +3,8 @@
 //! metadata says; `replication/` acts on a partition's part of it, `broker/` reads it.
 
 pub mod image;
+#[cfg(test)]
+mod linearizability;
 pub mod quorum;
 pub mod raft_network;
 pub mod raft_store;
