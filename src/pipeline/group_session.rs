@@ -42,11 +42,15 @@ impl GroupSession {
         })
     }
 
-    /// Heartbeats every `HEARTBEAT_INTERVAL` until `leave`.
+    /// Heartbeats every `HEARTBEAT_INTERVAL` until `leave`, or until the session is
+    /// dropped without leaving (the coordinator then expires the member).
     pub fn start_heartbeats(self: &Arc<Self>) {
-        let me = self.clone();
+        let session = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
+                let Some(me) = session.upgrade() else {
+                    return;
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {}
                     _ = me.leaving.notified() => {}
