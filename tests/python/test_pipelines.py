@@ -159,10 +159,24 @@ output {{ file {{ path => "{out}" }} }}
     at_kill = len(file_lines(out))
     assert at_kill < total, "the kill must come before the pipeline finished"
     server = Server(kafka_port=port, data_dir=data, pipelines=pipelines)
+
+    def written():
+        # SIGKILL can cut the write in flight short (the kernel stops a write between
+        # pages on a fatal signal), leaving one torn line; the restart appends after
+        # it. That event was not acknowledged, so it is replayed whole.
+        events, torn = [], 0
+        for line in file_lines(out):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                torn += 1
+        return events, torn
+
     try:
-        ids = wait_for(lambda: (lambda ls: len({json.loads(l)["id"] for l in ls}) == total and ls)(file_lines(out)),
-                       "every event after the restart", timeout=240)
-        events = [json.loads(l) for l in ids]
+        events = wait_for(lambda: (lambda ev: len({e["id"] for e in ev[0]}) == total and ev)(written()),
+                          "every event after the restart", timeout=240)
+        events, torn = events
+        assert torn <= 1, f"{torn} torn lines: only the write the kill cut short may be torn"
         assert {e["id"] for e in events} == set(range(total)), "every input event is in the output"
         assert all(e["i"] == e["id"] and e["word"] == "event" for e in events)
         duplicates = len(events) - total
