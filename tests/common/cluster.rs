@@ -268,17 +268,9 @@ pub fn placement(bootstrap: &str, topic: &str) -> BTreeMap<i32, (i32, Vec<i32>, 
 
 /// Partition → leader, as the node at `bootstrap` answers Metadata.
 pub fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, i32> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    md.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| (p.id(), p.leader()))
+    placement(bootstrap, topic)
+        .into_iter()
+        .map(|(p, (leader, _, _))| (p, leader))
         .collect()
 }
 
