@@ -642,16 +642,23 @@ impl PartitionLog {
         let _ = fs::remove_file(time_index);
         fs::rename(&cleaned, self.dir.join(segment::file_name(base, "log")))?;
         fs::File::open(&self.dir)?.sync_all()?;
-        let (mut seg, _) = Segment::open(
+        let mut seg = self.reopen_rewritten(base)?;
+        seg.seal()?;
+        self.segments.insert(base, seg);
+        Ok(())
+    }
+
+    /// Opens segment `base` again after its file was rewritten in place (compacted or
+    /// truncated): its indexes, removed beforehand, are rebuilt by the verifying scan.
+    pub(crate) fn reopen_rewritten(&self, base: i64) -> Result<Segment, StorageError> {
+        let (seg, _) = Segment::open(
             &self.dir,
             base,
             self.config.segment_index_bytes,
             self.config.index_interval_bytes,
             true,
         )?;
-        seg.seal()?;
-        self.segments.insert(base, seg);
-        Ok(())
+        Ok(seg)
     }
 
     /// Flushes and seals indexes for a clean shutdown.

@@ -188,13 +188,7 @@ impl PartitionLog {
             // Rebuilt by the scan that reopening with `verify` does.
             let _ = fs::remove_file(index);
             let _ = fs::remove_file(time_index);
-            let (seg, _) = Segment::open(
-                &self.dir,
-                base,
-                self.config.segment_index_bytes,
-                self.config.index_interval_bytes,
-                true,
-            )?;
+            let seg = self.reopen_rewritten(base)?;
             self.segments.insert(base, seg);
         }
         let end = self.log_end_offset();
